@@ -1,0 +1,1 @@
+//! `rationale`: score, extract, explain and draw rationales for NLP models.

@@ -1,0 +1,1 @@
+//! SVG figures for rationales: token heatmaps, human-vs-model comparisons and curves.
