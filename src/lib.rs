@@ -1,1 +1,12 @@
 //! `rationale`: score, extract, explain and draw rationales for NLP models.
+//!
+//! - [`corpus`]: the ERASER data model (annotations, documents, results records).
+//! - [`metrics`]: every ERASER metric as a pure function.
+//! - [`eval`]: one streaming pass over a results file: problems and scores.
+//! - [`report`]: the score file, the summary table and per-instance tables.
+
+pub mod cli;
+pub mod corpus;
+pub mod eval;
+pub mod metrics;
+pub mod report;

@@ -1,0 +1,7 @@
+//! The ERASER metrics as pure functions, each computed exactly as the reference scorer does.
+
+pub mod classification;
+pub mod faithfulness;
+pub mod numeric;
+pub mod ranking;
+pub mod spans;

@@ -1,0 +1,4 @@
+//! Score files and tables.
+pub mod per_instance;
+pub mod pyjson;
+pub mod score_file;
