@@ -1,0 +1,122 @@
+//! Shared geometry for token figures: box metrics, line wrapping, number formatting.
+
+use crate::font::{ascent_em, descent_em, text_width};
+
+/// Box and spacing sizes derived from the font size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Metrics {
+    pub font_size: f64,
+    /// Horizontal padding inside a token box.
+    pub pad_x: f64,
+    /// Height of a token box.
+    pub box_h: f64,
+    /// Baseline offset from the top of a box.
+    pub baseline: f64,
+    /// Horizontal gap between boxes (one space of the font).
+    pub gap: f64,
+    /// Outer margin of the figure.
+    pub margin: f64,
+}
+
+impl Metrics {
+    pub fn new(font_size: f64) -> Self {
+        let pad_y = 0.18 * font_size;
+        Metrics {
+            font_size,
+            pad_x: 0.25 * font_size,
+            box_h: (ascent_em() + descent_em()) * font_size + 2.0 * pad_y,
+            baseline: pad_y + ascent_em() * font_size,
+            gap: text_width(" ", font_size).max(0.25 * font_size),
+            margin: font_size,
+        }
+    }
+
+    /// Width of a box holding `text`.
+    pub fn box_w(&self, text: &str) -> f64 {
+        text_width(text, self.font_size) + 2.0 * self.pad_x
+    }
+}
+
+/// One item placed on a line: its index in the item list, left edge and width.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placed {
+    pub item: usize,
+    pub x: f64,
+    pub w: f64,
+}
+
+/// Greedy line filling: items of `widths` (in order) separated by `gap`, a new line when the next
+/// item would pass `avail`, and wherever `breaks_before[i]` is set. A line holds at least one item.
+pub(crate) fn wrap(
+    widths: &[f64],
+    breaks_before: &[bool],
+    gap: f64,
+    avail: f64,
+) -> Vec<Vec<Placed>> {
+    let mut lines: Vec<Vec<Placed>> = Vec::new();
+    let mut cur: Vec<Placed> = Vec::new();
+    let mut x = 0.0;
+    for (i, &w) in widths.iter().enumerate() {
+        let forced = breaks_before.get(i).copied().unwrap_or(false);
+        if !cur.is_empty() && (forced || x + gap + w > avail) {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if cur.is_empty() {
+            x = 0.0;
+        } else {
+            x += gap;
+        }
+        cur.push(Placed { item: i, x, w });
+        x += w;
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// Shortens `text` with a trailing `…` until its box fits `max_w`.
+pub(crate) fn fit_text(text: &str, m: &Metrics, max_w: f64) -> String {
+    if m.box_w(text) <= max_w {
+        return text.to_string();
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let s: String = chars.iter().chain(std::iter::once(&'…')).collect();
+        if m.box_w(&s) <= max_w {
+            return s;
+        }
+    }
+    "…".to_string()
+}
+
+/// A score for tooltips: three decimals, never `-0.000`.
+pub(crate) fn fmt_score(v: f64) -> String {
+    let s = format!("{v:.3}");
+    if s == "-0.000" {
+        "0.000".to_string()
+    } else {
+        s
+    }
+}
+
+/// A tick or colour-bar label: about three significant digits, trailing zeros trimmed.
+pub(crate) fn fmt_tick(v: f64) -> String {
+    let decimals = if v == 0.0 {
+        0
+    } else {
+        (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.replace('-', "\u{2212}")
+    }
+}
