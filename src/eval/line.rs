@@ -342,7 +342,8 @@ pub fn score_line(ctx: &LineContext, line_no: usize, text: &str) -> LineOutcome 
         keys.push(key);
     }
 
-    let faithfulness = check_classification(ctx, &mut rep, &pred, &mut fields);
+    let faithfulness =
+        check_classification(ctx, &mut rep, &pred, split_index.is_some(), &mut fields);
     let thresholds = {
         let mut t: Vec<f64> = pred
             .thresholded_scores
@@ -505,6 +506,7 @@ fn check_classification(
     ctx: &LineContext,
     rep: &mut Reporter,
     pred: &Prediction,
+    in_split: bool,
     fields: &mut Fields,
 ) -> Faithfulness {
     let mut out = Faithfulness::default();
@@ -562,7 +564,7 @@ fn check_classification(
             check_distribution(rep, field, s);
         }
     }
-    if let Some(label) = &pred.classification {
+    if let (Some(label), true) = (&pred.classification, in_split) {
         if ctx.gold.labels.binary_search(label).is_err() {
             rep.error(
                 None,

@@ -1,0 +1,98 @@
+//! Shared test helpers: writing datasets and comparing score files numerically.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// `../shared/data` beside the checkout, if present.
+pub fn shared_data() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    p.is_dir().then_some(p)
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Writes docs (id, text), annotations and results lines into `dir`.
+pub fn write_dataset(
+    dir: &Path,
+    docs: &[(String, String)],
+    annotations: &[Value],
+    preds: &[Value],
+) {
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    for (id, text) in docs {
+        std::fs::write(dir.join("docs").join(id), text).unwrap();
+    }
+    let lines = |v: &[Value]| v.iter().map(|x| x.to_string() + "\n").collect::<String>();
+    std::fs::write(dir.join("test.jsonl"), lines(annotations)).unwrap();
+    std::fs::write(dir.join("preds.jsonl"), lines(preds)).unwrap();
+}
+
+/// A float from a leniently parsed JSON value (NaN/Infinity arrive as marker strings).
+fn as_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.starts_with('\u{0}') => Some(match &s[1..] {
+            "NaN" => f64::NAN,
+            "Infinity" => f64::INFINITY,
+            _ => f64::NEG_INFINITY,
+        }),
+        _ => None,
+    }
+}
+
+/// Differences between two score files: every numeric leaf within `rel` relative tolerance
+/// (NaN equals NaN), same keys. `micro avg` in ours matches `accuracy` in a modern reference.
+pub fn compare(expected: &Value, ours: &Value, path: &str, rel: f64, out: &mut Vec<String>) {
+    match (expected, ours) {
+        (Value::Object(e), Value::Object(o)) => {
+            for (k, ev) in e {
+                let ok = if k == "accuracy" && !o.contains_key(k) {
+                    "micro avg"
+                } else {
+                    k.as_str()
+                };
+                match (o.get(ok), ev) {
+                    (Some(ov), _) if ok == "micro avg" && k == "accuracy" => {
+                        compare(ev, &ov["f1-score"], &format!("{path}.{k}"), rel, out)
+                    }
+                    (Some(ov), _) => compare(ev, ov, &format!("{path}.{k}"), rel, out),
+                    (None, _) => out.push(format!("{path}.{k}: missing in ours")),
+                }
+            }
+            for k in o.keys() {
+                let modern = k == "micro avg" && e.contains_key("accuracy");
+                if !e.contains_key(k) && k != "tokens_to_flip" && !modern {
+                    out.push(format!("{path}.{k}: extra in ours"));
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(o)) => {
+            if e.len() != o.len() {
+                out.push(format!("{path}: length {} vs {}", e.len(), o.len()));
+            }
+            for (i, (a, b)) in e.iter().zip(o).enumerate() {
+                compare(a, b, &format!("{path}[{i}]"), rel, out);
+            }
+        }
+        _ => match (as_float(expected), as_float(ours)) {
+            (Some(a), Some(b)) => {
+                let same = (a.is_nan() && b.is_nan())
+                    || a == b
+                    || (a - b).abs() <= rel * a.abs().max(b.abs());
+                if !same {
+                    out.push(format!("{path}: expected {a:e}, ours {b:e}"));
+                }
+            }
+            _ if expected == ours => {}
+            _ => out.push(format!("{path}: expected {expected}, ours {ours}")),
+        },
+    }
+}
+
+/// Parses a score file as Python writes it.
+pub fn read_score_file(text: &str) -> Value {
+    rationale::corpus::parse_lenient(text).expect("score file parses")
+}
