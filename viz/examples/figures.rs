@@ -99,6 +99,7 @@ fn main() -> Result<()> {
         .row_with_prediction("attention", &attn, &top)
         .title("Three methods, one shared diverging scale");
     write("grid.svg", grid.render()?);
+    write("nasty.svg", nasty()?);
 
     // A long document (~800 tokens): windows around the rationale, and pages.
     let long: Vec<&str> = tokens.iter().copied().cycle().take(800).collect();
@@ -186,4 +187,39 @@ fn main() -> Result<()> {
         )?,
     );
     Ok(())
+}
+
+/// Hostile tokens (markup, entities, emoji, right-to-left, combining marks, controls).
+fn nasty() -> Result<String> {
+    let tokens = [
+        "<script>alert(1)</script>",
+        "&",
+        "&amp;",
+        "\"double\"",
+        "'single'",
+        "]]>",
+        "😀",
+        "👩\u{200d}👩\u{200d}👧",
+        "שָׁלוֹם",
+        "مرحبا",
+        "e\u{301}\u{323}",
+        "\u{202e}override",
+        "nul\u{0}bell\u{7}",
+        "",
+        "naïve",
+        "Straße",
+        "日本語",
+        "WAVE",
+        "fi",
+        "end",
+    ];
+    let scores: Vec<f64> = (0..tokens.len())
+        .map(|i| i as f64 / tokens.len() as f64)
+        .collect();
+    let gold: Vec<bool> = (0..tokens.len()).map(|i| i % 3 == 0).collect();
+    Heatmap::new(&tokens)
+        .gold(&gold)
+        .row_with_prediction("a&b \"c\"", &scores, &gold)
+        .title("<title>& \"x\"")
+        .render()
 }

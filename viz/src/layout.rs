@@ -120,3 +120,39 @@ pub(crate) fn fmt_tick(v: f64) -> String {
         s.replace('-', "\u{2212}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_fills_lines_greedily_and_honours_breaks() {
+        let lines = wrap(
+            &[10.0, 10.0, 10.0, 30.0, 5.0],
+            &[false, false, false, false, true],
+            2.0,
+            35.0,
+        );
+        let items: Vec<Vec<usize>> = lines
+            .iter()
+            .map(|l| l.iter().map(|p| p.item).collect())
+            .collect();
+        assert_eq!(items, vec![vec![0, 1, 2], vec![3], vec![4]]);
+        assert_eq!(lines[0][2].x, 24.0);
+        // An item wider than the line still gets a line of its own.
+        assert_eq!(wrap(&[50.0, 1.0], &[], 1.0, 10.0).len(), 2);
+        assert!(wrap(&[], &[], 1.0, 10.0).is_empty());
+    }
+
+    #[test]
+    fn tick_and_score_formatting_is_fixed() {
+        assert_eq!(fmt_tick(0.0), "0");
+        assert_eq!(fmt_tick(0.5), "0.5");
+        assert_eq!(fmt_tick(-0.941), "\u{2212}0.941");
+        assert_eq!(fmt_tick(12.345), "12.3");
+        assert_eq!(fmt_tick(0.0001234), "0.000123");
+        assert_eq!(fmt_tick(-0.0), "0");
+        assert_eq!(fmt_score(-0.0001), "0.000");
+        assert_eq!(fmt_score(0.12345), "0.123");
+    }
+}

@@ -251,3 +251,19 @@ impl Svg {
         self.buf
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_at_most_two_decimals_and_no_negative_zero() {
+        assert_eq!(num(1.0), "1");
+        assert_eq!(num(1.5), "1.5");
+        assert_eq!(num(1.005_1), "1.01");
+        assert_eq!(num(-0.001), "0");
+        assert_eq!(num(-2.25), "-2.25");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(120.0), "120");
+    }
+}
