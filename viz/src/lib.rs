@@ -6,6 +6,8 @@
 //! input, with every token XML-escaped. Bad input (NaN/inf, length mismatches) is a
 //! [`VizError`], never a panic. Text widths come from the bundled DejaVu Sans, so boxes fit.
 
+#![warn(missing_docs)]
+
 mod color;
 mod curves;
 mod error;
