@@ -100,6 +100,18 @@ fn main() -> Result<()> {
         .title("Three methods, one shared diverging scale");
     write("grid.svg", grid.render()?);
     write("nasty.svg", nasty()?);
+    let narrow = HeatmapOptions {
+        width: 240.0,
+        ..HeatmapOptions::default()
+    };
+    let long_label = "an extremely long method name that would push the tokens off the page";
+    let narrow_fig = Heatmap::new(&tokens[..12])
+        .gold(&gold[..12])
+        .row(long_label, &ig[..12])
+        .row_with_prediction("b", &attn[..12], &top[..12])
+        .title("A title far too long for a narrow figure, which would run past the edge")
+        .options(narrow);
+    write("narrow.svg", narrow_fig.render_pages(4)?.remove(0));
 
     // A long document (~800 tokens): windows around the rationale, and pages.
     let long: Vec<&str> = tokens.iter().copied().cycle().take(800).collect();

@@ -100,6 +100,19 @@ impl Scale {
         }
     }
 
+    /// A diverging scale over all `rows` with `limit = max |score|` (1 when every score is 0),
+    /// for signed attributions even when none happens to be negative.
+    pub fn symmetric<R: AsRef<[f64]>>(rows: &[R]) -> Scale {
+        let limit = rows
+            .iter()
+            .flat_map(|r| r.as_ref().iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, |m, v| m.max(v.abs()));
+        Scale::Diverging {
+            limit: if limit > 0.0 { limit } else { 1.0 },
+        }
+    }
+
     /// Checks the parameters are finite and the range is not empty.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| {

@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::color::Scale;
 use crate::error::{check_finite, check_len, Result, VizError};
 use crate::font::text_width;
-use crate::layout::{fit_text, fmt_score, wrap, Metrics, Placed};
+use crate::layout::{fit_text, fit_width, fmt_score, wrap, Metrics, Placed};
 use crate::marks::{self, Entry, Legend, Marker, GREY, NEUTRAL};
 use crate::svg::{clean_text, Anchor, Svg, TextStyle};
 
@@ -268,11 +268,16 @@ impl<'a> Heatmap<'a> {
         scale.validate()?;
 
         let label_size = 0.85 * m.font_size;
+        // Row labels and the colour-bar caption are shortened so that text keeps its room.
+        let labels: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| fit_width(&clean_text(r.label), label_size, 0.3 * o.width, 1.0))
+            .collect();
         let gutter = if self.rows.len() > 1 {
-            let w = self
-                .rows
+            let w = labels
                 .iter()
-                .map(|r| text_width(&clean_text(r.label), label_size))
+                .map(|l| text_width(l, label_size))
                 .fold(0.0, f64::max);
             w + 0.8 * m.font_size
         } else {
@@ -311,6 +316,7 @@ impl<'a> Heatmap<'a> {
             [only] if !only.label.is_empty() => only.label,
             _ => o.scale_label.as_str(),
         };
+        let caption = fit_width(&clean_text(caption), 0.8 * m.font_size, 0.3 * o.width, 1.0);
         let mut entries = Vec::new();
         if !self.rows.is_empty() {
             entries.push(Entry::ColorBar { scale, caption });
@@ -318,13 +324,13 @@ impl<'a> Heatmap<'a> {
         if self.gold.is_some() {
             entries.push(Entry::Marker {
                 kind: Marker::Gold,
-                caption: "gold rationale",
+                caption: "gold rationale".to_string(),
             });
         }
         if self.rows.iter().any(|r| r.predicted.is_some()) {
             entries.push(Entry::Marker {
                 kind: Marker::Predicted,
-                caption: "predicted rationale",
+                caption: "predicted rationale".to_string(),
             });
         }
         let legend = Legend::new(entries, &m, o.width - 2.0 * m.margin);
@@ -369,21 +375,13 @@ impl<'a> Heatmap<'a> {
             let height = body_y + body_h + m.margin;
             let mut svg = Svg::new(o.width, height);
             if title_h > 0.0 {
-                let mut t = self
-                    .title
-                    .map(|t| clean_text(t).into_owned())
-                    .unwrap_or_default();
-                if lines_per_page.is_some() {
-                    let page = format!("page {} of {}", p + 1, n_pages);
-                    t = if t.is_empty() {
-                        page
-                    } else {
-                        format!("{t} ({page})")
-                    };
-                }
-                let style = TextStyle::new(1.1 * m.font_size).bold();
-                svg.text(m.margin, m.margin + 1.1 * m.font_size, &t, style);
-                svg.newline();
+                let title = self.title.unwrap_or("");
+                let suffix = match lines_per_page {
+                    Some(_) if title.is_empty() => format!("page {} of {n_pages}", p + 1),
+                    Some(_) => format!(" (page {} of {n_pages})", p + 1),
+                    None => String::new(),
+                };
+                marks::title(&mut svg, &m, o.width, title, &suffix);
             }
             legend.draw(&mut svg, &m, m.margin, m.margin + title_h);
 
@@ -396,14 +394,9 @@ impl<'a> Heatmap<'a> {
                 let gy = body_y + l as f64 * (group_h + group_gap);
                 for r in 0..n_rows {
                     let y = gy + r as f64 * (row_h + row_sep);
-                    if gutter > 0.0 {
+                    if let (true, Some(label)) = (gutter > 0.0, labels.get(r)) {
                         let style = TextStyle::new(label_size).fill(GREY).anchor(Anchor::End);
-                        svg.text(
-                            text_x - 0.5 * m.font_size,
-                            y + m.baseline,
-                            self.rows[r].label,
-                            style,
-                        );
+                        svg.text(text_x - 0.5 * m.font_size, y + m.baseline, label, style);
                         svg.newline();
                     }
                     self.draw_row(

@@ -77,14 +77,21 @@ pub(crate) fn wrap(
 
 /// Shortens `text` with a trailing `…` until its box fits `max_w`.
 pub(crate) fn fit_text(text: &str, m: &Metrics, max_w: f64) -> String {
-    if m.box_w(text) <= max_w {
+    fit_width(text, m.font_size, max_w - 2.0 * m.pad_x, 1.0)
+}
+
+/// Shortens `text` with a trailing `…` until it is at most `max_w` wide at `size`; `factor`
+/// widens the measure (about 1.15 covers the bold face, which is not bundled).
+pub(crate) fn fit_width(text: &str, size: f64, max_w: f64, factor: f64) -> String {
+    let fits = |s: &str| text_width(s, size) * factor <= max_w;
+    if fits(text) {
         return text.to_string();
     }
     let mut chars: Vec<char> = text.chars().collect();
     while !chars.is_empty() {
         chars.pop();
         let s: String = chars.iter().chain(std::iter::once(&'…')).collect();
-        if m.box_w(&s) <= max_w {
+        if fits(&s) {
             return s;
         }
     }

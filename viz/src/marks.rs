@@ -3,8 +3,8 @@
 
 use crate::color::{Rgb, Scale};
 use crate::font::text_width;
-use crate::layout::{fmt_tick, Metrics};
-use crate::svg::{Anchor, Stroke, Svg, TextStyle};
+use crate::layout::{fit_width, fmt_tick, Metrics};
+use crate::svg::{clean_text, Anchor, Stroke, Svg, TextStyle};
 
 pub(crate) const BLACK: Rgb = Rgb(0, 0, 0);
 pub(crate) const GREY: Rgb = Rgb(0x70, 0x70, 0x70);
@@ -84,12 +84,22 @@ pub(crate) fn badge(svg: &mut Svg, m: &Metrics, cx: f64, cy: f64, n: usize) {
     svg.text(cx, cy + 0.36 * fs, &n.to_string(), style);
 }
 
+/// The figure title in bold at the top left, then `suffix`; the title is shortened so both fit
+/// in `width`.
+pub(crate) fn title(svg: &mut Svg, m: &Metrics, width: f64, text: &str, suffix: &str) {
+    let size = 1.1 * m.font_size;
+    let room = width - 2.0 * m.margin - 1.15 * text_width(suffix, size);
+    let t = fit_width(&clean_text(text), size, room, 1.15) + suffix;
+    svg.text(m.margin, m.margin + size, &t, TextStyle::new(size).bold());
+    svg.newline();
+}
+
 /// One legend entry.
-pub(crate) enum Entry<'a> {
+pub(crate) enum Entry {
     /// A colour bar with its caption and range labels.
-    ColorBar { scale: Scale, caption: &'a str },
+    ColorBar { scale: Scale, caption: String },
     /// A swatch box drawn by `draw`, then a caption.
-    Marker { kind: Marker, caption: &'a str },
+    Marker { kind: Marker, caption: String },
 }
 
 /// Swatch kinds.
@@ -103,7 +113,7 @@ pub(crate) enum Marker {
 
 const BAR_W: f64 = 150.0;
 
-impl Entry<'_> {
+impl Entry {
     fn small(m: &Metrics) -> f64 {
         0.8 * m.font_size
     }
@@ -226,22 +236,27 @@ impl Entry<'_> {
 }
 
 /// Entries placed left to right, wrapping at `avail`.
-pub(crate) struct Legend<'a> {
-    placed: Vec<(Entry<'a>, f64, usize)>,
+pub(crate) struct Legend {
+    placed: Vec<(Entry, f64, usize)>,
     rows: usize,
 }
 
-impl<'a> Legend<'a> {
+impl Legend {
     /// Height of one legend row.
     pub fn row_h(m: &Metrics) -> f64 {
         2.1 * m.font_size
     }
 
-    pub fn new(entries: Vec<Entry<'a>>, m: &Metrics, avail: f64) -> Self {
+    /// Places `entries`, shortening marker captions that would not fit on a row of their own.
+    pub fn new(entries: Vec<Entry>, m: &Metrics, avail: f64) -> Self {
         let sep = 1.5 * m.font_size;
         let (mut x, mut row) = (0.0, 0);
         let mut placed = Vec::new();
-        for e in entries {
+        for mut e in entries {
+            if let Entry::Marker { caption, .. } = &mut e {
+                let room = avail - 2.0 * m.font_size;
+                *caption = fit_width(&clean_text(caption), Entry::small(m), room, 1.0);
+            }
             let w = e.width(m);
             if x > 0.0 && x + w > avail {
                 row += 1;

@@ -116,11 +116,11 @@ impl<'a> SequentialRationale<'a> {
         let entries = vec![
             Entry::Marker {
                 kind: Marker::Target,
-                caption: "target token",
+                caption: "target token".to_string(),
             },
             Entry::Marker {
                 kind: Marker::Selected,
-                caption: "selected context, numbered in order added (darker = earlier)",
+                caption: "selected context, numbered in order added (darker = earlier)".to_string(),
             },
         ];
         let legend = Legend::new(entries, &m, avail);
@@ -137,13 +137,7 @@ impl<'a> SequentialRationale<'a> {
 
         let mut svg = Svg::new(o.width, height);
         if let Some(t) = self.title {
-            svg.text(
-                m.margin,
-                m.margin + 1.1 * m.font_size,
-                t,
-                TextStyle::new(1.1 * m.font_size).bold(),
-            );
-            svg.newline();
+            marks::title(&mut svg, &m, o.width, t, "");
         }
         legend.draw(&mut svg, &m, m.margin, m.margin + title_h);
         let dark = |k: usize| {

@@ -460,3 +460,66 @@ fn scales_are_monotone_in_lightness_and_pick_readable_text() {
         Scale::Sequential { min: 0.0, max: 4.0 }
     );
 }
+
+#[test]
+fn long_titles_labels_and_captions_are_shortened_to_fit() {
+    let long = "an extremely long method name that would push the tokens off the page";
+    let title =
+        "A title far too long for a narrow figure, which would otherwise run past the right edge";
+    let tokens = ["one", "two", "three"];
+    let s = [0.1, 0.5, 0.9];
+    let width = 240.0;
+    let svg = Heatmap::new(&tokens)
+        .gold(&[true, false, false])
+        .row(long, &s)
+        .row("b", &s)
+        .title(title)
+        .options(HeatmapOptions {
+            width,
+            ..Default::default()
+        })
+        .render_pages(5)
+        .unwrap()
+        .remove(0);
+    assert_well_formed(&svg);
+    assert!(
+        svg.contains("… (page 1 of 1)</text>"),
+        "title shortened, page kept"
+    );
+    // Tooltips keep the full label; drawn text is shortened.
+    assert!(!svg.contains(&format!("{long}</text>")) && !svg.contains(title));
+    // Every text element starts inside the figure and ends before its right edge.
+    for piece in svg.split("<text ").skip(1) {
+        let attr = |name: &str| -> f64 {
+            let k = piece
+                .find(&format!(" {name}=\""))
+                .or_else(|| piece.find(&format!("{name}=\"")))
+                .unwrap();
+            let v = &piece[k..].split('"').nth(1).unwrap();
+            v.parse().unwrap()
+        };
+        let (x, size) = (attr("x"), attr("font-size"));
+        let content = &piece[piece.find('>').unwrap() + 1..piece.find("</text>").unwrap()];
+        let w = text_width(content, size) * if piece.contains("bold") { 1.15 } else { 1.0 };
+        let (start, end) = if piece.contains("text-anchor=\"end\"") {
+            (x - w, x)
+        } else if piece.contains("text-anchor=\"middle\"") {
+            (x - w / 2.0, x + w / 2.0)
+        } else {
+            (x, x + w)
+        };
+        assert!(
+            start >= 0.0 && end <= width,
+            "{content:?} spans {start:.1}..{end:.1}"
+        );
+    }
+    let seq = SequentialRationale::new(&tokens, 2, &[0])
+        .title(title)
+        .options(HeatmapOptions {
+            width,
+            ..Default::default()
+        })
+        .render()
+        .unwrap();
+    assert!(!seq.contains(title) && seq.contains("…</text>"));
+}
