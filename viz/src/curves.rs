@@ -66,7 +66,10 @@ impl CurveOptions {
 /// AOPC-style curves: one line with markers per method, y range fitted unless fixed.
 pub fn aopc_curves(curves: &[Curve<'_>], options: &CurveOptions) -> Result<String> {
     let (x_lo, x_hi) = data_range(curves, |c| c.x)?;
-    plot(curves, options, (x_lo.min(0.0), x_hi.max(x_lo + 1e-9)))
+    let lo = x_lo.min(0.0);
+    // A degenerate range (every x at 0) still gets a readable unit axis.
+    let hi = if x_hi - lo < 1e-9 { lo + 1.0 } else { x_hi };
+    plot(curves, options, (lo, hi))
 }
 
 /// Precision–recall curves: `x` is recall and `y` precision, both in [0, 1]; points are joined
@@ -202,7 +205,8 @@ fn plot(curves: &[Curve<'_>], o: &CurveOptions, (x_lo, x_hi): (f64, f64)) -> Res
         }
         None => {
             let (lo, hi) = (y_lo.min(0.0), y_hi.max(0.0));
-            let pad = ((hi - lo) * 0.05).max(1e-6);
+            let hi = if hi - lo < 1e-9 { lo + 1.0 } else { hi };
+            let pad = (hi - lo) * 0.05;
             (if lo < 0.0 { lo - pad } else { lo }, hi + pad)
         }
     };

@@ -361,6 +361,16 @@ fn degenerate_inputs_render() {
         },
     ];
     assert_well_formed(&aopc_curves(&c, &CurveOptions::aopc("", "")).unwrap());
+    let zero = [Curve {
+        label: "zero",
+        x: &[0.0, 0.0],
+        y: &[0.0, 0.0],
+    }];
+    let svg = aopc_curves(&zero, &CurveOptions::aopc("", "")).unwrap();
+    assert!(
+        svg.contains(">\n1\n</text>"),
+        "a degenerate range gets a unit axis"
+    );
     let long = "w".repeat(500);
     let svg = Heatmap::new(&[long.as_str(), "ok"])
         .row("m", &[1.0, 0.0])
