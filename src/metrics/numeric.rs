@@ -72,6 +72,12 @@ mod tests {
         let v = [0.1; 10];
         assert_eq!(pairwise_sum(&v), 1.0);
         assert_eq!(v.iter().sum::<f64>(), 0.9999999999999999);
+        // Values printed by numpy 1.23.5 (np.sum / np.mean of the same lists).
+        let a: Vec<f64> = (0..1000).map(|i| 1.0 / (i as f64 + 3.0)).collect();
+        assert_eq!(pairwise_sum(&a), 5.987467865541362);
+        assert_eq!(mean(&a), 0.0059874678655413615);
+        let b: Vec<f64> = (0..300).map(|i| ((i as f64 * 0.37) % 1.0) * 1e-3).collect();
+        assert_eq!(pairwise_sum(&b), 0.1484999999999998);
     }
 
     #[test]
