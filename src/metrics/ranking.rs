@@ -39,7 +39,11 @@ fn binary_curve(truth: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let (mut tps, mut fps) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < pos.len() || j < neg.len() {
-        let current = pos.get(i).copied().max(neg.get(j).copied()).expect("one side left");
+        let current = pos
+            .get(i)
+            .copied()
+            .max(neg.get(j).copied())
+            .expect("one side left");
         while pos.get(i) == Some(&current) {
             i += 1;
         }
