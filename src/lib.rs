@@ -4,9 +4,19 @@
 //! - [`metrics`]: every ERASER metric as a pure function.
 //! - [`eval`]: one streaming pass over a results file: problems and scores.
 //! - [`report`]: the score file, the summary table and per-instance tables.
+//! - `models` (feature `models`): tokenizers with word alignment, encoders, the classifier.
+//! - `train` (feature `models`): AdamW, schedules, early stopping, resumable checkpoints.
+//! - `explain` (feature `models`): post-hoc explanations and measured faithfulness.
 
 pub mod cli;
 pub mod corpus;
 pub mod eval;
 pub mod metrics;
 pub mod report;
+
+#[cfg(feature = "models")]
+pub mod explain;
+#[cfg(feature = "models")]
+pub mod models;
+#[cfg(feature = "models")]
+pub mod train;

@@ -1,6 +1,10 @@
 //! The `rationale` command line.
 
+#[cfg(feature = "models")]
+mod explain;
 mod score;
+#[cfg(feature = "models")]
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -20,6 +24,13 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// Train a model on an ERASER dataset.
+    #[cfg(feature = "models")]
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Explain a trained classifier post hoc and measure faithfulness; writes ERASER results.
+    #[cfg(feature = "models")]
+    Explain(Box<explain::ExplainArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -34,7 +45,23 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
+        #[cfg(feature = "models")]
+        Command::Train(cmd) => train::train(cmd),
+        #[cfg(feature = "models")]
+        Command::Explain(args) => explain::explain(*args),
     }
+}
+
+/// Runs `f` on a thread with a 1 GiB stack: backward passes through long recurrences recurse
+/// once per graph node and overflow the default stacks.
+#[cfg(feature = "models")]
+pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(f)
+        .expect("spawn worker thread")
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).
