@@ -51,8 +51,8 @@ impl BiGru {
             .reshape((b, t, 6 * h))?;
         let rev = reverse_index(t, dev)?;
         let xf = xp.narrow(2, 0, 3 * h)?;
-        let xb = xp.narrow(2, 3 * h, 3 * h)?.index_select(&rev, 1)?;
-        let mb = mask.index_select(&rev, 1)?;
+        let xb = xp.narrow(2, 3 * h, 3 * h)?.contiguous()?.index_select(&rev, 1)?;
+        let mb = mask.contiguous()?.index_select(&rev, 1)?;
         // Time-major: (T, 2, B, 3H) and (T, 2, B, 1).
         let xs = Tensor::stack(&[xf, xb], 0)?.permute((2, 0, 1, 3))?.contiguous()?;
         let ms = Tensor::stack(&[mask.clone(), mb], 0)?
@@ -81,7 +81,7 @@ impl BiGru {
         }
         let hs = Tensor::stack(&outs, 0)?; // (T, 2, B, H)
         let fwd = hs.get_on_dim(1, 0)?.transpose(0, 1)?;
-        let bwd = hs.get_on_dim(1, 1)?.transpose(0, 1)?.index_select(&rev, 1)?;
+        let bwd = hs.get_on_dim(1, 1)?.transpose(0, 1)?.contiguous()?.index_select(&rev, 1)?;
         Ok(Tensor::cat(&[fwd, bwd], D::Minus1)?)
     }
 }

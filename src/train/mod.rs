@@ -139,7 +139,7 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
-    /// Use only the first N training examples (tiny runs, tests).
+    /// Use only N training examples, sampled with the seed (tiny runs, tests).
     pub limit: Option<usize>,
 }
 
@@ -399,6 +399,9 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
     let data = DataDir::new(&cfg.data_dir);
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
     if let Some(n) = cfg.limit {
+        // A seeded sample, not the first N (ERASER files are often sorted by label).
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        train_set.examples.shuffle(&mut rng);
         train_set.examples.truncate(n);
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
