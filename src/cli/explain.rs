@@ -80,7 +80,13 @@ fn model_dir(p: &Path) -> PathBuf {
 }
 
 fn label_scores(labels: &[String], p: &[f32]) -> LabelScores {
-    LabelScores(labels.iter().cloned().zip(p.iter().map(|v| *v as f64)).collect())
+    LabelScores(
+        labels
+            .iter()
+            .cloned()
+            .zip(p.iter().map(|v| *v as f64))
+            .collect(),
+    )
 }
 
 /// Contiguous runs of selected words inside `[start, end)`, as document-relative spans.
@@ -129,7 +135,9 @@ fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool), Stri
             (None, Some(h)) => {
                 soft = false;
                 for sp in h {
-                    for t in sp.start_token.max(0) as usize..(sp.end_token.max(0) as usize).min(e - s) {
+                    for t in
+                        sp.start_token.max(0) as usize..(sp.end_token.max(0) as usize).min(e - s)
+                    {
                         scores[s + t] = 1.0;
                     }
                 }
@@ -180,8 +188,13 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let mut m = HashMap::new();
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let pred = Prediction::parse(line).map_err(|e| format!("{}:{}: {e}", p.display(), i + 1))?;
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let pred = Prediction::parse(line)
+                    .map_err(|e| format!("{}:{}: {e}", p.display(), i + 1))?;
                 m.insert(pred.annotation_id.as_text(), pred);
             }
             Some(m)
@@ -192,24 +205,34 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(set.examples.len() as u64);
-        b.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}<{eta})").expect("template"));
+        b.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}<{eta})")
+                .expect("template"),
+        );
         b.set_message(format!("{:?}", a.method));
         b
     };
     let mut lines = Vec::with_capacity(set.examples.len());
     for (i, ex) in set.examples.iter().enumerate() {
         let enc = model.encode(&ex.words).map_err(|e| e.to_string())?;
-        let full = model.predict_proba(&[&enc.ids]).map_err(|e| e.to_string())?.remove(0);
+        let full = model
+            .predict_proba(&[&enc.ids])
+            .map_err(|e| e.to_string())?
+            .remove(0);
         let target = argmax(&full);
         let (scores, soft) = match &given {
             Some(m) => {
-                let pred = m
-                    .get(&ex.annotation_id.as_text())
-                    .ok_or_else(|| format!("annotation {}: no prediction in --rationales-from", ex.annotation_id))?;
+                let pred = m.get(&ex.annotation_id.as_text()).ok_or_else(|| {
+                    format!(
+                        "annotation {}: no prediction in --rationales-from",
+                        ex.annotation_id
+                    )
+                })?;
                 scores_from(pred, ex)?
             }
             None => (
-                explain_one(&model, &enc, target, &cfg, i as u64).map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?,
+                explain_one(&model, &enc, target, &cfg, i as u64)
+                    .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?,
                 true,
             ),
         };
@@ -218,14 +241,16 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         } else {
             scores.iter().map(|s| *s > 0.0).collect()
         };
-        let f = measure(&model, &enc, &rationale, Some(&scores), &a.thresholds).map_err(|e| e.to_string())?;
+        let f = measure(&model, &enc, &rationale, Some(&scores), &a.thresholds)
+            .map_err(|e| e.to_string())?;
         let rationales = ex
             .docs
             .iter()
             .map(|(docid, s, e)| RationalePrediction {
                 docid: docid.clone(),
                 hard_rationale_predictions: Some(spans(&rationale, *s, *e)),
-                soft_rationale_predictions: soft.then(|| scores[*s..*e].iter().map(|v| Num(*v as f64)).collect()),
+                soft_rationale_predictions: soft
+                    .then(|| scores[*s..*e].iter().map(|v| Num(*v as f64)).collect()),
                 soft_sentence_predictions: None,
             })
             .collect();
@@ -234,7 +259,10 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
             rationales,
             classification: Some(labels[target].clone()),
             classification_scores: Some(label_scores(&labels, &f.full)),
-            comprehensiveness_classification_scores: Some(label_scores(&labels, &f.comprehensiveness)),
+            comprehensiveness_classification_scores: Some(label_scores(
+                &labels,
+                &f.comprehensiveness,
+            )),
             sufficiency_classification_scores: Some(label_scores(&labels, &f.sufficiency)),
             tokens_to_flip: None,
             thresholded_scores: Some(
@@ -254,7 +282,8 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
     bar.finish_and_clear();
     let mut body = lines.join("\n");
     body.push('\n');
-    super::write_atomic(&a.out, body.as_bytes()).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    super::write_atomic(&a.out, body.as_bytes())
+        .map_err(|e| format!("{}: {e}", a.out.display()))?;
     Ok(lines.len())
 }
 

@@ -28,6 +28,9 @@ pub struct ClassifierArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Stop this invocation after N epochs in total (continue later with --resume).
+    #[arg(long)]
+    stop_after_epochs: Option<usize>,
     /// ERASER data directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -108,12 +111,39 @@ fn build_config(a: &ClassifierArgs) -> Result<TrainConfig, String> {
     let mut cfg = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a training configuration: {e}", p.display()))?
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a training configuration: {e}", p.display()))?
         }
         None => TrainConfig::default(),
     };
-    set!(cfg, a, data_dir, encoder, train_split, val_split, embed_dim, hidden, attention_dim, filters, widths, layers, heads,
-        vocab_size, min_frequency, max_len, dropout, epochs, batch_size, lr, weight_decay, warmup, schedule, clip_norm, patience, seed);
+    set!(
+        cfg,
+        a,
+        data_dir,
+        encoder,
+        train_split,
+        val_split,
+        embed_dim,
+        hidden,
+        attention_dim,
+        filters,
+        widths,
+        layers,
+        heads,
+        vocab_size,
+        min_frequency,
+        max_len,
+        dropout,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        warmup,
+        schedule,
+        clip_norm,
+        patience,
+        seed
+    );
     if let Some(p) = a.pooling {
         cfg.pooling = match p {
             PoolingArg::Attention => Pooling::Attention,
@@ -143,15 +173,19 @@ pub fn train(cmd: TrainCommand) -> ExitCode {
             return ExitCode::from(super::exit::UNUSABLE);
         }
     };
-    let (out, resume, quiet) = (a.out.clone(), a.resume, a.quiet);
-    let res = super::with_big_stack(move || train_classifier(&cfg, &out, resume, !quiet));
+    let (out, resume, quiet, stop) = (a.out.clone(), a.resume, a.quiet, a.stop_after_epochs);
+    let res = super::with_big_stack(move || train_classifier(&cfg, &out, resume, !quiet, stop));
     match res {
         Ok(r) => {
             eprintln!(
                 "best epoch {} with validation accuracy {:.4}{}; checkpoint in {}",
                 r.best_epoch,
                 r.best_val_accuracy,
-                if r.stopped_early { " (stopped early)" } else { "" },
+                if r.stopped_early {
+                    " (stopped early)"
+                } else {
+                    ""
+                },
                 a.out.join("best").display()
             );
             ExitCode::SUCCESS

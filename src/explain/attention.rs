@@ -17,16 +17,24 @@ pub fn explain<M: AttentionClassifier + ?Sized>(
         return Ok(enc.to_words(p));
     }
     if maps.layers.is_empty() {
-        return Err(ExplainError::Config("the model has no attention layers; omit --layer".into()));
+        return Err(ExplainError::Config(
+            "the model has no attention layers; omit --layer".into(),
+        ));
     }
     let l = layer.unwrap_or(maps.layers.len() - 1);
     let lay = maps.layers.get(l).ok_or_else(|| {
-        ExplainError::Config(format!("layer {l} out of range (model has {})", maps.layers.len()))
+        ExplainError::Config(format!(
+            "layer {l} out of range (model has {})",
+            maps.layers.len()
+        ))
     })?;
     let all: Vec<usize> = (0..lay.len()).collect();
     let hs = heads.unwrap_or(&all);
     if let Some(h) = hs.iter().find(|h| **h >= lay.len()) {
-        return Err(ExplainError::Config(format!("head {h} out of range (layer has {})", lay.len())));
+        return Err(ExplainError::Config(format!(
+            "head {h} out of range (layer has {})",
+            lay.len()
+        )));
     }
     if hs.is_empty() {
         return Err(ExplainError::Config("no heads selected".into()));

@@ -13,16 +13,18 @@ pub fn explain<M: GradientClassifier + ?Sized>(
     steps: usize,
 ) -> Result<Vec<f32>> {
     let emb = model.embed(&enc.ids)?.detach(); // (T, E)
-    let alphas: Vec<f32> = (0..steps).map(|k| (k as f32 + 0.5) / steps as f32).collect();
+    let alphas: Vec<f32> = (0..steps)
+        .map(|k| (k as f32 + 0.5) / steps as f32)
+        .collect();
     let a = Tensor::from_vec(alphas, (steps, 1, 1), &Device::Cpu)?;
     let path = a.broadcast_mul(&emb.unsqueeze(0)?)?; // (m, T, E)
     let var = Var::from_tensor(&path)?;
     let probs = model.forward_embeds(var.as_tensor())?;
     let total = probs.narrow(1, target, 1)?.sum_all()?;
     let grads = total.backward()?;
-    let g = grads
-        .get(var.as_tensor())
-        .ok_or_else(|| ModelError::Unsupported("no gradient reached the input embeddings".into()))?;
+    let g = grads.get(var.as_tensor()).ok_or_else(|| {
+        ModelError::Unsupported("no gradient reached the input embeddings".into())
+    })?;
     let mean = (g.sum(0)? / steps as f64)?;
     let s = (mean * emb)?.sum(1)?.to_vec1::<f32>()?;
     Ok(enc.to_words(&s))

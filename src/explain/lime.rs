@@ -37,10 +37,14 @@ pub fn explain<M: Classifier + ?Sized>(
         }
         z.push(row);
     }
-    let pos: std::collections::HashMap<usize, usize> = feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
+    let pos: std::collections::HashMap<usize, usize> =
+        feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
     let variants: Vec<Vec<u32>> = z
         .iter()
-        .map(|row| enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0)).ids)
+        .map(|row| {
+            enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0))
+                .ids
+        })
         .collect();
     let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
     let probs = model.predict_proba(&refs)?;
@@ -50,7 +54,9 @@ pub fn explain<M: Classifier + ?Sized>(
         .map(|row| {
             let k: f64 = row.iter().sum();
             let dist = (1.0 - (k / d as f64).sqrt()) * 100.0;
-            (-(dist * dist) / (kernel_width * kernel_width)).exp().sqrt()
+            (-(dist * dist) / (kernel_width * kernel_width))
+                .exp()
+                .sqrt()
         })
         .collect();
     let beta = weighted_ridge(&z, &y, &w, 1.0);
@@ -67,14 +73,25 @@ pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Vec<f
     let n = x.len();
     let d = x.first().map_or(0, Vec::len);
     let sw: f64 = w.iter().sum();
-    let xm: Vec<f64> = (0..d).map(|j| x.iter().zip(w).map(|(r, wi)| r[j] * wi).sum::<f64>() / sw).collect();
+    let xm: Vec<f64> = (0..d)
+        .map(|j| x.iter().zip(w).map(|(r, wi)| r[j] * wi).sum::<f64>() / sw)
+        .collect();
     let ym: f64 = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / sw;
     let z: Vec<Vec<f64>> = x
         .iter()
         .zip(w)
-        .map(|(r, wi)| r.iter().zip(&xm).map(|(v, m)| (v - m) * wi.sqrt()).collect())
+        .map(|(r, wi)| {
+            r.iter()
+                .zip(&xm)
+                .map(|(v, m)| (v - m) * wi.sqrt())
+                .collect()
+        })
         .collect();
-    let u: Vec<f64> = y.iter().zip(w).map(|(v, wi)| (v - ym) * wi.sqrt()).collect();
+    let u: Vec<f64> = y
+        .iter()
+        .zip(w)
+        .map(|(v, wi)| (v - ym) * wi.sqrt())
+        .collect();
     let mut k = vec![vec![0f64; n]; n];
     for i in 0..n {
         for j in 0..=i {
@@ -85,7 +102,9 @@ pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Vec<f
         k[i][i] += alpha;
     }
     let c = cholesky_solve(k, u);
-    (0..d).map(|j| z.iter().zip(&c).map(|(r, ci)| r[j] * ci).sum()).collect()
+    (0..d)
+        .map(|j| z.iter().zip(&c).map(|(r, ci)| r[j] * ci).sum())
+        .collect()
 }
 
 /// Solves A·x = b for symmetric positive definite A.

@@ -124,11 +124,20 @@ pub fn explain<M: GradientClassifier + AttentionClassifier>(
     let scores = match cfg.method {
         Method::Gradient => gradient::explain(model, enc, target)?,
         Method::GradInput => grad_input::explain(model, enc, target)?,
-        Method::IntegratedGradients => integrated_gradients::explain(model, enc, target, cfg.ig_steps)?,
+        Method::IntegratedGradients => {
+            integrated_gradients::explain(model, enc, target, cfg.ig_steps)?
+        }
         Method::Occlusion => occlusion::explain(model, enc, target, cfg.occlusion_window)?,
         Method::Attention => attention::explain(model, enc, cfg.layer, cfg.heads.as_deref())?,
         Method::Rollout => rollout::explain(model, enc)?,
-        Method::Lime => lime::explain(model, enc, target, cfg.lime_samples, cfg.lime_kernel_width, seed)?,
+        Method::Lime => lime::explain(
+            model,
+            enc,
+            target,
+            cfg.lime_samples,
+            cfg.lime_kernel_width,
+            seed,
+        )?,
         Method::Random => random::explain(enc, seed),
     };
     if scores.iter().any(|s| !s.is_finite()) {
@@ -149,9 +158,8 @@ pub(crate) fn input_gradient<M: GradientClassifier + ?Sized>(
     let probs = model.forward_embeds(&var.as_tensor().unsqueeze(0)?)?;
     let p = probs.narrow(1, target, 1)?.sum_all()?;
     let grads = p.backward()?;
-    let g = grads
-        .get(var.as_tensor())
-        .cloned()
-        .ok_or_else(|| ModelError::Unsupported("no gradient reached the input embeddings".into()))?;
+    let g = grads.get(var.as_tensor()).cloned().ok_or_else(|| {
+        ModelError::Unsupported("no gradient reached the input embeddings".into())
+    })?;
     Ok((emb, g))
 }

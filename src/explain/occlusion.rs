@@ -5,7 +5,12 @@ use super::Result;
 use crate::models::{Classifier, Encoded};
 
 /// Per word: p_target(full) − p_target(input without the word's window).
-pub fn explain<M: Classifier + ?Sized>(model: &M, enc: &Encoded, target: usize, window: usize) -> Result<Vec<f32>> {
+pub fn explain<M: Classifier + ?Sized>(
+    model: &M,
+    enc: &Encoded,
+    target: usize,
+    window: usize,
+) -> Result<Vec<f32>> {
     // Only windows that contain a word the model sees change anything.
     let seen: Vec<bool> = {
         let mut s = vec![false; enc.n_words];

@@ -9,10 +9,14 @@ use crate::models::{AttentionClassifier, Encoded};
 pub fn explain<M: AttentionClassifier + ?Sized>(model: &M, enc: &Encoded) -> Result<Vec<f32>> {
     let maps = model.attentions(&enc.ids)?;
     if maps.layers.is_empty() {
-        return Err(ExplainError::Config("attention rollout needs a transformer encoder".into()));
+        return Err(ExplainError::Config(
+            "attention rollout needs a transformer encoder".into(),
+        ));
     }
     let t = enc.ids.len();
-    let mut roll: Vec<Vec<f64>> = (0..t).map(|i| (0..t).map(|j| f64::from(u8::from(i == j))).collect()).collect();
+    let mut roll: Vec<Vec<f64>> = (0..t)
+        .map(|i| (0..t).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
     for layer in &maps.layers {
         let nh = layer.len() as f64;
         let mut a = vec![vec![0f64; t]; t];

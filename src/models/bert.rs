@@ -28,17 +28,23 @@ pub fn read_config(dir: &Path) -> Result<TransformerConfig> {
     };
     if let Some(mt) = v.get("model_type").and_then(|m| m.as_str()) {
         if mt != "bert" {
-            return Err(bad(format!("model_type {mt:?} is not supported (only \"bert\")")));
+            return Err(bad(format!(
+                "model_type {mt:?} is not supported (only \"bert\")"
+            )));
         }
     }
     if let Some(act) = v.get("hidden_act").and_then(|m| m.as_str()) {
         if act != "gelu" {
-            return Err(bad(format!("hidden_act {act:?} is not supported (only \"gelu\")")));
+            return Err(bad(format!(
+                "hidden_act {act:?} is not supported (only \"gelu\")"
+            )));
         }
     }
     if let Some(p) = v.get("position_embedding_type").and_then(|m| m.as_str()) {
         if p != "absolute" {
-            return Err(bad(format!("position_embedding_type {p:?} is not supported")));
+            return Err(bad(format!(
+                "position_embedding_type {p:?} is not supported"
+            )));
         }
     }
     let cfg: TransformerConfig =
@@ -81,10 +87,14 @@ pub fn load_renamed(dir: &Path, prefix: &str) -> Result<(HashMap<String, Tensor>
     let mut out = HashMap::new();
     for (name, t) in raw {
         let n = name.strip_prefix("bert.").unwrap_or(&name);
-        if !(n.starts_with("embeddings.") || n.starts_with("encoder.")) || n.ends_with("position_ids") {
+        if !(n.starts_with("embeddings.") || n.starts_with("encoder."))
+            || n.ends_with("position_ids")
+        {
             continue;
         }
-        let n = n.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias");
+        let n = n
+            .replace("LayerNorm.gamma", "LayerNorm.weight")
+            .replace("LayerNorm.beta", "LayerNorm.bias");
         out.insert(format!("{prefix}{n}"), t.to_dtype(DType::F32)?);
     }
     Ok((out, file))
@@ -111,7 +121,12 @@ impl PretrainedEncoder {
         let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
         let (tensors, file) = load_renamed(dir, "")?;
         let params = ParamStore::fresh_with(0, tensors, &file);
-        let embed = Embedding::new(&params, "embeddings.word_embeddings.weight", vocab, cfg.hidden_size)?;
+        let embed = Embedding::new(
+            &params,
+            "embeddings.word_embeddings.weight",
+            vocab,
+            cfg.hidden_size,
+        )?;
         let transformer = Transformer::new(&params, "", &cfg)?;
         if let Some(name) = params.drawn_names().first() {
             return Err(ModelError::Architecture {

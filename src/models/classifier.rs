@@ -204,7 +204,10 @@ fn glove_table(
         }
     }
     let flat: Vec<f32> = rows.into_iter().flatten().collect();
-    Ok((Tensor::from_vec(flat, (vocab, dim), &Device::Cpu)?, found.len()))
+    Ok((
+        Tensor::from_vec(flat, (vocab, dim), &Device::Cpu)?,
+        found.len(),
+    ))
 }
 
 impl TextClassifier {
@@ -225,7 +228,10 @@ impl TextClassifier {
                 let (tensors, file) = super::bert::load_renamed(path, "encoder.")?;
                 ParamStore::fresh_with(seed, tensors, &file)
             }
-            (EncoderConfig::Gru { embed_dim, .. } | EncoderConfig::Cnn { embed_dim, .. }, Some(g)) => {
+            (
+                EncoderConfig::Gru { embed_dim, .. } | EncoderConfig::Cnn { embed_dim, .. },
+                Some(g),
+            ) => {
                 let (t, n) = glove_table(g, &tokenizer, config.vocab_size, *embed_dim, seed)?;
                 eprintln!(
                     "embeddings: {n} of {} vocabulary entries from {}",
@@ -239,7 +245,12 @@ impl TextClassifier {
         let is_bert = matches!(config.encoder, EncoderConfig::Bert { .. });
         let model = Self::build(config, tokenizer, params)?;
         if is_bert {
-            if let Some(name) = model.params.drawn_names().iter().find(|n| !n.starts_with("head.")) {
+            if let Some(name) = model
+                .params
+                .drawn_names()
+                .iter()
+                .find(|n| !n.starts_with("head."))
+            {
                 return Err(ModelError::Architecture {
                     path: "model.safetensors".into(),
                     message: format!("the pretrained weights have no tensor for {name:?}"),
@@ -282,7 +293,11 @@ impl TextClassifier {
         Ok(model)
     }
 
-    fn build(config: ClassifierConfig, tokenizer: ModelTokenizer, params: ParamStore) -> Result<Self> {
+    fn build(
+        config: ClassifierConfig,
+        tokenizer: ModelTokenizer,
+        params: ParamStore,
+    ) -> Result<Self> {
         let v = config.vocab_size;
         let (embed, body, width) = match &config.encoder {
             EncoderConfig::Gru {
@@ -450,7 +465,9 @@ impl TextClassifier {
             Some(rng) if p > 0.0 => dropout(&pooled, p, rng)?,
             _ => pooled,
         };
-        let logits = pooled.matmul(&self.head_w.t()?)?.broadcast_add(&self.head_b)?;
+        let logits = pooled
+            .matmul(&self.head_w.t()?)?
+            .broadcast_add(&self.head_b)?;
         Ok(Forward {
             logits,
             pooling,

@@ -28,8 +28,16 @@ impl Cnn {
         let mut convs = Vec::new();
         for &k in widths {
             let a = 1.0 / ((input * k) as f64).sqrt();
-            let w = params.get(&format!("{prefix}.conv{k}.weight"), &[filters, input, k], Init::Uniform(a))?;
-            let b = params.get(&format!("{prefix}.conv{k}.bias"), &[filters], Init::Uniform(a))?;
+            let w = params.get(
+                &format!("{prefix}.conv{k}.weight"),
+                &[filters, input, k],
+                Init::Uniform(a),
+            )?;
+            let b = params.get(
+                &format!("{prefix}.conv{k}.bias"),
+                &[filters],
+                Init::Uniform(a),
+            )?;
             convs.push((k, w, b));
         }
         Ok(Cnn { convs, filters })
@@ -55,7 +63,7 @@ impl Cnn {
                 .map(|j| padded.narrow(1, j, t))
                 .collect::<candle_core::Result<_>>()?;
             let unf = Tensor::cat(&shifted, 2)?.reshape((bs * t, k * e))?; // rows: [x_{t-h}..x_{t+h}]
-            // weight (F, E, k) → (k·E, F) matching the unfolded layout (shift-major).
+                                                                           // weight (F, E, k) → (k·E, F) matching the unfolded layout (shift-major).
             let wm = w.permute((2, 1, 0))?.reshape((k * e, self.filters))?;
             let y = unf
                 .matmul(&wm)?

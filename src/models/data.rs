@@ -108,6 +108,10 @@ impl ExampleSet {
         if self.examples.is_empty() {
             return 0.0;
         }
-        self.examples.iter().map(|e| e.gold.len() as f64).sum::<f64>() / self.examples.len() as f64
+        self.examples
+            .iter()
+            .map(|e| e.gold.len() as f64)
+            .sum::<f64>()
+            / self.examples.len() as f64
     }
 }

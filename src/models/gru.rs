@@ -26,10 +26,22 @@ impl BiGru {
     pub fn new(params: &ParamStore, prefix: &str, input: usize, hidden: usize) -> Result<Self> {
         let a = 1.0 / (hidden as f64).sqrt();
         Ok(BiGru {
-            w_ih: params.get(&format!("{prefix}.w_ih"), &[input, 6 * hidden], Init::Uniform(a))?,
+            w_ih: params.get(
+                &format!("{prefix}.w_ih"),
+                &[input, 6 * hidden],
+                Init::Uniform(a),
+            )?,
             b_ih: params.get(&format!("{prefix}.b_ih"), &[6 * hidden], Init::Uniform(a))?,
-            w_hh: params.get(&format!("{prefix}.w_hh"), &[2, hidden, 3 * hidden], Init::Uniform(a))?,
-            b_hh: params.get(&format!("{prefix}.b_hh"), &[2, 1, 3 * hidden], Init::Uniform(a))?,
+            w_hh: params.get(
+                &format!("{prefix}.w_hh"),
+                &[2, hidden, 3 * hidden],
+                Init::Uniform(a),
+            )?,
+            b_hh: params.get(
+                &format!("{prefix}.b_hh"),
+                &[2, 1, 3 * hidden],
+                Init::Uniform(a),
+            )?,
             hidden,
         })
     }
@@ -51,10 +63,15 @@ impl BiGru {
             .reshape((b, t, 6 * h))?;
         let rev = reverse_index(t, dev)?;
         let xf = xp.narrow(2, 0, 3 * h)?;
-        let xb = xp.narrow(2, 3 * h, 3 * h)?.contiguous()?.index_select(&rev, 1)?;
+        let xb = xp
+            .narrow(2, 3 * h, 3 * h)?
+            .contiguous()?
+            .index_select(&rev, 1)?;
         let mb = mask.contiguous()?.index_select(&rev, 1)?;
         // Time-major: (T, 2, B, 3H) and (T, 2, B, 1).
-        let xs = Tensor::stack(&[xf, xb], 0)?.permute((2, 0, 1, 3))?.contiguous()?;
+        let xs = Tensor::stack(&[xf, xb], 0)?
+            .permute((2, 0, 1, 3))?
+            .contiguous()?;
         let ms = Tensor::stack(&[mask.clone(), mb], 0)?
             .permute((2, 0, 1))?
             .unsqueeze(3)?
@@ -70,7 +87,8 @@ impl BiGru {
                 let xt = xblock.get(s)?;
                 let mt = mblock.get(s)?;
                 let gh = state.matmul(&self.w_hh)?.broadcast_add(&self.b_hh)?;
-                let rz = candle_nn::ops::sigmoid(&(xt.narrow(2, 0, 2 * h)? + gh.narrow(2, 0, 2 * h)?)?)?;
+                let rz =
+                    candle_nn::ops::sigmoid(&(xt.narrow(2, 0, 2 * h)? + gh.narrow(2, 0, 2 * h)?)?)?;
                 let r = rz.narrow(2, 0, h)?;
                 let z = rz.narrow(2, h, h)?;
                 let n = (xt.narrow(2, 2 * h, h)? + (r * gh.narrow(2, 2 * h, h)?)?)?.tanh()?;
@@ -81,7 +99,11 @@ impl BiGru {
         }
         let hs = Tensor::stack(&outs, 0)?; // (T, 2, B, H)
         let fwd = hs.get_on_dim(1, 0)?.transpose(0, 1)?;
-        let bwd = hs.get_on_dim(1, 1)?.transpose(0, 1)?.contiguous()?.index_select(&rev, 1)?;
+        let bwd = hs
+            .get_on_dim(1, 1)?
+            .transpose(0, 1)?
+            .contiguous()?
+            .index_select(&rev, 1)?;
         Ok(Tensor::cat(&[fwd, bwd], D::Minus1)?)
     }
 }

@@ -114,7 +114,12 @@ impl ParamStore {
                 overrides_path,
             } => match overrides.get(name) {
                 Some(t) => {
-                    check_shape(t, name, shape, overrides_path.as_deref().unwrap_or(Path::new("")))?;
+                    check_shape(
+                        t,
+                        name,
+                        shape,
+                        overrides_path.as_deref().unwrap_or(Path::new("")),
+                    )?;
                     t.to_dtype(DType::F32)?
                 }
                 None => {
@@ -150,7 +155,8 @@ impl ParamStore {
     pub fn check_all_used(&self) -> Result<()> {
         if let Source::Load { tensors, path } = &self.source {
             let used = self.varmap.data().lock().expect("parameter map poisoned");
-            let mut extra: Vec<&String> = tensors.keys().filter(|k| !used.contains_key(*k)).collect();
+            let mut extra: Vec<&String> =
+                tensors.keys().filter(|k| !used.contains_key(*k)).collect();
             extra.sort();
             if let Some(first) = extra.first() {
                 return Err(ModelError::Architecture {
@@ -215,7 +221,10 @@ fn check_shape(t: &Tensor, name: &str, shape: &[usize], path: &Path) -> Result<(
     if t.dims() != shape {
         return Err(ModelError::Architecture {
             path: path.to_path_buf(),
-            message: format!("{name:?} has shape {:?}, the model needs {shape:?}", t.dims()),
+            message: format!(
+                "{name:?} has shape {:?}, the model needs {shape:?}",
+                t.dims()
+            ),
         });
     }
     Ok(())

@@ -41,7 +41,9 @@ impl TransformerConfig {
     /// Checks the shape is usable.
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
-            return Err("hidden_size, num_attention_heads and num_hidden_layers must be > 0".into());
+            return Err(
+                "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
+            );
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(format!(
@@ -65,7 +67,11 @@ struct Linear {
 impl Linear {
     fn new(p: &ParamStore, name: &str, input: usize, output: usize) -> Result<Self> {
         Ok(Linear {
-            w: p.get(&format!("{name}.weight"), &[output, input], Init::Normal(0.02))?,
+            w: p.get(
+                &format!("{name}.weight"),
+                &[output, input],
+                Init::Normal(0.02),
+            )?,
             b: p.get(&format!("{name}.bias"), &[output], Init::Zeros)?,
         })
     }
@@ -73,8 +79,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         let o = self.w.dim(0)?;
-        Ok(x
-            .reshape((b * t, i))?
+        Ok(x.reshape((b * t, i))?
             .matmul(&self.w.t()?)?
             .broadcast_add(&self.b)?
             .reshape((b, t, o))?)
@@ -98,7 +103,9 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, self.eps)?)
+        Ok(candle_nn::ops::layer_norm_slow(
+            x, &self.w, &self.b, self.eps,
+        )?)
     }
 }
 
@@ -139,7 +146,12 @@ impl Transformer {
             &[config.type_vocab_size, h],
             Init::Normal(0.02),
         )?;
-        let emb_ln = LayerNorm::new(p, &format!("{prefix}embeddings.LayerNorm"), h, config.layer_norm_eps)?;
+        let emb_ln = LayerNorm::new(
+            p,
+            &format!("{prefix}embeddings.LayerNorm"),
+            h,
+            config.layer_norm_eps,
+        )?;
         let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let l = format!("{prefix}encoder.layer.{i}");
@@ -148,10 +160,25 @@ impl Transformer {
                 k: Linear::new(p, &format!("{l}.attention.self.key"), h, h)?,
                 v: Linear::new(p, &format!("{l}.attention.self.value"), h, h)?,
                 attn_out: Linear::new(p, &format!("{l}.attention.output.dense"), h, h)?,
-                attn_ln: LayerNorm::new(p, &format!("{l}.attention.output.LayerNorm"), h, config.layer_norm_eps)?,
-                inter: Linear::new(p, &format!("{l}.intermediate.dense"), h, config.intermediate_size)?,
+                attn_ln: LayerNorm::new(
+                    p,
+                    &format!("{l}.attention.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
+                inter: Linear::new(
+                    p,
+                    &format!("{l}.intermediate.dense"),
+                    h,
+                    config.intermediate_size,
+                )?,
                 out: Linear::new(p, &format!("{l}.output.dense"), config.intermediate_size, h)?,
-                out_ln: LayerNorm::new(p, &format!("{l}.output.LayerNorm"), h, config.layer_norm_eps)?,
+                out_ln: LayerNorm::new(
+                    p,
+                    &format!("{l}.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
             });
         }
         Ok(Transformer {
@@ -203,7 +230,9 @@ impl Transformer {
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b, t, h))?;
-            let a = layer.attn_ln.forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
+            let a = layer
+                .attn_ln
+                .forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
             let f = layer.inter.forward(&a)?.gelu_erf()?;
             x = layer.out_ln.forward(&(layer.out.forward(&f)? + &a)?)?;
             attns.push(probs);

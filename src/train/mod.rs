@@ -17,11 +17,11 @@ pub mod optim;
 pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
+use crate::models::transformer::TransformerConfig;
 use crate::models::{
-    bert, ClassifierConfig, Classifier, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
+    bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
     Pooling, TextClassifier,
 };
-use crate::models::transformer::TransformerConfig;
 use candle_core::{Device, Tensor, D};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -184,7 +184,10 @@ impl TrainConfig {
         let bad = |m: String| Err(TrainError::Config(m));
         let known = ["gru", "cnn", "transformer"];
         if !known.contains(&self.encoder.as_str()) && !self.encoder.starts_with("bert:") {
-            return bad(format!("encoder {:?}: expected gru, cnn, transformer or bert:PATH", self.encoder));
+            return bad(format!(
+                "encoder {:?}: expected gru, cnn, transformer or bert:PATH",
+                self.encoder
+            ));
         }
         if let Some(p) = self.encoder.strip_prefix("bert:") {
             if !Path::new(p).is_dir() {
@@ -215,7 +218,10 @@ impl TrainConfig {
             }
         }
         if self.encoder == "transformer" && (self.heads == 0 || self.embed_dim % self.heads != 0) {
-            return bad(format!("embed_dim {} must be a multiple of heads {}", self.embed_dim, self.heads));
+            return bad(format!(
+                "embed_dim {} must be a multiple of heads {}",
+                self.embed_dim, self.heads
+            ));
         }
         if let Some(g) = &self.glove {
             if !g.is_file() {
@@ -226,7 +232,11 @@ impl TrainConfig {
     }
 
     /// The classifier architecture for a tokenizer and label set.
-    pub fn classifier_config(&self, labels: Vec<String>, vocab_size: usize) -> Result<ClassifierConfig, TrainError> {
+    pub fn classifier_config(
+        &self,
+        labels: Vec<String>,
+        vocab_size: usize,
+    ) -> Result<ClassifierConfig, TrainError> {
         let encoder = match self.encoder.as_str() {
             "gru" => EncoderConfig::Gru {
                 embed_dim: self.embed_dim,
@@ -315,8 +325,14 @@ pub fn write_dir_atomic(
     dest: &Path,
     fill: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
     let old = parent.join(format!(".{name}.old{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -348,7 +364,11 @@ fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
 }
 
 /// Accuracy and mean cross-entropy of a model on encoded examples.
-pub fn evaluate(model: &TextClassifier, seqs: &[Vec<u32>], labels: &[u32]) -> Result<(f64, f64), TrainError> {
+pub fn evaluate(
+    model: &TextClassifier,
+    seqs: &[Vec<u32>],
+    labels: &[u32],
+) -> Result<(f64, f64), TrainError> {
     let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
     let probs = model.predict_proba(&refs)?;
     let mut correct = 0usize;
@@ -375,7 +395,11 @@ pub fn argmax(p: &[f32]) -> usize {
     best
 }
 
-fn encode_set(model_tok: &TextClassifier, set: &ExampleSet, labels: &[String]) -> Result<(Vec<Vec<u32>>, Vec<u32>), TrainError> {
+fn encode_set(
+    model_tok: &TextClassifier,
+    set: &ExampleSet,
+    labels: &[String],
+) -> Result<(Vec<Vec<u32>>, Vec<u32>), TrainError> {
     let mut seqs = Vec::new();
     let mut ys = Vec::new();
     for ex in &set.examples {
@@ -393,7 +417,15 @@ fn encode_set(model_tok: &TextClassifier, set: &ExampleSet, labels: &[String]) -
 
 /// Trains a classifier into `out` (see the module docs for the layout). With `resume`,
 /// continues from `out/last/` when it exists (the configuration must be the same).
-pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: bool) -> Result<TrainReport, TrainError> {
+/// `stop_after` ends this invocation after that many epochs in total (training in slices;
+/// a later `resume` continues exactly as if never stopped).
+pub fn train_classifier(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    progress: bool,
+    stop_after: Option<usize>,
+) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let data = DataDir::new(&cfg.data_dir);
@@ -406,7 +438,9 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
     if train_set.examples.is_empty() || val_set.examples.is_empty() {
-        return Err(TrainError::Config("empty training or validation split".into()));
+        return Err(TrainError::Config(
+            "empty training or validation split".into(),
+        ));
     }
     let labels = train_set.labels();
     let run_path = out.join("run.json");
@@ -461,7 +495,10 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
     if model.config().labels != labels {
         return Err(TrainError::Resume {
             path: state_path,
-            message: format!("checkpoint labels {:?} differ from the data's {labels:?}", model.config().labels),
+            message: format!(
+                "checkpoint labels {:?} differ from the data's {labels:?}",
+                model.config().labels
+            ),
         });
     }
     let (train_x, train_y) = encode_set(&model, &train_set, &labels)?;
@@ -485,15 +522,24 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
             stopped_early = true;
             break;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64 + 1));
+        if stop_after.is_some_and(|n| epoch >= n) {
+            break;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64 + 1),
+        );
         let mut order: Vec<usize> = (0..train_x.len()).collect();
         order.shuffle(&mut rng);
         let bar = if progress {
             let b = ProgressBar::new(steps_per_epoch);
             b.set_style(
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
             b
@@ -512,7 +558,9 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
             let loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
             let loss_v = loss.to_scalar::<f32>()? as f64;
             if !loss_v.is_finite() {
-                return Err(ModelError::NonFinite(format!("training loss at epoch {}", epoch + 1)).into());
+                return Err(
+                    ModelError::NonFinite(format!("training loss at epoch {}", epoch + 1)).into(),
+                );
             }
             let mut grads = loss.backward()?;
             opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
@@ -523,7 +571,11 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
             loss_sum += loss_v * ys.len() as f64;
             seen += ys.len();
             tokens += seqs.iter().map(|s| s.len()).sum::<usize>();
-            bar.set_message(format!("loss {:.4} acc {:.3}", loss_sum / seen as f64, correct as f64 / seen as f64));
+            bar.set_message(format!(
+                "loss {:.4} acc {:.3}",
+                loss_sum / seen as f64,
+                correct as f64 / seen as f64
+            ));
             bar.inc(1);
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -539,7 +591,13 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
         };
         eprintln!(
             "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
-            stats.epoch, cfg.epochs, stats.train_loss, stats.train_accuracy, val_loss, val_acc, stats.tokens_per_second
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            val_loss,
+            val_acc,
+            stats.tokens_per_second
         );
         state.history.push(stats);
         let improved = match state.best {
@@ -558,11 +616,20 @@ pub fn train_classifier(cfg: &TrainConfig, out: &Path, resume: bool, progress: b
             model.save_into(d)?;
             opt.save(&d.join("optimizer.safetensors"))?;
             let p = d.join("state.json");
-            std::fs::write(&p, serde_json::to_string_pretty(&state).expect("state serialises")).map_err(|e| io_err(&p, e))
+            std::fs::write(
+                &p,
+                serde_json::to_string_pretty(&state).expect("state serialises"),
+            )
+            .map_err(|e| io_err(&p, e))
         })?;
         let hist = out.join("history.json");
-        crate::cli::write_atomic(&hist, serde_json::to_string_pretty(&state.history).expect("serialises").as_bytes())
-            .map_err(|e| io_err(&hist, e))?;
+        crate::cli::write_atomic(
+            &hist,
+            serde_json::to_string_pretty(&state.history)
+                .expect("serialises")
+                .as_bytes(),
+        )
+        .map_err(|e| io_err(&hist, e))?;
     }
     if state.bad_epochs >= cfg.patience && state.epochs_done < cfg.epochs {
         stopped_early = true;

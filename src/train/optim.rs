@@ -148,7 +148,9 @@ impl AdamW {
         for s in &mut self.slots {
             for (key, slot) in [("m", &mut s.m), ("v", &mut s.v)] {
                 let name = format!("{key}.{}", s.name);
-                let t = map.get(&name).ok_or_else(|| arch(format!("no tensor {name:?}")))?;
+                let t = map
+                    .get(&name)
+                    .ok_or_else(|| arch(format!("no tensor {name:?}")))?;
                 if t.dims() != slot.dims() {
                     return Err(arch(format!("{name:?} has the wrong shape")));
                 }
