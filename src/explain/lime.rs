@@ -108,6 +108,7 @@ pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Vec<f
 }
 
 /// Solves A·x = b for symmetric positive definite A.
+#[allow(clippy::needless_range_loop)]
 fn cholesky_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for j in 0..n {

@@ -104,7 +104,7 @@ impl ExplainConfig {
                 "ig_steps and occlusion_window must be > 0, lime_samples ≥ 2".into(),
             ));
         }
-        if !(self.lime_kernel_width > 0.0) {
+        if self.lime_kernel_width.is_nan() || self.lime_kernel_width <= 0.0 {
             return Err(ExplainError::Config("lime_kernel_width must be > 0".into()));
         }
         Ok(())

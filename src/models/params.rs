@@ -24,6 +24,7 @@ pub enum Init {
 }
 
 /// Where parameters come from.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     /// Fresh parameters; names found in `overrides` (pretrained weights) are taken from there.
     Fresh {
