@@ -7,15 +7,24 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn rationale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rationale")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_rationale"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn movies() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/movies").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/movies")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -24,13 +33,32 @@ fn scores_the_bundled_human_agreement_with_reference_spellings() {
     let out = tmp.path().join("scores.json");
     let data = movies();
     let results = format!("{data}/movies_majority_human_perf.jsonl");
-    let o = rationale(&["score", "--data_dir", &data, "--split", "test", "--results", &results,
-        "--score_file", out.to_str().unwrap(), "--iou_thresholds", "0.5", "0.75"]);
+    let o = rationale(&[
+        "score",
+        "--data_dir",
+        &data,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--score_file",
+        out.to_str().unwrap(),
+        "--iou_thresholds",
+        "0.5",
+        "0.75",
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
-    assert!(stdout.contains("Token F1") && stdout.contains("IOU F1 @0.75"), "{stdout}");
-    assert!(stderr.contains("posR_947.txt") && stderr.contains("not in the split"), "{stderr}");
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(
+        stdout.contains("Token F1") && stdout.contains("IOU F1 @0.75"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("posR_947.txt") && stderr.contains("not in the split"),
+        "{stderr}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(file["iou_scores"].as_array().unwrap().len(), 2);
     assert!(file["token_prf"]["instance_macro"]["f1"].as_f64().unwrap() > 0.0);
     assert!(file.get("classification_scores").is_none());
@@ -44,12 +72,27 @@ fn per_instance_tables_in_three_formats() {
     let results = format!("{d}/preds.jsonl");
     for ext in ["jsonl", "parquet", "arrow"] {
         let out = tmp.path().join(format!("rows.{ext}"));
-        let o = rationale(&["score", "--data-dir", &d, "--split", "test", "--results", &results, "--per-instance", out.to_str().unwrap(), "-q"]);
+        let o = rationale(&[
+            "score",
+            "--data-dir",
+            &d,
+            "--split",
+            "test",
+            "--results",
+            &results,
+            "--per-instance",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
         assert!(o.status.success(), "{}", text(&o).1);
         let bytes = std::fs::read(&out).unwrap();
         match ext {
             "jsonl" => {
-                let rows: Vec<serde_json::Value> = String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                let rows: Vec<serde_json::Value> = String::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
                 assert_eq!(rows.len(), 5, "one row per (annotation, doc)");
                 let a1 = rows.iter().find(|r| r["annotation_id"] == "a1").unwrap();
                 assert_eq!(a1["gold_tokens"], 9);
@@ -68,8 +111,10 @@ fn per_instance_tables_in_three_formats() {
 fn validate_reports_every_problem_with_line_id_and_doc() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = vec![("d1".to_string(), "a b c d e\nf g h".to_string())];
-    let anns = vec![json!({"annotation_id": "x", "classification": "POS", "query": "", "query_type": null,
-        "evidences": [[{"docid": "d1", "start_token": 0, "end_token": 2, "start_sentence": 0, "end_sentence": 1, "text": "a b"}]]})];
+    let anns = vec![
+        json!({"annotation_id": "x", "classification": "POS", "query": "", "query_type": null,
+        "evidences": [[{"docid": "d1", "start_token": 0, "end_token": 2, "start_sentence": 0, "end_sentence": 1, "text": "a b"}]]}),
+    ];
     let preds = vec![
         json!({"annotation_id": "x", "rationales": [{"docid": "d1", "hard_rationale_predictions": [{"start_token": 0, "end_token": 3}, {"start_token": 2, "end_token": 4}], "soft_rationale_predictions": [0.1, 0.2]}]}),
         json!({"annotation_id": "x", "rationales": [{"docid": "nope", "hard_rationale_predictions": [{"start_token": 0, "end_token": 99}]}]}),
@@ -81,7 +126,15 @@ fn validate_reports_every_problem_with_line_id_and_doc() {
     std::fs::write(tmp.path().join("preds.jsonl"), lines).unwrap();
     let d = tmp.path().display().to_string();
     let results = format!("{d}/preds.jsonl");
-    let o = rationale(&["validate", "--data-dir", &d, "--split", "test", "--results", &results]);
+    let o = rationale(&[
+        "validate",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+    ]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
     for needle in [
@@ -98,7 +151,17 @@ fn validate_reports_every_problem_with_line_id_and_doc() {
     }
     // score refuses, writes nothing, exits 1
     let out = tmp.path().join("s.json");
-    let o = rationale(&["score", "--data-dir", &d, "--split", "test", "--results", &results, "--score-file", out.to_str().unwrap()]);
+    let o = rationale(&[
+        "score",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--score-file",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!out.exists());
 }
@@ -106,10 +169,26 @@ fn validate_reports_every_problem_with_line_id_and_doc() {
 #[test]
 fn unusable_input_exits_2_with_the_path() {
     let data = movies();
-    let o = rationale(&["validate", "--data-dir", &data, "--split", "test", "--results", "/nonexistent/preds.jsonl"]);
+    let o = rationale(&[
+        "validate",
+        "--data-dir",
+        &data,
+        "--split",
+        "test",
+        "--results",
+        "/nonexistent/preds.jsonl",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("/nonexistent/preds.jsonl"));
-    let o = rationale(&["score", "--data-dir", "/nonexistent", "--split", "test", "--results", "x.jsonl"]);
+    let o = rationale(&[
+        "score",
+        "--data-dir",
+        "/nonexistent",
+        "--split",
+        "test",
+        "--results",
+        "x.jsonl",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("/nonexistent/test.jsonl"));
 }
@@ -118,18 +197,34 @@ fn unusable_input_exits_2_with_the_path() {
 fn clean_file_validates_with_exit_0() {
     let d = common::fixtures().join("eraser_tiny").display().to_string();
     let results = format!("{d}/preds.jsonl");
-    let o = rationale(&["validate", "--data-dir", &d, "--split", "test", "--results", &results]);
+    let o = rationale(&[
+        "validate",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
-    assert!(stdout.contains("4 lines, 0 error(s), 0 warning(s)"), "{stdout}");
+    assert!(
+        stdout.contains("4 lines, 0 error(s), 0 warning(s)"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn auprc_policy_flag_changes_only_no_gold_documents() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = vec![("d1".to_string(), "a b c d".to_string()), ("d2".to_string(), "e f g h".to_string())];
-    let anns = vec![json!({"annotation_id": "x", "classification": "POS", "query": "", "query_type": null,
-        "evidences": [[{"docid": "d1", "start_token": 0, "end_token": 1, "start_sentence": 0, "end_sentence": 1, "text": "a"}]]})];
+    let docs = vec![
+        ("d1".to_string(), "a b c d".to_string()),
+        ("d2".to_string(), "e f g h".to_string()),
+    ];
+    let anns = vec![
+        json!({"annotation_id": "x", "classification": "POS", "query": "", "query_type": null,
+        "evidences": [[{"docid": "d1", "start_token": 0, "end_token": 1, "start_sentence": 0, "end_sentence": 1, "text": "a"}]]}),
+    ];
     let preds = vec![json!({"annotation_id": "x", "rationales": [
         {"docid": "d1", "soft_rationale_predictions": [0.9, 0.1, 0.1, 0.1]},
         {"docid": "d2", "soft_rationale_predictions": [0.5, 0.1, 0.1, 0.1]}]})];
@@ -138,13 +233,29 @@ fn auprc_policy_flag_changes_only_no_gold_documents() {
     let results = format!("{d}/preds.jsonl");
     let auprc = |policy: &str| -> String {
         let out = tmp.path().join(format!("{policy}.json"));
-        let o = rationale(&["score", "--data-dir", &d, "--split", "test", "--results", &results, "--auprc-no-gold", policy, "--score-file", out.to_str().unwrap()]);
+        let o = rationale(&[
+            "score",
+            "--data-dir",
+            &d,
+            "--split",
+            "test",
+            "--results",
+            &results,
+            "--auprc-no-gold",
+            policy,
+            "--score-file",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success());
         if policy == "nan" {
             assert!(text(&o).1.contains("(\"x\", \"d2\")"), "names the pair");
         }
         let f = std::fs::read_to_string(out).unwrap();
-        f.lines().find(|l| l.contains("\"auprc\"")).unwrap().trim().to_string()
+        f.lines()
+            .find(|l| l.contains("\"auprc\""))
+            .unwrap()
+            .trim()
+            .to_string()
     };
     assert_eq!(auprc("nan"), "\"auprc\": NaN,");
     assert_eq!(auprc("half"), "\"auprc\": 0.75,");

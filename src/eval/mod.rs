@@ -217,7 +217,8 @@ fn check_across_lines(gold: &Gold, lines: &[LineScore], options: &ScoreOptions) 
         }
     }
     let total = lines.len();
-    let fields: [(&str, fn(&Fields) -> bool); 7] = [
+    type Has = fn(&Fields) -> bool;
+    let fields: [(&str, Has); 7] = [
         ("classification", |f| f.classification),
         ("classification_scores", |f| f.classification_scores),
         ("soft_rationale_predictions", |f| f.soft),

@@ -45,6 +45,15 @@ pub fn python_mean_or_zero(a: &[f64]) -> f64 {
     }
 }
 
+/// `num / den` as a float, 0 when `den` is 0 (the reference's guard for empty sets).
+pub fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
 /// The reference's `_f1(p, r)`: 0 when either is 0, else the harmonic mean (`2*p*r/(p+r)`).
 pub fn f1(p: f64, r: f64) -> f64 {
     if p == 0.0 || r == 0.0 {
