@@ -438,3 +438,17 @@ proptest! {
         }
     }
 }
+
+/// Inputs that once crashed a fuzz target (fuzz/): each must now give a result or an error.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = fixtures().join("fuzz_regressions");
+    let tiny = fixtures().join("eraser_tiny");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = rationale::corpus::Prediction::parse(text);
+        }
+        let _ = evaluate(&tiny, "test", &entry.path(), &ScoreOptions::default(), &mut |_| {});
+    }
+}
