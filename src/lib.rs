@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod corpus;
 pub mod eval;
+pub mod figures;
 pub mod metrics;
 pub mod report;

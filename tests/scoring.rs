@@ -449,6 +449,12 @@ fn fuzz_regressions_do_not_panic() {
         if let Ok(text) = std::str::from_utf8(&bytes) {
             let _ = rationale::corpus::Prediction::parse(text);
         }
-        let _ = evaluate(&tiny, "test", &entry.path(), &ScoreOptions::default(), &mut |_| {});
+        let _ = evaluate(
+            &tiny,
+            "test",
+            &entry.path(),
+            &ScoreOptions::default(),
+            &mut |_| {},
+        );
     }
 }

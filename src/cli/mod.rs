@@ -1,5 +1,6 @@
 //! The `rationale` command line.
 
+mod render;
 mod score;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
+    Render(render::RenderArgs),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
+        Command::Render(args) => render::render(args),
     }
 }
 
