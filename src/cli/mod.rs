@@ -22,7 +22,7 @@ enum Command {
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
-    Render(render::RenderArgs),
+    Render(Box<render::RenderArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
-        Command::Render(args) => render::render(args),
+        Command::Render(args) => render::render(*args),
     }
 }
 

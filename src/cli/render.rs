@@ -351,7 +351,9 @@ fn curves(args: CurveArgs) -> ExitCode {
         aopc_thresholds: args.aopc_thresholds.clone(),
         ..ScoreOptions::default()
     };
-    let mut series: Vec<(String, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    // (method, thresholds, comprehensiveness points, sufficiency points)
+    type Series = (String, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut series: Vec<Series> = Vec::new();
     for (label, path) in args.sources.methods() {
         let eval = match evaluate(
             args.sources.data_dir(),
