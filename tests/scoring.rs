@@ -130,6 +130,10 @@ fn reference_outputs_on_edge_cases() {
             // Deliberate departure: hard metrics are computed when any line has hard spans.
             diffs.retain(|d| !d.ends_with("extra in ours"));
             assert!(ours.get("token_prf").is_some());
+            assert!(eval
+                .problems
+                .iter()
+                .any(|p| p.what.contains("reference scorer would skip")));
         }
         for d in diffs {
             failures.push(format!(

@@ -3,7 +3,8 @@
 /// `np.sum` of a float64 array: numpy's reduction walks the array in buffers of 8192 elements,
 /// sums each buffer pairwise and adds the buffer sums in order.
 pub fn pairwise_sum(a: &[f64]) -> f64 {
-    a.chunks(8192).fold(0.0, |s, chunk| s + pairwise_block(chunk))
+    a.chunks(8192)
+        .fold(0.0, |s, chunk| s + pairwise_block(chunk))
 }
 
 /// numpy's pairwise summation of one buffer (`pairwise_sum_DOUBLE`, blocks of 128, 8-way
@@ -98,7 +99,9 @@ mod tests {
         let b: Vec<f64> = (0..300).map(|i| ((i as f64 * 0.37) % 1.0) * 1e-3).collect();
         assert_eq!(pairwise_sum(&b), 0.1484999999999998);
         // Past one 8192-element buffer numpy adds the buffer sums in order.
-        let c: Vec<f64> = (0..20000).map(|i| ((i as f64 * 0.618034) % 1.0) / 7.0).collect();
+        let c: Vec<f64> = (0..20000)
+            .map(|i| ((i as f64 * 0.618034) % 1.0) / 7.0)
+            .collect();
         assert_eq!(pairwise_sum(&c), NUMPY_SUM_C);
     }
 
