@@ -111,6 +111,9 @@ struct HeatmapArgs {
     /// Split whole documents into pages of N text lines.
     #[arg(long = "page-lines", value_name = "N")]
     page_lines: Option<usize>,
+    /// Also write each figure as PNG (2× resolution) beside the SVG.
+    #[arg(long)]
+    png: bool,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +129,9 @@ struct CurveArgs {
     /// AOPC bins to read from thresholded_scores.
     #[arg(long = "aopc-thresholds", num_args = 1.., default_values_t = [0.01, 0.05, 0.1, 0.2, 0.5])]
     aopc_thresholds: Vec<f64>,
+    /// Also write each figure as PNG (2× resolution) beside the SVG.
+    #[arg(long)]
+    png: bool,
 }
 
 /// Reads a results file into annotation id (as text) → prediction.
@@ -231,10 +237,32 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
+/// Writes an SVG figure and, with `png`, a PNG at twice its size beside it.
+fn write_figure(path: &Path, svg: &str, png: bool) -> Result<Vec<PathBuf>, String> {
+    write_atomic(path, svg.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut written = vec![path.to_path_buf()];
+    if png {
+        #[cfg(feature = "png")]
+        {
+            let png_path = path.with_extension("png");
+            let bytes = crate::figures::png::svg_to_png(svg, 2.0)
+                .map_err(|e| format!("{}: {e}", png_path.display()))?;
+            write_atomic(&png_path, &bytes).map_err(|e| format!("{}: {e}", png_path.display()))?;
+            written.push(png_path);
+        }
+        #[cfg(not(feature = "png"))]
+        return Err(
+            "this build has no PNG support: rebuild with the `png` feature (on by default)".into(),
+        );
+    }
+    Ok(written)
+}
+
 fn write_figures(
     figures: &[DocFigure],
     out: &Path,
     options: &FigureOptions,
+    png: bool,
 ) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
     for fig in figures {
@@ -252,8 +280,7 @@ fn write_figures(
             } else {
                 base.clone()
             };
-            write_atomic(&path, page.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-            written.push(path);
+            written.extend(write_figure(&path, page, png)?);
         }
     }
     Ok(written)
@@ -299,7 +326,8 @@ fn heatmaps(args: HeatmapArgs) -> ExitCode {
                 exit::PROBLEMS,
             );
         };
-        return match figures_for(&loaded, annotation).and_then(|f| write_figures(&f, out, &options))
+        return match figures_for(&loaded, annotation)
+            .and_then(|f| write_figures(&f, out, &options, args.png))
         {
             Ok(paths) => {
                 paths.iter().for_each(|p| println!("{}", p.display()));
@@ -321,7 +349,8 @@ fn heatmaps(args: HeatmapArgs) -> ExitCode {
         .par_iter()
         .filter_map(|a| {
             let out = out_dir.join(format!("{}.svg", file_safe(&a.annotation_id.as_text())));
-            let result = figures_for(&loaded, a).and_then(|f| write_figures(&f, &out, &options));
+            let result =
+                figures_for(&loaded, a).and_then(|f| write_figures(&f, &out, &options, args.png));
             bar.inc(1);
             result.err()
         })
@@ -422,13 +451,10 @@ fn curves(args: CurveArgs) -> ExitCode {
             opts.x_label = "fraction of tokens kept".into();
         }
         match rationale_viz::aopc_curves(&curves, &opts) {
-            Ok(svg) => {
-                let path = args.out_dir.join(name);
-                if let Err(e) = write_atomic(&path, svg.as_bytes()) {
-                    return fail(format!("{}: {e}", path.display()), exit::UNUSABLE);
-                }
-                written.push(path);
-            }
+            Ok(svg) => match write_figure(&args.out_dir.join(name), &svg, args.png) {
+                Ok(paths) => written.extend(paths),
+                Err(e) => return fail(e, exit::UNUSABLE),
+            },
             Err(e) => return fail(e.to_string(), exit::PROBLEMS),
         }
     }
@@ -458,12 +484,10 @@ fn curves(args: CurveArgs) -> ExitCode {
                 file_safe(&fig.docid)
             ));
             match pr_figure(fig) {
-                Ok(svg) => {
-                    if let Err(e) = write_atomic(&path, svg.as_bytes()) {
-                        return fail(format!("{}: {e}", path.display()), exit::UNUSABLE);
-                    }
-                    written.push(path);
-                }
+                Ok(svg) => match write_figure(&path, &svg, args.png) {
+                    Ok(paths) => written.extend(paths),
+                    Err(e) => return fail(e, exit::UNUSABLE),
+                },
                 Err(e) => eprintln!("warning: {e}"),
             }
         }

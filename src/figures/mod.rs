@@ -5,6 +5,8 @@ use crate::corpus::{Annotation, Document, Prediction, RationalePrediction};
 use crate::metrics::ranking::pr_curve;
 use crate::metrics::spans::Span;
 pub mod gallery;
+#[cfg(feature = "png")]
+pub mod png;
 
 use rationale_viz::{Curve, CurveOptions, Heatmap, HeatmapOptions, Scale, VizError};
 
