@@ -240,22 +240,19 @@ fn file_safe(s: &str) -> String {
 /// Writes an SVG figure and, with `png`, a PNG at twice its size beside it.
 fn write_figure(path: &Path, svg: &str, png: bool) -> Result<Vec<PathBuf>, String> {
     write_atomic(path, svg.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut written = vec![path.to_path_buf()];
-    if png {
-        #[cfg(feature = "png")]
-        {
-            let png_path = path.with_extension("png");
-            let bytes = crate::figures::png::svg_to_png(svg, 2.0)
-                .map_err(|e| format!("{}: {e}", png_path.display()))?;
-            write_atomic(&png_path, &bytes).map_err(|e| format!("{}: {e}", png_path.display()))?;
-            written.push(png_path);
-        }
-        #[cfg(not(feature = "png"))]
-        return Err(
-            "this build has no PNG support: rebuild with the `png` feature (on by default)".into(),
-        );
+    if !png {
+        return Ok(vec![path.to_path_buf()]);
     }
-    Ok(written)
+    #[cfg(feature = "png")]
+    {
+        let png_path = path.with_extension("png");
+        let bytes = crate::figures::png::svg_to_png(svg, 2.0)
+            .map_err(|e| format!("{}: {e}", png_path.display()))?;
+        write_atomic(&png_path, &bytes).map_err(|e| format!("{}: {e}", png_path.display()))?;
+        Ok(vec![path.to_path_buf(), png_path])
+    }
+    #[cfg(not(feature = "png"))]
+    Err("this build has no PNG support: rebuild with the `png` feature (on by default)".into())
 }
 
 fn write_figures(
