@@ -1,5 +1,6 @@
 //! The `rationale` command line.
 
+mod convert;
 mod render;
 mod score;
 
@@ -21,6 +22,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// Convert HateXplain or ToxicSpans to an ERASER data directory.
+    Convert(convert::ConvertArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
     Render(Box<render::RenderArgs>),
 }
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),
+        Command::Convert(args) => convert::convert(args),
     }
 }
 

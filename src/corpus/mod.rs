@@ -1,5 +1,6 @@
 //! The ERASER data model: annotations with evidence groups, documents, and results records.
 
+pub mod convert;
 mod documents;
 mod lenient_json;
 mod results;
