@@ -1,5 +1,6 @@
 //! The `rationale` command line.
 
+mod bias;
 mod convert;
 mod render;
 mod score;
@@ -22,6 +23,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// HateXplain's bias metrics (GMB Subgroup/BPSN/BNSP AUC) and one-vs-one AUROC.
+    Bias(bias::BiasArgs),
     /// Convert HateXplain or ToxicSpans to an ERASER data directory.
     Convert(convert::ConvertArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),
         Command::Convert(args) => convert::convert(args),
+        Command::Bias(args) => bias::bias(args),
     }
 }
 

@@ -119,7 +119,7 @@ impl Annotation {
 
 /// Reads a JSON-lines file into records, skipping blank lines; `expected` names the record
 /// shape for error messages.
-pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
     path: &Path,
     expected: &str,
 ) -> Result<Vec<T>, CorpusError> {

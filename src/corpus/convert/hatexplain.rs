@@ -41,16 +41,12 @@ fn majority(labels: &[usize]) -> Option<usize> {
     (0..LABELS.len()).find(|l| labels.iter().filter(|x| *x == l).count() * 2 > labels.len())
 }
 
-/// Communities chosen by at least 2 of 3 annotators (HateXplain's bias protocol), sorted.
+/// Communities named more than once among the annotators' targets (HateXplain's bias
+/// protocol counts raw occurrences), sorted.
 pub fn communities(targets: &[Vec<String>]) -> Vec<String> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for t in targets {
-        let mut seen: Vec<&str> = t.iter().map(String::as_str).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for s in seen {
-            *counts.entry(s).or_default() += 1;
-        }
+    for t in targets.iter().flatten() {
+        *counts.entry(t.as_str()).or_default() += 1;
     }
     let mut out: Vec<String> = counts
         .into_iter()
