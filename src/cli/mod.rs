@@ -5,13 +5,17 @@ mod convert;
 mod render;
 mod score;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Rationale extraction and explainability for NLP: score rationales like ERASER, fast.
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input.
+Run `rationale <COMMAND> --help` for examples."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +29,11 @@ enum Command {
     Validate(score::ValidateArgs),
     /// HateXplain's bias metrics (GMB Subgroup/BPSN/BNSP AUC) and one-vs-one AUROC.
     Bias(bias::BiasArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Convert HateXplain or ToxicSpans to an ERASER data directory.
     Convert(convert::ConvertArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
@@ -46,6 +55,15 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::render(*args),
         Command::Convert(args) => convert::convert(args),
         Command::Bias(args) => bias::bias(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rationale",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
