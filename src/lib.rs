@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod corpus;
 pub mod eval;
+pub mod figures;
 pub mod metrics;
 pub mod report;
 

@@ -261,3 +261,196 @@ fn auprc_policy_flag_changes_only_no_gold_documents() {
     assert_eq!(auprc("half"), "\"auprc\": 0.75,");
     assert_eq!(auprc("skip"), "\"auprc\": 1.0,");
 }
+
+#[test]
+fn gallery_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let figures = rationale::figures::gallery::gallery(root).expect("gallery renders");
+    assert!(figures.len() >= 5);
+    for (name, svg) in figures {
+        let path = root.join("viz/gallery").join(&name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == svg,
+            "{} is stale: run `cargo run --example gallery`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn render_heatmaps_and_curves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = common::fixtures().join("eraser_tiny").display().to_string();
+    let results = format!("{d}/preds.jsonl");
+    let out = tmp.path().join("a3.svg");
+    let o = rationale(&[
+        "render",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--compare",
+        &results,
+        "--label",
+        "one",
+        "two",
+        "--id",
+        "a3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // a3 has two documents: one figure each.
+    for doc in ["e1_premise", "e1_hypothesis"] {
+        let svg = std::fs::read_to_string(tmp.path().join(format!("a3-{doc}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains(">one<") && svg.contains(">two<"),
+            "{doc}"
+        );
+    }
+    let o = rationale(&[
+        "render",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--all",
+        "--out-dir",
+        tmp.path().join("all").to_str().unwrap(),
+        "--page-lines",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(
+        tmp.path().join("all/a1-p2.svg").exists(),
+        "pages of one line each"
+    );
+    let o = rationale(&[
+        "render",
+        "curves",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--out-dir",
+        tmp.path().to_str().unwrap(),
+        "--id",
+        "a1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    for f in [
+        "aopc_comprehensiveness.svg",
+        "aopc_sufficiency.svg",
+        "pr_a1_m1.svg",
+    ] {
+        assert!(
+            std::fs::read_to_string(tmp.path().join(f))
+                .unwrap()
+                .contains("</svg>"),
+            "{f}"
+        );
+    }
+    let o = rationale(&[
+        "render",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &results,
+        "--id",
+        "nope",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("\"nope\" is not in"));
+    // Curves need thresholded scores; the human-agreement files have none.
+    let m = movies();
+    let o = rationale(&[
+        "render",
+        "curves",
+        "--data-dir",
+        &m,
+        "--split",
+        "test",
+        "--results",
+        &format!("{m}/movies_union_human_perf.jsonl"),
+        "--out-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("no thresholded_scores"),
+        "{}",
+        text(&o).1
+    );
+}
+
+#[test]
+fn render_refuses_nan_scores_with_a_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = vec![("d1".to_string(), "a b c".to_string())];
+    let anns = vec![
+        json!({"annotation_id": "x", "classification": "POS", "query": "", "query_type": null,
+        "evidences": [[{"docid": "d1", "start_token": 0, "end_token": 1, "start_sentence": 0, "end_sentence": 1, "text": "a"}]]}),
+    ];
+    common::write_dataset(tmp.path(), &docs, &anns, &[]);
+    std::fs::write(tmp.path().join("preds.jsonl"), "{\"annotation_id\": \"x\", \"rationales\": [{\"docid\": \"d1\", \"soft_rationale_predictions\": [0.1, NaN, 0.3]}]}\n").unwrap();
+    let d = tmp.path().display().to_string();
+    let o = rationale(&[
+        "render",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &format!("{d}/preds.jsonl"),
+        "--id",
+        "x",
+        "--out",
+        &format!("{d}/x.svg"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("NaN") || text(&o).1.contains("finite"),
+        "{}",
+        text(&o).1
+    );
+    assert!(!tmp.path().join("x.svg").exists());
+}
+
+#[test]
+fn bias_metrics_match_scikit_learn_and_hatexplains_protocol() {
+    let dir = common::fixtures().join("bias");
+    let d = dir.display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bias.json");
+    let o = rationale(&[
+        "bias",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &format!("{d}/preds.jsonl"),
+        "--score-file",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("GMB-BPSN"));
+    let ours = common::read_score_file(&std::fs::read_to_string(&out).unwrap());
+    let expected =
+        common::read_score_file(&std::fs::read_to_string(dir.join("expected.json")).unwrap());
+    let mut diffs = Vec::new();
+    common::compare(&expected, &ours, "", 1e-12, &mut diffs);
+    diffs.retain(|d| !d.contains(".power"));
+    assert!(diffs.is_empty(), "{diffs:#?}");
+}

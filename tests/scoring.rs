@@ -130,6 +130,10 @@ fn reference_outputs_on_edge_cases() {
             // Deliberate departure: hard metrics are computed when any line has hard spans.
             diffs.retain(|d| !d.ends_with("extra in ours"));
             assert!(ours.get("token_prf").is_some());
+            assert!(eval
+                .problems
+                .iter()
+                .any(|p| p.what.contains("reference scorer would skip")));
         }
         for d in diffs {
             failures.push(format!(
@@ -183,9 +187,13 @@ fn perfect_predictions(data: &Path, split: &str) -> (Vec<Value>, usize) {
     'ann: for a in &anns {
         let mut rationales = Vec::new();
         let mut docids: Vec<&str> = a.all_evidence().map(|e| e.docid.as_str()).collect();
-        docids.dedup();
         docids.sort();
         docids.dedup();
+        // Posts without rationale (e.g. HateXplain's normal posts): their own document.
+        let own = a.annotation_id.as_text();
+        if docids.is_empty() && docs.shape(&own).is_ok() {
+            docids.push(&own);
+        }
         for d in docids {
             let Ok(shape) = docs.shape(d) else {
                 skipped += 1;
@@ -437,4 +445,90 @@ proptest! {
             prop_assert!(iou[0].micro.r <= 1.0 && iou[0].macro_avg.r <= 1.0);
         }
     }
+}
+
+/// Inputs that once crashed a fuzz target (fuzz/): each must now give a result or an error.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = fixtures().join("fuzz_regressions");
+    let tiny = fixtures().join("eraser_tiny");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = rationale::corpus::Prediction::parse(text);
+        }
+        let _ = evaluate(
+            &tiny,
+            "test",
+            &entry.path(),
+            &ScoreOptions::default(),
+            &mut |_| {},
+        );
+    }
+}
+
+/// HateXplain and ToxicSpans converted from ../shared/data: counts as the sources document them,
+/// and the converted data scores perfect predictions as 1.
+#[test]
+fn converted_hatexplain_and_toxic_spans_score() {
+    let Some(shared) = shared_data() else {
+        println!("skipped: ../shared/data not present");
+        return;
+    };
+    use rationale::corpus::convert::{convert_hatexplain, convert_toxic_spans};
+    let tmp = tempfile::tempdir().unwrap();
+    let hx = convert_hatexplain(&shared.join("hatexplain")).unwrap();
+    let counts: Vec<(String, usize, usize)> = hx
+        .splits
+        .iter()
+        .map(|(s, a)| {
+            (
+                s.clone(),
+                a.len(),
+                a.iter().filter(|a| !a.evidences.is_empty()).count(),
+            )
+        })
+        .collect();
+    // SOURCE.md: val 1,922 (1,141 with 2–3 masks), test 1,924 (1,142); train 15,339 unique texts.
+    assert_eq!(
+        counts,
+        vec![
+            ("train".into(), 15339, 0),
+            ("val".into(), 1922, 1141),
+            ("test".into(), 1924, 1142)
+        ]
+    );
+    let ts = convert_toxic_spans(&shared.join("toxic_spans")).unwrap();
+    let sizes: Vec<usize> = ts.splits.iter().map(|(_, a)| a.len()).collect();
+    assert_eq!(sizes, vec![7939, 690, 2000]);
+    for (name, converted) in [("hatexplain", hx), ("toxic_spans", ts)] {
+        let dir = tmp.path().join(name);
+        converted.write(&dir).unwrap();
+        let (preds, skipped) = perfect_predictions(&dir, "test");
+        assert_eq!(skipped, 0);
+        let path = dir.join("preds.jsonl");
+        std::fs::write(
+            &path,
+            preds
+                .iter()
+                .map(|p| p.to_string() + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        let options = ScoreOptions {
+            no_gold_auprc: NoGoldAuprc::Skip,
+            ..ScoreOptions::default()
+        };
+        let eval = run(&dir, "test", &path, &options);
+        let s = scores(&eval);
+        assert_eq!(s.token_prf.unwrap().macro_avg.f1, 1.0, "{name}");
+        assert_eq!(
+            s.classification_scores.as_ref().unwrap().accuracy,
+            1.0,
+            "{name}"
+        );
+    }
+    // Converting into a folder that is not empty is refused.
+    let again = convert_toxic_spans(&shared.join("toxic_spans")).unwrap();
+    assert!(again.write(&tmp.path().join("toxic_spans")).is_err());
 }

@@ -1,18 +1,25 @@
 //! The `rationale` command line.
 
+mod bias;
+mod convert;
 #[cfg(feature = "models")]
 mod explain;
+mod render;
 mod score;
 #[cfg(feature = "models")]
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Rationale extraction and explainability for NLP: score rationales like ERASER, fast.
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input.
+Run `rationale <COMMAND> --help` for examples."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +31,17 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// HateXplain's bias metrics (GMB Subgroup/BPSN/BNSP AUC) and one-vs-one AUROC.
+    Bias(bias::BiasArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Convert HateXplain or ToxicSpans to an ERASER data directory.
+    Convert(convert::ConvertArgs),
+    /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
+    Render(Box<render::RenderArgs>),
     /// Train a model on an ERASER dataset.
     #[cfg(feature = "models")]
     #[command(subcommand)]
@@ -45,6 +63,18 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
+        Command::Render(args) => render::render(*args),
+        Command::Convert(args) => convert::convert(args),
+        Command::Bias(args) => bias::bias(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rationale",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         #[cfg(feature = "models")]
         Command::Train(cmd) => train::train(cmd),
         #[cfg(feature = "models")]

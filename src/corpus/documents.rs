@@ -3,7 +3,6 @@
 use super::CorpusError;
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -233,21 +232,8 @@ impl DocStore {
 }
 
 fn read_docs_jsonl(path: &Path) -> Result<HashMap<String, String>, CorpusError> {
-    let file = std::fs::File::open(path).map_err(|e| CorpusError::io(path, e))?;
-    let mut docs = HashMap::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| CorpusError::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let doc: JsonlDoc = serde_json::from_str(&line).map_err(|e| CorpusError::Parse {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message: format!("expected {{\"docid\": str, \"document\": str}}: {e}"),
-        })?;
-        docs.insert(doc.docid, doc.document);
-    }
-    Ok(docs)
+    let docs: Vec<JsonlDoc> = super::read_jsonl(path, "{\"docid\": str, \"document\": str}")?;
+    Ok(docs.into_iter().map(|d| (d.docid, d.document)).collect())
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ fn rewrite_specials(line: &str) -> Cow<'_, str> {
             ("NaN", NAN_MARK),
         ]
         .into_iter()
-        .find(|(word, _)| line[i..].starts_with(word));
+        .find(|(word, _)| bytes[i..].starts_with(word.as_bytes()));
         if let Some((word, mark)) = special {
             out.push_str(&line[copied..i]);
             out.push('"');
@@ -120,6 +120,13 @@ mod tests {
         let s: (String, Num) = parse_lenient(r#"["NaN \" Infinity", NaN]"#).unwrap();
         assert_eq!(s.0, "NaN \" Infinity");
         assert!(s.1 .0.is_nan());
+    }
+
+    #[test]
+    fn multibyte_text_outside_strings_is_an_error_not_a_panic() {
+        // Found by fuzzing: a non-ASCII character outside a string next to a special word.
+        assert!(parse_lenient::<Vec<Num>>("[NaN, ɂ1]").is_err());
+        assert!(parse_lenient::<Vec<Num>>("[ɂNaN]").is_err());
     }
 
     #[test]

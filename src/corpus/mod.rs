@@ -1,5 +1,6 @@
 //! The ERASER data model: annotations with evidence groups, documents, and results records.
 
+pub mod convert;
 mod documents;
 mod lenient_json;
 mod results;
@@ -116,8 +117,12 @@ impl Annotation {
     }
 }
 
-/// Reads an annotation file (`<data_dir>/<split>.jsonl`); blank lines are skipped.
-pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
+/// Reads a JSON-lines file into records, skipping blank lines; `expected` names the record
+/// shape for error messages.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    expected: &str,
+) -> Result<Vec<T>, CorpusError> {
     let file = std::fs::File::open(path).map_err(|e| CorpusError::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -125,14 +130,18 @@ pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
         if line.trim().is_empty() {
             continue;
         }
-        let ann: Annotation = serde_json::from_str(&line).map_err(|e| CorpusError::Parse {
+        out.push(serde_json::from_str(&line).map_err(|e| CorpusError::Parse {
             path: path.to_path_buf(),
             line: i + 1,
-            message: format!("not an ERASER annotation: {e}"),
-        })?;
-        out.push(ann);
+            message: format!("expected {expected}: {e}"),
+        })?);
     }
     Ok(out)
+}
+
+/// Reads an annotation file (`<data_dir>/<split>.jsonl`); blank lines are skipped.
+pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
+    read_jsonl(path, "an ERASER annotation")
 }
 
 /// An ERASER data directory: `<split>.jsonl` annotation files and `docs/` or `docs.jsonl`.

@@ -6,7 +6,7 @@ use super::problems::Problem;
 use super::{NoGoldAuprc, ScoreOptions};
 use crate::corpus::{AnnotationId, DocStore};
 use crate::metrics::classification::{classification_report, ClassificationReport};
-use crate::metrics::numeric::{f1, mean, python_mean_or_zero};
+use crate::metrics::numeric::{f1, mean, python_mean_or_zero, ratio};
 use crate::metrics::ranking::Ranking;
 
 /// Precision, recall and F1.
@@ -74,14 +74,6 @@ pub struct Scores {
     pub token_soft_metrics: Option<RankingMeans>,
     pub sentence_soft_metrics: Option<RankingMeans>,
     pub classification_scores: Option<ClassificationScores>,
-}
-
-fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 {
-        0.0
-    } else {
-        num as f64 / den as f64
-    }
 }
 
 /// Micro and instance-macro PRF over keys, given (overlap, predicted, gold) counts per key.

@@ -75,6 +75,8 @@ impl KeyScore {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Fields {
     pub hard: bool,
+    /// The first rationale entry has hard spans (the reference looks only there, on line 1).
+    pub hard_in_first_rationale: bool,
     pub soft: bool,
     pub sentence: bool,
     pub classification: bool,
@@ -225,7 +227,14 @@ pub fn score_line(ctx: &LineContext, line_no: usize, text: &str) -> LineOutcome 
     }
     let gold_ann = split_index.map(|i| &ctx.gold.annotations[i]);
 
-    let mut fields = Fields::default();
+    let mut fields = Fields {
+        hard_in_first_rationale: pred
+            .rationales
+            .first()
+            .and_then(|r| r.hard_rationale_predictions.as_ref())
+            .is_some_and(|h| !h.is_empty()),
+        ..Fields::default()
+    };
     let mut keys = Vec::new();
     let groups = group_by_doc(&pred.rationales);
     let n_soft = pred
@@ -461,7 +470,6 @@ fn rank_scores(
             return None;
         }
     };
-    // Safe: Num is repr(transparent) over f64.
     let values: Vec<f64> = scores.iter().map(|s| s.0).collect();
     Some(rank(&truth, &values))
 }

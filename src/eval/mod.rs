@@ -217,7 +217,8 @@ fn check_across_lines(gold: &Gold, lines: &[LineScore], options: &ScoreOptions) 
         }
     }
     let total = lines.len();
-    let fields: [(&str, fn(&Fields) -> bool); 7] = [
+    type Has = fn(&Fields) -> bool;
+    let fields: [(&str, Has); 7] = [
         ("classification", |f| f.classification),
         ("classification_scores", |f| f.classification_scores),
         ("soft_rationale_predictions", |f| f.soft),
@@ -321,9 +322,9 @@ fn check_across_lines(gold: &Gold, lines: &[LineScore], options: &ScoreOptions) 
 fn first_line_quirk(lines: &[LineScore]) -> Option<Problem> {
     let first = lines.first()?;
     let any_hard = lines.iter().any(|l| l.fields.hard);
-    (any_hard && !first.fields.hard).then(|| {
+    (any_hard && !first.fields.hard_in_first_rationale).then(|| {
         Problem::warning(
-            "the first line has no hard spans, so the reference scorer would skip iou_scores, token_prf and rationale_prf for this file; rationale scores them",
+            "the first line's first rationale has no hard spans, so the reference scorer would skip iou_scores, token_prf and rationale_prf for this file; rationale scores them",
             "",
         )
         .at_line(first.line)

@@ -64,6 +64,26 @@ fn trapz(y: &[f64], x: &[f64]) -> f64 {
     pairwise_sum(&terms)
 }
 
+/// The precision–recall curve as scikit-learn draws it: `(recall, precision)` from full recall
+/// down to the point (0, 1). `None` when the truth has no positive.
+pub fn pr_curve(truth: &[bool], scores: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (tps, fps) = binary_curve(truth, scores);
+    pr_points(&tps, &fps)
+}
+
+fn pr_points(tps: &[f64], fps: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let positives = tps.last().copied().filter(|&p| p > 0.0)?;
+    let last = tps.partition_point(|&t| t < positives);
+    let mut recall: Vec<f64> = (0..=last).rev().map(|i| tps[i] / positives).collect();
+    let mut precision: Vec<f64> = (0..=last)
+        .rev()
+        .map(|i| tps[i] / (tps[i] + fps[i]))
+        .collect();
+    recall.push(0.0);
+    precision.push(1.0);
+    Some((recall, precision))
+}
+
 /// Scores one document. `truth` and `scores` have equal length; scores must be finite.
 pub fn rank(truth: &[bool], scores: &[f64]) -> Ranking {
     debug_assert_eq!(truth.len(), scores.len());
@@ -78,16 +98,7 @@ pub fn rank(truth: &[bool], scores: &[f64]) -> Ranking {
             roc_auc: None,
         };
     }
-    // precision_recall_curve: points up to the first threshold reaching full recall, reversed,
-    // then (recall 0, precision 1).
-    let last = tps.partition_point(|&t| t < positives);
-    let mut recall: Vec<f64> = (0..=last).rev().map(|i| tps[i] / positives).collect();
-    let mut precision: Vec<f64> = (0..=last)
-        .rev()
-        .map(|i| tps[i] / (tps[i] + fps[i]))
-        .collect();
-    recall.push(0.0);
-    precision.push(1.0);
+    let (recall, precision) = pr_points(&tps, &fps).expect("positives checked");
     // Recall decreases along the curve, so sklearn's auc takes −trapz.
     let auprc = -trapz(&precision, &recall);
     if degenerate {

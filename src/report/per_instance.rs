@@ -1,7 +1,7 @@
 //! One row per (annotation, document): Parquet, Arrow IPC or JSON lines, chosen by extension.
 
 use crate::eval::{Evaluation, KeyScore, LineScore, ScoreOptions};
-use crate::metrics::numeric::{f1, mean};
+use crate::metrics::numeric::{f1, mean, ratio};
 use serde::Serialize;
 use std::path::Path;
 
@@ -34,14 +34,6 @@ pub struct Row {
     pub sufficiency: Option<f64>,
     pub comprehensiveness_aopc: Option<f64>,
     pub sufficiency_aopc: Option<f64>,
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
-    }
 }
 
 /// Builds the rows of an evaluation.

@@ -1,0 +1,187 @@
+//! Figures from ERASER records: per-document token heatmaps (human rationale vs each method)
+//! and curves, drawn by the `rationale-viz` crate.
+
+use crate::corpus::{Annotation, Document, Prediction, RationalePrediction};
+use crate::metrics::ranking::pr_curve;
+use crate::metrics::spans::Span;
+pub mod gallery;
+#[cfg(feature = "png")]
+pub mod png;
+
+use rationale_viz::{Curve, CurveOptions, Heatmap, HeatmapOptions, Scale, VizError};
+
+/// One method's row: a score per token and, when the method gave spans, its hard rationale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodRow {
+    pub label: String,
+    pub scores: Vec<f64>,
+    pub predicted: Option<Vec<bool>>,
+}
+
+/// Everything drawn for one (annotation, document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocFigure {
+    pub docid: String,
+    pub title: String,
+    pub tokens: Vec<String>,
+    pub gold: Vec<bool>,
+    pub rows: Vec<MethodRow>,
+}
+
+/// Layout choices for document figures.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FigureOptions {
+    /// Tokens shown either side of rationale tokens (`None`: the whole document).
+    pub context: Option<usize>,
+    /// Diverging scale centred on 0, for signed attributions.
+    pub signed: bool,
+    /// Figure width in px (default 720).
+    pub width: Option<f64>,
+    /// Split whole documents into pages of this many text lines.
+    pub page_lines: Option<usize>,
+}
+
+/// Token flags for spans over `n` tokens (parts outside the document are ignored).
+pub fn span_mask(n: usize, spans: impl IntoIterator<Item = Span>) -> Vec<bool> {
+    let mut mask = vec![false; n];
+    for (s, e) in spans {
+        let (s, e) = (s.clamp(0, n as i64) as usize, e.clamp(0, n as i64) as usize);
+        if s < e {
+            mask[s..e].iter_mut().for_each(|m| *m = true);
+        }
+    }
+    mask
+}
+
+/// A method's row for a document: soft scores when given, else 1 on its hard rationale.
+/// `None` when the method says nothing about the document.
+pub fn method_row(
+    label: &str,
+    prediction: &Prediction,
+    docid: &str,
+    n: usize,
+) -> Option<MethodRow> {
+    let entries: Vec<&RationalePrediction> = prediction
+        .rationales
+        .iter()
+        .filter(|r| r.docid == docid)
+        .collect();
+    let last = entries.last()?;
+    let spans = entries
+        .iter()
+        .flat_map(|r| r.hard_rationale_predictions.iter().flatten())
+        .map(|h| (h.start_token, h.end_token));
+    let has_hard = entries
+        .iter()
+        .any(|r| r.hard_rationale_predictions.is_some());
+    let predicted = has_hard.then(|| span_mask(n, spans));
+    let scores = match (&last.soft_rationale_predictions, &predicted) {
+        (Some(soft), _) if soft.len() == n => soft.iter().map(|s| s.0).collect(),
+        (_, Some(mask)) => mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect(),
+        _ => return None,
+    };
+    Some(MethodRow {
+        label: label.to_owned(),
+        scores,
+        predicted,
+    })
+}
+
+/// The figure of one annotation's document with one row per method that predicts it.
+pub fn doc_figure(
+    annotation: &Annotation,
+    doc: &Document,
+    methods: &[(&str, Option<&Prediction>)],
+) -> DocFigure {
+    let tokens: Vec<String> = doc.tokens().map(str::to_owned).collect();
+    let n = tokens.len();
+    let gold = span_mask(
+        n,
+        annotation
+            .all_evidence()
+            .filter(|e| e.docid == doc.docid)
+            .map(|e| (e.start_token, e.end_token)),
+    );
+    let rows = methods
+        .iter()
+        .filter_map(|(label, p)| p.and_then(|p| method_row(label, p, &doc.docid, n)))
+        .collect();
+    let id = annotation.annotation_id.as_text();
+    let mut title = if id == doc.docid {
+        format!("{id} · gold: {}", annotation.classification)
+    } else {
+        format!("{id} · {} · gold: {}", doc.docid, annotation.classification)
+    };
+    let predicted: Vec<String> = methods
+        .iter()
+        .filter_map(|(label, p)| {
+            p.and_then(|p| p.classification.as_ref())
+                .map(|c| format!("{label}: {c}"))
+        })
+        .collect();
+    if !predicted.is_empty() {
+        title.push_str(&format!(" · predicted {}", predicted.join(", ")));
+    }
+    DocFigure {
+        docid: doc.docid.clone(),
+        title,
+        tokens,
+        gold,
+        rows,
+    }
+}
+
+impl DocFigure {
+    /// Renders the figure: one SVG, or one per page with `page_lines`.
+    pub fn render(&self, options: &FigureOptions) -> Result<Vec<String>, VizError> {
+        let score_rows: Vec<&[f64]> = self.rows.iter().map(|r| r.scores.as_slice()).collect();
+        let scale = if options.signed {
+            Scale::symmetric(&score_rows)
+        } else {
+            Scale::auto(&score_rows)
+        };
+        let mut heatmap = Heatmap::new(&self.tokens)
+            .gold(&self.gold)
+            .title(&self.title);
+        for row in &self.rows {
+            heatmap = match &row.predicted {
+                Some(p) => heatmap.row_with_prediction(&row.label, &row.scores, p),
+                None => heatmap.row(&row.label, &row.scores),
+            };
+        }
+        let defaults = HeatmapOptions::default();
+        heatmap = heatmap.options(HeatmapOptions {
+            width: options.width.unwrap_or(defaults.width),
+            scale: Some(scale),
+            context: options.context,
+            ..defaults
+        });
+        match options.page_lines {
+            Some(lines) if options.context.is_none() => heatmap.render_pages(lines),
+            _ => heatmap.render().map(|s| vec![s]),
+        }
+    }
+}
+
+/// Per-document precision–recall curves of each method's soft scores against the gold rationale.
+pub fn pr_figure(figure: &DocFigure) -> Result<String, VizError> {
+    let points: Vec<(String, Vec<f64>, Vec<f64>)> = figure
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let (recall, precision) = pr_curve(&figure.gold, &r.scores)?;
+            Some((r.label.clone(), recall, precision))
+        })
+        .collect();
+    if points.is_empty() {
+        return Err(VizError::Empty(format!(
+            "{}: no method has scores, or the document has no gold token",
+            figure.title
+        )));
+    }
+    let curves: Vec<Curve> = points
+        .iter()
+        .map(|(label, x, y)| Curve { label, x, y })
+        .collect();
+    rationale_viz::precision_recall_curves(&curves, &CurveOptions::precision_recall(&figure.title))
+}
