@@ -175,6 +175,19 @@ fn load(sources: &Sources) -> Result<Loaded, String> {
     })
 }
 
+impl Loaded {
+    /// The split's annotation with this id (as text).
+    fn annotation(&self, id: &str, sources: &Sources) -> Result<&Annotation, String> {
+        self.annotations
+            .iter()
+            .find(|a| a.annotation_id.as_text() == id)
+            .ok_or_else(|| {
+                let split = DataDir::new(sources.data_dir()).split_path(sources.split());
+                format!("annotation {id:?} is not in {}", split.display())
+            })
+    }
+}
+
 /// The figures of one annotation: one per document with gold or predicted rationales.
 fn figures_for(loaded: &Loaded, annotation: &Annotation) -> Result<Vec<DocFigure>, String> {
     let id = annotation.annotation_id.as_text();
@@ -308,20 +321,9 @@ fn heatmaps(args: HeatmapArgs) -> ExitCode {
         page_lines: args.page_lines,
     };
     if let (Some(id), Some(out)) = (&args.id, &args.out) {
-        let Some(annotation) = loaded
-            .annotations
-            .iter()
-            .find(|a| &a.annotation_id.as_text() == id)
-        else {
-            return fail(
-                format!(
-                    "annotation {id:?} is not in {}",
-                    DataDir::new(args.sources.data_dir())
-                        .split_path(args.sources.split())
-                        .display()
-                ),
-                exit::PROBLEMS,
-            );
+        let annotation = match loaded.annotation(id, &args.sources) {
+            Ok(a) => a,
+            Err(e) => return fail(e, exit::PROBLEMS),
         };
         return match figures_for(&loaded, annotation)
             .and_then(|f| write_figures(&f, out, &options, args.png))
@@ -460,15 +462,9 @@ fn curves(args: CurveArgs) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(e, exit::UNUSABLE),
         };
-        let Some(annotation) = loaded
-            .annotations
-            .iter()
-            .find(|a| &a.annotation_id.as_text() == id)
-        else {
-            return fail(
-                format!("annotation {id:?} is not in the split"),
-                exit::PROBLEMS,
-            );
+        let annotation = match loaded.annotation(id, &args.sources) {
+            Ok(a) => a,
+            Err(e) => return fail(e, exit::PROBLEMS),
         };
         let figures = match figures_for(&loaded, annotation) {
             Ok(f) => f,
