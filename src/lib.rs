@@ -3,11 +3,14 @@
 //! - [`corpus`]: the ERASER data model (annotations, documents, results records).
 //! - [`metrics`]: every ERASER metric as a pure function.
 //! - [`eval`]: one streaming pass over a results file: problems and scores.
+//! - `greedy` (feature `models`): greedy sequential rationales for language models and classifiers.
 //! - [`report`]: the score file, the summary table and per-instance tables.
 
 pub mod cli;
 pub mod corpus;
 pub mod eval;
 pub mod figures;
+#[cfg(feature = "models")]
+pub mod greedy;
 pub mod metrics;
 pub mod report;
