@@ -452,7 +452,7 @@ impl Gpt2 {
         let positions: Vec<usize> = (0..b).flat_map(|_| 0..l).collect();
         let h = self.hidden(ids, &positions, b, extra_mask, true)?;
         Ok(layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?
-            .broadcast_matmul(&self.wte_t)?)
+            .broadcast_matmul(&self.wte.t()?)?) // `wte_t` is a load-time copy: training goes through `wte`
     }
 
     fn hidden(
