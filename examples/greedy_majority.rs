@@ -12,14 +12,24 @@ use rationale::greedy::majority::{run, ExperimentConfig};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: usize| a.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let lr: f64 = std::env::var("LR").ok().and_then(|s| s.parse().ok()).unwrap_or(1e-3);
+    let lr: f64 = std::env::var("LR")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1e-3);
     let cfg = ExperimentConfig {
         train: arg(1, 50_000),
         test: arg(2, 500),
         n_embd: 64,
         n_layer: 2,
         n_head: 4,
-        train_cfg: TrainConfig { mixture: 1.0, lr, steps: arg(0, 3000), batch: 64, seed: 42, last_only: std::env::var("ALL_POSITIONS").is_err() },
+        train_cfg: TrainConfig {
+            mixture: 1.0,
+            lr,
+            steps: arg(0, 3000),
+            batch: 64,
+            seed: 42,
+            last_only: std::env::var("ALL_POSITIONS").is_err(),
+        },
         max_exhaustive: 6,
     };
     let t = std::time::Instant::now();
@@ -34,7 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("wall {:.1} s", t.elapsed().as_secs_f64());
     if let Some(out) = a.get(3) {
-        std::fs::write(out, serde_json::to_string_pretty(&serde_json::json!({ "config": cfg, "arms": arms }))?)?;
+        std::fs::write(
+            out,
+            serde_json::to_string_pretty(&serde_json::json!({ "config": cfg, "arms": arms }))?,
+        )?;
     }
     Ok(())
 }

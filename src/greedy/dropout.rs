@@ -40,7 +40,10 @@ pub struct TrainConfig {
 impl TrainConfig {
     fn validate(&self) -> Result<(), GreedyError> {
         if !(0.0..=1.0).contains(&self.mixture) {
-            return Err(GreedyError::Invalid(format!("mixture {} is not in [0, 1]", self.mixture)));
+            return Err(GreedyError::Invalid(format!(
+                "mixture {} is not in [0, 1]",
+                self.mixture
+            )));
         }
         if self.batch == 0 || !(self.lr > 0.0) {
             return Err(GreedyError::Invalid("batch must be > 0 and lr > 0".into()));
@@ -50,7 +53,11 @@ impl TrainConfig {
 }
 
 /// The additive word-dropout mask `(T, T)`: 0 where token j is kept or j == i, −1e9 elsewhere.
-pub fn word_dropout_mask<R: Rng>(t: usize, rng: &mut R, device: &Device) -> Result<Tensor, GreedyError> {
+pub fn word_dropout_mask<R: Rng>(
+    t: usize,
+    rng: &mut R,
+    device: &Device,
+) -> Result<Tensor, GreedyError> {
     let n = rng.gen_range(0..=t);
     let mut perm: Vec<usize> = (0..t).collect();
     perm.shuffle(rng);
@@ -71,14 +78,29 @@ pub fn word_dropout_mask<R: Rng>(t: usize, rng: &mut R, device: &Device) -> Resu
 
 /// Trains (or fine-tunes) the model whose parameters are `vars` on equal-length sequences.
 /// Returns the loss of every step.
-pub fn train_lm(config: &Gpt2Config, vars: &[(String, Var)], data: &[Vec<u32>], cfg: &TrainConfig, device: &Device) -> Result<Vec<f32>, GreedyError> {
+pub fn train_lm(
+    config: &Gpt2Config,
+    vars: &[(String, Var)],
+    data: &[Vec<u32>],
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Result<Vec<f32>, GreedyError> {
     cfg.validate()?;
-    let t = data.first().map(Vec::len).ok_or_else(|| GreedyError::Invalid("no training sequences".into()))?;
+    let t = data
+        .first()
+        .map(Vec::len)
+        .ok_or_else(|| GreedyError::Invalid("no training sequences".into()))?;
     if t < 2 || data.iter().any(|s| s.len() != t) {
-        return Err(GreedyError::Invalid("training sequences must all have the same length >= 2".into()));
+        return Err(GreedyError::Invalid(
+            "training sequences must all have the same length >= 2".into(),
+        ));
     }
     let model = Gpt2::from_vars(config.clone(), vars, device)?;
-    let params = ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..Default::default() };
+    let params = ParamsAdamW {
+        lr: cfg.lr,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
     let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -94,12 +116,23 @@ pub fn train_lm(config: &Gpt2Config, vars: &[(String, Var)], data: &[Vec<u32>], 
             ids.extend_from_slice(&data[order[cursor]]);
             cursor += 1;
         }
-        let mask = if rng.gen::<f64>() < cfg.mixture { Some(word_dropout_mask(t, &mut rng, device)?) } else { None };
+        let mask = if rng.gen::<f64>() < cfg.mixture {
+            Some(word_dropout_mask(t, &mut rng, device)?)
+        } else {
+            None
+        };
         let logits = model.forward_train(&ids, cfg.batch, mask.as_ref())?;
         let v = config.vocab_size;
-        let (from, len) = if cfg.last_only { (t - 2, 1) } else { (0, t - 1) };
+        let (from, len) = if cfg.last_only {
+            (t - 2, 1)
+        } else {
+            (0, t - 1)
+        };
         let pred = logits.narrow(1, from, len)?.reshape((cfg.batch * len, v))?;
-        let targets: Vec<u32> = ids.chunks(t).flat_map(|s| s[from + 1..].iter().copied()).collect();
+        let targets: Vec<u32> = ids
+            .chunks(t)
+            .flat_map(|s| s[from + 1..].iter().copied())
+            .collect();
         let targets = Tensor::from_vec(targets, cfg.batch * len, device)?;
         let loss = candle_nn::loss::cross_entropy(&pred, &targets)?;
         opt.backward_step(&loss)?;
@@ -116,8 +149,14 @@ mod tests {
     fn mask_keeps_the_diagonal_and_is_seeded() {
         let mut a = ChaCha8Rng::seed_from_u64(3);
         let mut b = ChaCha8Rng::seed_from_u64(3);
-        let m1 = word_dropout_mask(6, &mut a, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
-        let m2 = word_dropout_mask(6, &mut b, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let m1 = word_dropout_mask(6, &mut a, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let m2 = word_dropout_mask(6, &mut b, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(m1, m2);
         for (i, row) in m1.iter().enumerate() {
             assert_eq!(row[i], 0.0);
@@ -147,9 +186,21 @@ mod tests {
             }
         }
         let mask = Tensor::from_vec(mask, (6, 6), &Device::Cpu).unwrap();
-        let full = m.forward_train(&ids, 1, Some(&mask)).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
+        let full = m
+            .forward_train(&ids, 1, Some(&mask))
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         let sub = [1usize, 3, 5];
-        let sparse = m.forward(&[5, 6, 4], &sub, 1).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
+        let sparse = m
+            .forward(&[5, 6, 4], &sub, 1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for (a, b) in full[5].iter().zip(&sparse[2]) {
             assert!((a - b).abs() < 1e-5);
         }
@@ -159,7 +210,14 @@ mod tests {
     fn bad_configs_are_errors() {
         let cfg = Gpt2Config::small(3, 4, 8, 1, 2);
         let vars = Gpt2::init_vars(&cfg, 1, &Device::Cpu).unwrap();
-        let tc = TrainConfig { mixture: 2.0, lr: 1e-3, steps: 1, batch: 1, seed: 0, last_only: false };
+        let tc = TrainConfig {
+            mixture: 2.0,
+            lr: 1e-3,
+            steps: 1,
+            batch: 1,
+            seed: 0,
+            last_only: false,
+        };
         assert!(train_lm(&cfg, &vars, &[vec![0, 1]], &tc, &Device::Cpu).is_err());
         let tc = TrainConfig { mixture: 0.5, ..tc };
         assert!(train_lm(&cfg, &vars, &[], &tc, &Device::Cpu).is_err());

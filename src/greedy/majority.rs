@@ -62,13 +62,24 @@ impl SubsetScorer for BayesScorer<'_> {
     fn context_len(&self) -> usize {
         self.context.len()
     }
-    fn score(&mut self, subsets: &[Vec<usize>], target: usize) -> Result<Vec<SubsetScore>, GreedyError> {
+    fn score(
+        &mut self,
+        subsets: &[Vec<usize>],
+        target: usize,
+    ) -> Result<Vec<SubsetScore>, GreedyError> {
         Ok(subsets
             .iter()
             .map(|s| {
-                let bits: Vec<u32> = s.iter().map(|&p| self.context[p]).filter(|&t| t != EQ).collect();
+                let bits: Vec<u32> = s
+                    .iter()
+                    .map(|&p| self.context[p])
+                    .filter(|&t| t != EQ)
+                    .collect();
                 let p1 = posterior_one(bits.len(), bits.iter().filter(|&&b| b == 1).count());
-                score_row(&[(1.0 - p1).ln() as f32, p1.ln() as f32, f32::NEG_INFINITY], target)
+                score_row(
+                    &[(1.0 - p1).ln() as f32, p1.ln() as f32, f32::NEG_INFINITY],
+                    target,
+                )
             })
             .collect())
     }
@@ -98,7 +109,9 @@ pub fn probe(model: &Gpt2, data: &[Vec<u32>], seed: u64) -> Result<Probe, Greedy
         let ids: Vec<u32> = pos.iter().map(|&p| s[p]).collect();
         let logits = model.forward(&ids, &pos, 1)?;
         let last = logits.squeeze(0)?.get(pos.len() - 1)?;
-        let p = candle_nn::ops::softmax_last_dim(&last.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
+        let p = candle_nn::ops::softmax_last_dim(&last.unsqueeze(0)?)?
+            .squeeze(0)?
+            .to_vec1::<f32>()?;
         let ones = ids[..ids.len() - 1].iter().filter(|&&b| b == 1).count();
         pairs.push((posterior_one(pos.len() - 1, ones), p[1] as f64));
     }
@@ -134,7 +147,11 @@ pub struct SizeReport {
 
 /// Rationalizes the label of each sequence with `model` (greedy and exhaustive up to
 /// `max_exhaustive` tokens) and with the exact posterior.
-pub fn sizes(model: &Gpt2, data: &[Vec<u32>], max_exhaustive: usize) -> Result<SizeReport, GreedyError> {
+pub fn sizes(
+    model: &Gpt2,
+    data: &[Vec<u32>],
+    max_exhaustive: usize,
+) -> Result<SizeReport, GreedyError> {
     let cfg = GreedyConfig::default();
     let (mut g_sum, mut e_sum, mut r_sum, mut b_sum) = (0.0, 0.0, 0.0, 0.0);
     let (mut worse, mut eq_bayes, mut unreached, mut e_n) = (0, 0, 0, 0usize);
@@ -145,7 +162,12 @@ pub fn sizes(model: &Gpt2, data: &[Vec<u32>], max_exhaustive: usize) -> Result<S
         let g = greedy(&mut sc, target, &cfg)?;
         unreached += usize::from(!g.reached_argmax);
         let e = exhaustive(&mut sc, target, Start::Last, max_exhaustive)?;
-        let b = exhaustive(&mut BayesScorer { context: ctx }, target, Start::Last, BITS + 1)?;
+        let b = exhaustive(
+            &mut BayesScorer { context: ctx },
+            target,
+            Start::Last,
+            BITS + 1,
+        )?;
         let bsize = b.subset.map_or(BITS + 1, |x| x.len());
         g_sum += g.order.len() as f64;
         b_sum += bsize as f64;
@@ -212,14 +234,21 @@ pub fn run(cfg: &ExperimentConfig, device: &Device) -> Result<Vec<Arm>, GreedyEr
     for mixture in [0.0, 1.0] {
         let mcfg = Gpt2Config::small(3, BITS + 2, cfg.n_embd, cfg.n_layer, cfg.n_head);
         let vars = Gpt2::init_vars(&mcfg, cfg.train_cfg.seed, device)?;
-        let tc = TrainConfig { mixture, ..cfg.train_cfg };
+        let tc = TrainConfig {
+            mixture,
+            ..cfg.train_cfg
+        };
         let losses = train_lm(&mcfg, &vars, &train, &tc, device)?;
         let model = Gpt2::from_vars(mcfg, &vars, device)?;
         let tail = &losses[losses.len().saturating_sub(50)..];
         let mut correct = 0;
         for s in &test {
             let pos: Vec<usize> = (0..=BITS).collect();
-            let l = model.forward(&s[..=BITS], &pos, 1)?.squeeze(0)?.get(BITS)?.to_vec1::<f32>()?;
+            let l = model
+                .forward(&s[..=BITS], &pos, 1)?
+                .squeeze(0)?
+                .get(BITS)?
+                .to_vec1::<f32>()?;
             correct += usize::from(score_row(&l, 0).argmax == s[BITS + 1] as usize);
         }
         arms.push(Arm {
@@ -274,13 +303,24 @@ mod tests {
             n_embd: 32,
             n_layer: 2,
             n_head: 4,
-            train_cfg: TrainConfig { mixture: 1.0, lr: 3e-3, steps: 300, batch: 32, seed: 5, last_only: true },
+            train_cfg: TrainConfig {
+                mixture: 1.0,
+                lr: 3e-3,
+                steps: 300,
+                batch: 32,
+                seed: 5,
+                last_only: true,
+            },
             max_exhaustive: 4,
         };
         let arms = run(&cfg, &Device::Cpu).unwrap();
         let compat = &arms[1];
         assert!(compat.full_context_accuracy > 0.8, "{compat:?}");
-        assert!(compat.probe.mean_abs_error < 0.15, "{:?}", compat.probe.mean_abs_error);
+        assert!(
+            compat.probe.mean_abs_error < 0.15,
+            "{:?}",
+            compat.probe.mean_abs_error
+        );
         assert!(compat.sizes.approximation_ratio >= 1.0);
     }
 }
