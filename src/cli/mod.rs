@@ -1,5 +1,7 @@
 //! The `rationale` command line.
 
+#[cfg(feature = "models")]
+mod greedy;
 mod render;
 mod score;
 
@@ -23,6 +25,9 @@ enum Command {
     Validate(score::ValidateArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
     Render(Box<render::RenderArgs>),
+    /// Greedy sequential rationales (Vafa et al. 2021) for a GPT-2 model or a classifier.
+    #[cfg(feature = "models")]
+    Greedy(Box<greedy::GreedyArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -38,6 +43,8 @@ pub fn main() -> ExitCode {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),
+        #[cfg(feature = "models")]
+        Command::Greedy(args) => greedy::greedy(*args),
     }
 }
 
