@@ -213,8 +213,8 @@ impl BowClassifier {
             for &i in &order {
                 let (ids, y) = &encoded[i];
                 let lp = m.log_probs_ids(ids.iter().copied());
-                for k in 0..c {
-                    let g = lp[k].exp() - f32::from(k == *y);
+                for (k, lpk) in lp.iter().enumerate() {
+                    let g = lpk.exp() - f32::from(k == *y);
                     m.bias[k] -= lr * g;
                     for &t in ids {
                         let w = &mut m.weights[t * c + k];
@@ -230,8 +230,8 @@ impl BowClassifier {
         let c = self.labels.len();
         let mut z = self.bias.clone();
         for t in ids {
-            for k in 0..c {
-                z[k] += self.weights[t * c + k];
+            for (zk, w) in z.iter_mut().zip(&self.weights[t * c..(t + 1) * c]) {
+                *zk += w;
             }
         }
         let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);

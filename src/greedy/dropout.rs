@@ -45,7 +45,7 @@ impl TrainConfig {
                 self.mixture
             )));
         }
-        if self.batch == 0 || !(self.lr > 0.0) {
+        if self.batch == 0 || self.lr.is_nan() || self.lr <= 0.0 {
             return Err(GreedyError::Invalid("batch must be > 0 and lr > 0".into()));
         }
         Ok(())
