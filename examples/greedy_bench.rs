@@ -8,7 +8,9 @@
 
 use candle_core::Device;
 use rationale::greedy::gpt2::Gpt2;
-use rationale::greedy::lm::rationalize_sequence;
+use rationale::greedy::lm::{
+    rationalize_sequence, rationalize_sequence_batched, DEFAULT_MAX_TOKENS,
+};
 use rationale::greedy::GreedyConfig;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -48,19 +50,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &GreedyConfig::default(),
         true,
     )?;
-    for reuse in [false, true] {
+    for name in ["no_reuse", "kv_reuse", "batched_targets"] {
         let t = Instant::now();
-        let rats = rationalize_sequence(&model, &seq, first, &GreedyConfig::default(), reuse)?;
+        let rats = if name == "batched_targets" {
+            rationalize_sequence_batched(
+                &model,
+                &seq,
+                first,
+                &GreedyConfig::default(),
+                DEFAULT_MAX_TOKENS,
+            )?
+        } else {
+            rationalize_sequence(
+                &model,
+                &seq,
+                first,
+                &GreedyConfig::default(),
+                name == "kv_reuse",
+            )?
+        };
         let secs = t.elapsed().as_secs_f64();
         let n = rats.len();
-        let calls: u64 = rats.iter().map(|r| r.rationale.forward_calls).sum();
+        let calls: u64 = if name == "batched_targets" {
+            rats.iter()
+                .map(|r| r.rationale.forward_calls)
+                .max()
+                .unwrap_or(0)
+                * rats.len() as u64
+        } else {
+            rats.iter().map(|r| r.rationale.forward_calls).sum()
+        };
         let subsets: u64 = rats.iter().map(|r| r.rationale.subsets_scored).sum();
         let same = rats
             .iter()
             .zip(&reference)
             .filter(|(r, o)| &r.rationale.order == *o)
             .count();
-        let name = if reuse { "kv_reuse" } else { "no_reuse" };
         println!(
             "candle {name}: {secs:.3} s, {n} rationales, {:.1} ms/rationale, {calls} forward calls, {subsets} subsets, {:.0} subsets/s, identical to PyTorch {same}/{n}",
             secs / n as f64 * 1000.0,
@@ -71,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (py_name, py_run) in py["runs"].as_object().ok_or("runs")? {
         let p = py_run["seconds"].as_f64().unwrap_or(f64::NAN);
-        for c in ["no_reuse", "kv_reuse"] {
+        for c in ["no_reuse", "kv_reuse", "batched_targets"] {
             println!(
                 "speed-up candle {c} vs pytorch {py_name}: {:.2}x",
                 p / report["candle"][c]["seconds"].as_f64().unwrap_or(f64::NAN)

@@ -3,7 +3,7 @@
 //! on partial contexts with the exact binomial tail, and greedy rationale sizes with exhaustive
 //! search and with the Bayes-optimal size.
 //!
-//! `cargo run --release --example greedy_majority -- [steps] [train] [test] [out.json]`
+//! `cargo run --profile ci --example greedy_majority -- [steps] [train] [test] [out.json] [max_exhaustive]`
 
 use candle_core::Device;
 use rationale::greedy::dropout::TrainConfig;
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seed: 42,
             last_only: std::env::var("ALL_POSITIONS").is_err(),
         },
-        max_exhaustive: 6,
+        max_exhaustive: arg(4, 4),
     };
     let t = std::time::Instant::now();
     let arms = run(&cfg, &Device::Cpu)?;

@@ -12,7 +12,9 @@ use crate::greedy::classifier::{rationalize_document, BowClassifier};
 use crate::greedy::exhaustive::exhaustive;
 use crate::greedy::gpt2::Gpt2;
 use crate::greedy::lambada;
-use crate::greedy::lm::{load_tokenizer, rationalize_sequence, LmScorer};
+use crate::greedy::lm::{
+    load_tokenizer, rationalize_sequence_batched, LmScorer, DEFAULT_MAX_TOKENS,
+};
 use crate::greedy::{GreedyConfig, Start};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
@@ -159,7 +161,8 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
         return Err(format!("--first-target must be in 1..{}", ids.len()));
     }
     let t0 = std::time::Instant::now();
-    let rats = rationalize_sequence(&model, &ids, first, &cfg, true).map_err(|e| e.to_string())?;
+    let rats = rationalize_sequence_batched(&model, &ids, first, &cfg, DEFAULT_MAX_TOKENS)
+        .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     let mut items = Vec::new();
     for r in &rats {

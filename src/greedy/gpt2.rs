@@ -165,9 +165,23 @@ fn layer_norm(x: &Tensor, (w, b): &(Tensor, Tensor), eps: f64) -> candle_core::R
     xn.broadcast_mul(w)?.broadcast_add(b)
 }
 
-/// `x (.., in) @ w (in, out) + b`.
+/// `x (.., in) @ w (in, out) + b`, as one 2-D matrix product over all leading dimensions
+/// (candle's broadcast matmul would run one small product per batch row).
 fn conv1d(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_matmul(w)?.broadcast_add(b)
+    matmul_2d(x, w)?.broadcast_add(b)
+}
+
+/// `x (.., in) @ w (in, out)` as one 2-D product.
+fn matmul_2d(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let Some((last, lead)) = dims.split_last() else {
+        return x.matmul(w);
+    };
+    let rows: usize = lead.iter().product();
+    let y = x.reshape((rows, *last))?.matmul(w)?;
+    let mut out = lead.to_vec();
+    out.push(w.dim(1)?);
+    y.reshape(out)
 }
 
 impl Gpt2 {
@@ -431,8 +445,8 @@ impl Gpt2 {
         b: usize,
     ) -> Result<Tensor, GreedyError> {
         let h = self.hidden(ids, positions, b, None, false)?;
-        Ok(layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?
-            .broadcast_matmul(&self.wte_t)?)
+        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
+        Ok(matmul_2d(&x, &self.wte_t)?)
     }
 
     /// Training forward over full sequences `(b, l)` (positions 0..l), with an optional extra
@@ -451,8 +465,9 @@ impl Gpt2 {
         let l = ids.len() / b;
         let positions: Vec<usize> = (0..b).flat_map(|_| 0..l).collect();
         let h = self.hidden(ids, &positions, b, extra_mask, true)?;
-        Ok(layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?
-            .broadcast_matmul(&self.wte.t()?)?) // `wte_t` is a load-time copy: training goes through `wte`
+        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
+        // `wte_t` is a copy made at load time: training must go through `wte` itself.
+        Ok(matmul_2d(&x, &self.wte.t()?)?)
     }
 
     fn hidden(
@@ -527,6 +542,22 @@ impl Gpt2 {
         let logits =
             layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?;
         scores_from_logits(&logits, target)
+    }
+}
+
+impl Gpt2 {
+    /// Logits `(b, vocab)` at the last position of each of `b` equal-length sparse sequences
+    /// (row-major ids and original positions); the LM head runs on the last position only.
+    pub fn last_logits(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        b: usize,
+    ) -> Result<Tensor, GreedyError> {
+        let h = self.hidden(ids, positions, b, None, false)?;
+        let l = h.dim(1)?;
+        let last = h.i((.., l - 1, ..))?;
+        Ok(layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?)
     }
 }
 

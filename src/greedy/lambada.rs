@@ -12,8 +12,8 @@
 //!   (micro-pooled token F1). Published, GPT-2 Medium: greedy 18.9 / 0.25 / 0.34.
 
 use super::gpt2::Gpt2;
-use super::lm::LmScorer;
-use super::{greedy, GreedyConfig, GreedyError};
+use super::lm::{rationalize_sequence_batched, DEFAULT_MAX_TOKENS};
+use super::{GreedyConfig, GreedyError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -159,12 +159,10 @@ pub fn rationalize_passage(
         .collect();
     let mut union = Vec::new();
     let (mut reached, mut calls) = (true, 0);
-    for t in first..ids.len() {
-        let mut sc = LmScorer::new(model, &ids[..t]);
-        let r = greedy(&mut sc, ids[t] as usize, cfg)?;
-        reached &= r.reached_argmax;
-        calls += r.forward_calls;
-        union.extend(r.order.into_iter().filter(|&p| p < first));
+    for r in rationalize_sequence_batched(model, ids, first, cfg, DEFAULT_MAX_TOKENS)? {
+        reached &= r.rationale.reached_argmax;
+        calls = r.rationale.forward_calls; // shared passes: the total
+        union.extend(r.rationale.order.into_iter().filter(|&p| p < first));
     }
     union.sort_unstable();
     union.dedup();
