@@ -299,7 +299,7 @@ mod tests {
     fn small_experiment_end_to_end() {
         let cfg = ExperimentConfig {
             train: 2000,
-            test: 40,
+            test: 30,
             n_embd: 32,
             n_layer: 2,
             n_head: 4,
@@ -311,7 +311,7 @@ mod tests {
                 seed: 5,
                 last_only: true,
             },
-            max_exhaustive: 4,
+            max_exhaustive: 3,
         };
         let arms = run(&cfg, &Device::Cpu).unwrap();
         let compat = &arms[1];
