@@ -11,7 +11,7 @@ pub const DEFAULT_MAX_TOKENS: usize = 4096;
 /// A GPT-2 model on one context (token ids at positions `0..n`): subsets are scored for the
 /// next token after the subset's last position.
 ///
-/// With `reuse` on (the default), [`score_extensions`](SubsetScorer::score_extensions) runs the
+/// With `reuse` on (off by default: measured slower in candle on CPU, see the README), [`score_extensions`](SubsetScorer::score_extensions) runs the
 /// current rationale once, keeps every layer's keys and values, and for each candidate computes
 /// only the tokens at or after the candidate: tokens before it attend to exactly the same
 /// subset as in the rationale alone, so their states are reused (exact, up to float rounding).
@@ -31,7 +31,7 @@ impl<'a> LmScorer<'a> {
         LmScorer {
             model,
             ids,
-            reuse: true,
+            reuse: false,
             max_tokens: DEFAULT_MAX_TOKENS,
             calls: 0,
         }
