@@ -5,6 +5,9 @@
 //! - [`eval`]: one streaming pass over a results file: problems and scores.
 //! - `greedy` (feature `models`): greedy sequential rationales for language models and classifiers.
 //! - [`report`]: the score file, the summary table and per-instance tables.
+//! - `models` (feature `models`): tokenizers with word alignment, encoders, the classifier.
+//! - `train` (feature `models`): AdamW, schedules, early stopping, resumable checkpoints.
+//! - `explain` (feature `models`): post-hoc explanations and measured faithfulness.
 
 pub mod cli;
 pub mod corpus;
@@ -14,3 +17,10 @@ pub mod figures;
 pub mod greedy;
 pub mod metrics;
 pub mod report;
+
+#[cfg(feature = "models")]
+pub mod explain;
+#[cfg(feature = "models")]
+pub mod models;
+#[cfg(feature = "models")]
+pub mod train;

@@ -426,3 +426,31 @@ fn render_refuses_nan_scores_with_a_message() {
     );
     assert!(!tmp.path().join("x.svg").exists());
 }
+
+#[test]
+fn bias_metrics_match_scikit_learn_and_hatexplains_protocol() {
+    let dir = common::fixtures().join("bias");
+    let d = dir.display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bias.json");
+    let o = rationale(&[
+        "bias",
+        "--data-dir",
+        &d,
+        "--split",
+        "test",
+        "--results",
+        &format!("{d}/preds.jsonl"),
+        "--score-file",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("GMB-BPSN"));
+    let ours = common::read_score_file(&std::fs::read_to_string(&out).unwrap());
+    let expected =
+        common::read_score_file(&std::fs::read_to_string(dir.join("expected.json")).unwrap());
+    let mut diffs = Vec::new();
+    common::compare(&expected, &ours, "", 1e-12, &mut diffs);
+    diffs.retain(|d| !d.contains(".power"));
+    assert!(diffs.is_empty(), "{diffs:#?}");
+}

@@ -187,9 +187,13 @@ fn perfect_predictions(data: &Path, split: &str) -> (Vec<Value>, usize) {
     'ann: for a in &anns {
         let mut rationales = Vec::new();
         let mut docids: Vec<&str> = a.all_evidence().map(|e| e.docid.as_str()).collect();
-        docids.dedup();
         docids.sort();
         docids.dedup();
+        // Posts without rationale (e.g. HateXplain's normal posts): their own document.
+        let own = a.annotation_id.as_text();
+        if docids.is_empty() && docs.shape(&own).is_ok() {
+            docids.push(&own);
+        }
         for d in docids {
             let Ok(shape) = docs.shape(d) else {
                 skipped += 1;
@@ -461,4 +465,70 @@ fn fuzz_regressions_do_not_panic() {
             &mut |_| {},
         );
     }
+}
+
+/// HateXplain and ToxicSpans converted from ../shared/data: counts as the sources document them,
+/// and the converted data scores perfect predictions as 1.
+#[test]
+fn converted_hatexplain_and_toxic_spans_score() {
+    let Some(shared) = shared_data() else {
+        println!("skipped: ../shared/data not present");
+        return;
+    };
+    use rationale::corpus::convert::{convert_hatexplain, convert_toxic_spans};
+    let tmp = tempfile::tempdir().unwrap();
+    let hx = convert_hatexplain(&shared.join("hatexplain")).unwrap();
+    let counts: Vec<(String, usize, usize)> = hx
+        .splits
+        .iter()
+        .map(|(s, a)| {
+            (
+                s.clone(),
+                a.len(),
+                a.iter().filter(|a| !a.evidences.is_empty()).count(),
+            )
+        })
+        .collect();
+    // SOURCE.md: val 1,922 (1,141 with 2–3 masks), test 1,924 (1,142); train 15,339 unique texts.
+    assert_eq!(
+        counts,
+        vec![
+            ("train".into(), 15339, 0),
+            ("val".into(), 1922, 1141),
+            ("test".into(), 1924, 1142)
+        ]
+    );
+    let ts = convert_toxic_spans(&shared.join("toxic_spans")).unwrap();
+    let sizes: Vec<usize> = ts.splits.iter().map(|(_, a)| a.len()).collect();
+    assert_eq!(sizes, vec![7939, 690, 2000]);
+    for (name, converted) in [("hatexplain", hx), ("toxic_spans", ts)] {
+        let dir = tmp.path().join(name);
+        converted.write(&dir).unwrap();
+        let (preds, skipped) = perfect_predictions(&dir, "test");
+        assert_eq!(skipped, 0);
+        let path = dir.join("preds.jsonl");
+        std::fs::write(
+            &path,
+            preds
+                .iter()
+                .map(|p| p.to_string() + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        let options = ScoreOptions {
+            no_gold_auprc: NoGoldAuprc::Skip,
+            ..ScoreOptions::default()
+        };
+        let eval = run(&dir, "test", &path, &options);
+        let s = scores(&eval);
+        assert_eq!(s.token_prf.unwrap().macro_avg.f1, 1.0, "{name}");
+        assert_eq!(
+            s.classification_scores.as_ref().unwrap().accuracy,
+            1.0,
+            "{name}"
+        );
+    }
+    // Converting into a folder that is not empty is refused.
+    let again = convert_toxic_spans(&shared.join("toxic_spans")).unwrap();
+    assert!(again.write(&tmp.path().join("toxic_spans")).is_err());
 }

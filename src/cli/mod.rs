@@ -1,17 +1,27 @@
 //! The `rationale` command line.
 
+mod bias;
+mod convert;
+#[cfg(feature = "models")]
+mod explain;
 #[cfg(feature = "models")]
 mod greedy;
 mod render;
 mod score;
+#[cfg(feature = "models")]
+mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Rationale extraction and explainability for NLP: score rationales like ERASER, fast.
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input.
+Run `rationale <COMMAND> --help` for examples."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,11 +33,27 @@ enum Command {
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
     Validate(score::ValidateArgs),
+    /// HateXplain's bias metrics (GMB Subgroup/BPSN/BNSP AUC) and one-vs-one AUROC.
+    Bias(bias::BiasArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Convert HateXplain or ToxicSpans to an ERASER data directory.
+    Convert(convert::ConvertArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
     Render(Box<render::RenderArgs>),
     /// Greedy sequential rationales (Vafa et al. 2021) for a GPT-2 model or a classifier.
     #[cfg(feature = "models")]
     Greedy(Box<greedy::GreedyArgs>),
+    /// Train a model on an ERASER dataset.
+    #[cfg(feature = "models")]
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Explain a trained classifier post hoc and measure faithfulness; writes ERASER results.
+    #[cfg(feature = "models")]
+    Explain(Box<explain::ExplainArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -45,7 +71,34 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::render(*args),
         #[cfg(feature = "models")]
         Command::Greedy(args) => greedy::greedy(*args),
+        Command::Convert(args) => convert::convert(args),
+        Command::Bias(args) => bias::bias(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rationale",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        #[cfg(feature = "models")]
+        Command::Train(cmd) => train::train(cmd),
+        #[cfg(feature = "models")]
+        Command::Explain(args) => explain::explain(*args),
     }
+}
+
+/// Runs `f` on a thread with a 1 GiB stack: backward passes through long recurrences recurse
+/// once per graph node and overflow the default stacks.
+#[cfg(feature = "models")]
+pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(f)
+        .expect("spawn worker thread")
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).

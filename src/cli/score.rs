@@ -26,6 +26,12 @@ pub struct Inputs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  rationale score --data-dir datasets/movies --split test \\
+      --results datasets/movies/movies_majority_human_perf.jsonl --score-file scores.json
+  rationale score --data_dir DIR --split test --results preds.jsonl --strict \\
+      --iou_thresholds 0.5 --score_file out.json          # the reference's spellings
+  rationale score ... --per-instance rows.parquet --auprc-no-gold half --json")]
 pub struct ScoreArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -53,9 +59,15 @@ pub struct ScoreArgs {
     /// Print only errors (no warnings, no table).
     #[arg(long, short)]
     quiet: bool,
+    /// Print the score file (JSON) on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Example:
+  rationale validate --data-dir datasets/movies --split test \\
+      --results datasets/movies/movies_union_human_perf.jsonl")]
 pub struct ValidateArgs {
     #[command(flatten)]
     inputs: Inputs,
@@ -164,7 +176,9 @@ pub fn score(args: ScoreArgs) -> ExitCode {
             return ExitCode::from(exit::UNUSABLE);
         }
     }
-    if !args.quiet {
+    if args.json {
+        println!("{}", score_file(scores).to_python_string());
+    } else if !args.quiet {
         print!("{}", summary_table(scores));
     }
     ExitCode::SUCCESS

@@ -1,5 +1,6 @@
 //! The ERASER data model: annotations with evidence groups, documents, and results records.
 
+pub mod convert;
 mod documents;
 mod lenient_json;
 mod results;
@@ -118,7 +119,7 @@ impl Annotation {
 
 /// Reads a JSON-lines file into records, skipping blank lines; `expected` names the record
 /// shape for error messages.
-pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
     path: &Path,
     expected: &str,
 ) -> Result<Vec<T>, CorpusError> {

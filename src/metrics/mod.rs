@@ -1,5 +1,6 @@
 //! The ERASER metrics as pure functions, each computed exactly as the reference scorer does.
 
+pub mod bias;
 pub mod classification;
 pub mod faithfulness;
 pub mod numeric;

@@ -1,0 +1,165 @@
+//! Post-hoc explanations, one method per file, and faithfulness measured by re-running the
+//! model ([`faithfulness`]).
+//!
+//! Every method maps (model, encoded input, target class) to **one score per dataset token**
+//! (model-token scores are summed over each word's pieces; words the model never sees score 0).
+//! Higher means more important for the target class.
+
+pub mod attention;
+pub mod faithfulness;
+pub mod grad_input;
+pub mod gradient;
+pub mod integrated_gradients;
+pub mod lime;
+pub mod occlusion;
+pub mod random;
+pub mod rollout;
+
+use crate::models::{AttentionClassifier, Encoded, GradientClassifier, ModelError};
+use serde::{Deserialize, Serialize};
+
+/// Errors of the explanation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// The model failed or cannot serve the method.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Invalid options.
+    #[error("invalid explanation options: {0}")]
+    Config(String),
+}
+
+impl From<candle_core::Error> for ExplainError {
+    fn from(e: candle_core::Error) -> Self {
+        ExplainError::Model(ModelError::Candle(e))
+    }
+}
+
+/// Result alias of the explanation layer.
+pub type Result<T> = std::result::Result<T, ExplainError>;
+
+/// An explanation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// L2 norm of the gradient of the target probability w.r.t. each token's embedding.
+    Gradient,
+    /// Gradient · embedding, per token.
+    GradInput,
+    /// Integrated gradients from the all-zero embedding (midpoint rule).
+    IntegratedGradients,
+    /// Drop in the target probability when a window of words is deleted (window 1: leave-one-out).
+    Occlusion,
+    /// Attention weights (attention pooling, or a chosen layer/heads of a transformer).
+    Attention,
+    /// Attention rollout (Abnar & Zuidema 2020) through all transformer layers.
+    Rollout,
+    /// LIME: weighted ridge regression on random word deletions.
+    Lime,
+    /// Uniform random scores (ERASER's "Random" row).
+    Random,
+}
+
+/// Options of all methods (each uses its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainConfig {
+    /// The method.
+    pub method: Method,
+    /// Integrated-gradients steps.
+    pub ig_steps: usize,
+    /// Occlusion window in words (stride = window).
+    pub occlusion_window: usize,
+    /// LIME samples (the unperturbed input included).
+    pub lime_samples: usize,
+    /// LIME kernel width (on cosine distance × 100, as LIME text).
+    pub lime_kernel_width: f64,
+    /// Attention layer (default: last; for a GRU, attention pooling).
+    pub layer: Option<usize>,
+    /// Attention heads averaged (default: all).
+    pub heads: Option<Vec<usize>>,
+    /// Seed for LIME and Random.
+    pub seed: u64,
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        ExplainConfig {
+            method: Method::Gradient,
+            ig_steps: 20,
+            occlusion_window: 1,
+            lime_samples: 500,
+            lime_kernel_width: 25.0,
+            layer: None,
+            heads: None,
+            seed: 1,
+        }
+    }
+}
+
+impl ExplainConfig {
+    /// Checks the options.
+    pub fn validate(&self) -> Result<()> {
+        if self.ig_steps == 0 || self.occlusion_window == 0 || self.lime_samples < 2 {
+            return Err(ExplainError::Config(
+                "ig_steps and occlusion_window must be > 0, lime_samples ≥ 2".into(),
+            ));
+        }
+        if self.lime_kernel_width.is_nan() || self.lime_kernel_width <= 0.0 {
+            return Err(ExplainError::Config("lime_kernel_width must be > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Scores each dataset token of `enc` for class `target` with the configured method.
+/// `index` (the example's position) varies the seed of stochastic methods per example.
+pub fn explain<M: GradientClassifier + AttentionClassifier>(
+    model: &M,
+    enc: &Encoded,
+    target: usize,
+    cfg: &ExplainConfig,
+    index: u64,
+) -> Result<Vec<f32>> {
+    let seed = cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(index);
+    let scores = match cfg.method {
+        Method::Gradient => gradient::explain(model, enc, target)?,
+        Method::GradInput => grad_input::explain(model, enc, target)?,
+        Method::IntegratedGradients => {
+            integrated_gradients::explain(model, enc, target, cfg.ig_steps)?
+        }
+        Method::Occlusion => occlusion::explain(model, enc, target, cfg.occlusion_window)?,
+        Method::Attention => attention::explain(model, enc, cfg.layer, cfg.heads.as_deref())?,
+        Method::Rollout => rollout::explain(model, enc)?,
+        Method::Lime => lime::explain(
+            model,
+            enc,
+            target,
+            cfg.lime_samples,
+            cfg.lime_kernel_width,
+            seed,
+        )?,
+        Method::Random => random::explain(enc, seed),
+    };
+    if scores.iter().any(|s| !s.is_finite()) {
+        return Err(ModelError::NonFinite(format!("{:?} scores", cfg.method)).into());
+    }
+    Ok(scores)
+}
+
+/// The gradient of the target probability w.r.t. the input embeddings of one sequence:
+/// returns (embeddings (T, E), gradient (T, E)).
+pub(crate) fn input_gradient<M: GradientClassifier + ?Sized>(
+    model: &M,
+    ids: &[u32],
+    target: usize,
+) -> Result<(candle_core::Tensor, candle_core::Tensor)> {
+    let emb = model.embed(ids)?.detach();
+    let var = candle_core::Var::from_tensor(&emb)?;
+    let probs = model.forward_embeds(&var.as_tensor().unsqueeze(0)?)?;
+    let p = probs.narrow(1, target, 1)?.sum_all()?;
+    let grads = p.backward()?;
+    let g = grads.get(var.as_tensor()).cloned().ok_or_else(|| {
+        ModelError::Unsupported("no gradient reached the input embeddings".into())
+    })?;
+    Ok((emb, g))
+}

@@ -1,0 +1,577 @@
+//! The text classifier: word embeddings → encoder (BiGRU, CNN or transformer) → pooling →
+//! linear head. It implements the whole model contract ([`Classifier`], gradients, attention)
+//! and saves to / loads from a checkpoint directory (`config.json`, `model.safetensors`,
+//! `tokenizer.json`).
+
+use super::cnn::Cnn;
+use super::embedding::{read_glove, Embedding};
+use super::gru::BiGru;
+use super::params::{Init, ParamStore};
+use super::tokenizer::{Encoded, ModelTokenizer};
+use super::transformer::{Transformer, TransformerConfig};
+use super::{
+    check_finite, AttentionClassifier, AttentionMaps, Classifier, GradientClassifier, ModelError,
+    Result,
+};
+use candle_core::{Device, Tensor, D};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How the GRU's states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Additive attention (the ERASER "LSTM-Attention" baselines); its weights are explanations.
+    Attention,
+    /// Masked max over time.
+    Max,
+    /// Masked mean over time.
+    Mean,
+}
+
+/// The encoder of a classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum EncoderConfig {
+    /// Embeddings → one-layer bidirectional GRU → pooling.
+    Gru {
+        /// Embedding width.
+        embed_dim: usize,
+        /// GRU state width per direction.
+        hidden: usize,
+        /// Pooling over time.
+        pooling: Pooling,
+        /// Width of the attention-pooling layer.
+        attention_dim: usize,
+    },
+    /// Embeddings → convolutions of odd widths → masked max-pooling.
+    Cnn {
+        /// Embedding width.
+        embed_dim: usize,
+        /// Filters per width.
+        filters: usize,
+        /// Convolution widths (odd).
+        widths: Vec<usize>,
+    },
+    /// A transformer trained from scratch (mean-pooled).
+    Transformer(TransformerConfig),
+    /// A BERT-family checkpoint (fine-tuned; mean-pooled). `path` is where it came from.
+    Bert {
+        /// The pretrained model directory.
+        path: PathBuf,
+        /// Its shape, from its `config.json`.
+        transformer: TransformerConfig,
+    },
+}
+
+/// Everything needed to rebuild a classifier (stored as the checkpoint's `config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    /// The encoder.
+    pub encoder: EncoderConfig,
+    /// Class labels, in output order.
+    pub labels: Vec<String>,
+    /// Vocabulary size (the tokenizer's).
+    pub vocab_size: usize,
+    /// Longest input in model tokens (longer inputs are cut at the end).
+    pub max_len: usize,
+    /// Dropout on embeddings and the pooled vector during training.
+    pub dropout: f64,
+}
+
+impl ClassifierConfig {
+    /// Checks the configuration; the message names the offending field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.labels.len() < 2 {
+            return Err(format!("need at least 2 labels, got {:?}", self.labels));
+        }
+        if self.vocab_size == 0 || self.max_len == 0 {
+            return Err("vocab_size and max_len must be > 0".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        match &self.encoder {
+            EncoderConfig::Gru {
+                embed_dim,
+                hidden,
+                attention_dim,
+                pooling,
+            } => {
+                if *embed_dim == 0 || *hidden == 0 {
+                    return Err("gru: embed_dim and hidden must be > 0".into());
+                }
+                if *pooling == Pooling::Attention && *attention_dim == 0 {
+                    return Err("gru: attention_dim must be > 0 with attention pooling".into());
+                }
+            }
+            EncoderConfig::Cnn {
+                embed_dim,
+                filters,
+                widths,
+            } => {
+                if *embed_dim == 0 || *filters == 0 || widths.is_empty() {
+                    return Err("cnn: embed_dim, filters and widths must be non-empty".into());
+                }
+                if let Some(w) = widths.iter().find(|w| **w % 2 == 0) {
+                    return Err(format!("cnn: widths must be odd, got {w}"));
+                }
+            }
+            EncoderConfig::Transformer(t) | EncoderConfig::Bert { transformer: t, .. } => {
+                t.validate()?;
+                if self.max_len > t.max_position_embeddings {
+                    return Err(format!(
+                        "max_len {} exceeds the model's {} positions",
+                        self.max_len, t.max_position_embeddings
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Short name of the architecture.
+    pub fn kind(&self) -> &'static str {
+        match self.encoder {
+            EncoderConfig::Gru { .. } => "gru",
+            EncoderConfig::Cnn { .. } => "cnn",
+            EncoderConfig::Transformer(_) => "transformer",
+            EncoderConfig::Bert { .. } => "bert",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    Gru(BiGru, Option<(Tensor, Tensor, Tensor)>),
+    Cnn(Cnn),
+    Transformer(Transformer),
+}
+
+/// Outputs of one forward pass.
+pub struct Forward {
+    /// Logits (B, C).
+    pub logits: Tensor,
+    /// Attention-pooling weights (B, T), GRU with attention pooling only.
+    pub pooling: Option<Tensor>,
+    /// Per-layer attention probabilities (B, heads, T, T), transformers only.
+    pub attentions: Vec<Tensor>,
+}
+
+/// A text classifier with its tokenizer.
+pub struct TextClassifier {
+    config: ClassifierConfig,
+    tokenizer: ModelTokenizer,
+    params: ParamStore,
+    embed: Embedding,
+    body: Body,
+    head_w: Tensor,
+    head_b: Tensor,
+}
+
+impl std::fmt::Debug for TextClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextClassifier")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Rows of a GloVe file replace the seeded initial rows of an embedding table.
+fn glove_table(
+    path: &Path,
+    tok: &ModelTokenizer,
+    vocab: usize,
+    dim: usize,
+    seed: u64,
+) -> Result<(Tensor, usize)> {
+    let (gdim, found) = read_glove(path, tok, true)?;
+    if gdim != dim {
+        return Err(ModelError::Config {
+            path: path.to_path_buf(),
+            message: format!("embeddings have {gdim} dimensions, the model's embed_dim is {dim}"),
+        });
+    }
+    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x6c6f7665);
+    let base = super::params::draw(&mut rng, &[vocab, dim], Init::Normal(0.1))?;
+    let mut rows = base.to_vec2::<f32>()?;
+    for (id, v) in &found {
+        if let Some(r) = rows.get_mut(*id as usize) {
+            r.copy_from_slice(v);
+        }
+    }
+    let flat: Vec<f32> = rows.into_iter().flatten().collect();
+    Ok((
+        Tensor::from_vec(flat, (vocab, dim), &Device::Cpu)?,
+        found.len(),
+    ))
+}
+
+impl TextClassifier {
+    /// A fresh classifier with parameters drawn from `seed`; `glove` initialises GRU/CNN
+    /// embeddings from a GloVe-format file; a `Bert` encoder loads its pretrained weights.
+    pub fn fresh(
+        config: ClassifierConfig,
+        tokenizer: ModelTokenizer,
+        seed: u64,
+        glove: Option<&Path>,
+    ) -> Result<Self> {
+        config.validate().map_err(|m| ModelError::Config {
+            path: "<config>".into(),
+            message: m,
+        })?;
+        let params = match (&config.encoder, glove) {
+            (EncoderConfig::Bert { path, .. }, _) => {
+                let (tensors, file) = super::bert::load_renamed(path, "encoder.")?;
+                ParamStore::fresh_with(seed, tensors, &file)
+            }
+            (
+                EncoderConfig::Gru { embed_dim, .. } | EncoderConfig::Cnn { embed_dim, .. },
+                Some(g),
+            ) => {
+                let (t, n) = glove_table(g, &tokenizer, config.vocab_size, *embed_dim, seed)?;
+                eprintln!(
+                    "embeddings: {n} of {} vocabulary entries from {}",
+                    config.vocab_size,
+                    g.display()
+                );
+                ParamStore::fresh_with(seed, HashMap::from([("embed.weight".to_owned(), t)]), g)
+            }
+            _ => ParamStore::fresh(seed),
+        };
+        let is_bert = matches!(config.encoder, EncoderConfig::Bert { .. });
+        let model = Self::build(config, tokenizer, params)?;
+        if is_bert {
+            if let Some(name) = model
+                .params
+                .drawn_names()
+                .iter()
+                .find(|n| !n.starts_with("head."))
+            {
+                return Err(ModelError::Architecture {
+                    path: "model.safetensors".into(),
+                    message: format!("the pretrained weights have no tensor for {name:?}"),
+                });
+            }
+        }
+        Ok(model)
+    }
+
+    /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let cfg_path = dir.join("config.json");
+        if !cfg_path.is_file() {
+            return Err(ModelError::MissingFile { path: cfg_path });
+        }
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+        let config: ClassifierConfig =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config {
+                path: cfg_path.clone(),
+                message: format!("not a classifier config: {e}"),
+            })?;
+        config.validate().map_err(|m| ModelError::Config {
+            path: cfg_path.clone(),
+            message: m,
+        })?;
+        let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
+        if tokenizer.vocab_size() != config.vocab_size {
+            return Err(ModelError::Config {
+                path: cfg_path,
+                message: format!(
+                    "vocab_size {} but tokenizer.json has {} entries",
+                    config.vocab_size,
+                    tokenizer.vocab_size()
+                ),
+            });
+        }
+        let params = ParamStore::load(&dir.join("model.safetensors"))?;
+        let model = Self::build(config, tokenizer, params)?;
+        model.params.check_all_used()?;
+        Ok(model)
+    }
+
+    fn build(
+        config: ClassifierConfig,
+        tokenizer: ModelTokenizer,
+        params: ParamStore,
+    ) -> Result<Self> {
+        let v = config.vocab_size;
+        let (embed, body, width) = match &config.encoder {
+            EncoderConfig::Gru {
+                embed_dim,
+                hidden,
+                pooling,
+                attention_dim,
+            } => {
+                let embed = Embedding::new(&params, "embed.weight", v, *embed_dim)?;
+                let gru = BiGru::new(&params, "gru", *embed_dim, *hidden)?;
+                let d = gru.output_dim();
+                let pool = if *pooling == Pooling::Attention {
+                    let a = *attention_dim;
+                    Some((
+                        params.get("pool.w", &[d, a], Init::Uniform(1.0 / (d as f64).sqrt()))?,
+                        params.get("pool.b", &[a], Init::Zeros)?,
+                        params.get("pool.v", &[a, 1], Init::Uniform(1.0 / (a as f64).sqrt()))?,
+                    ))
+                } else {
+                    None
+                };
+                (embed, Body::Gru(gru, pool), d)
+            }
+            EncoderConfig::Cnn {
+                embed_dim,
+                filters,
+                widths,
+            } => {
+                let embed = Embedding::new(&params, "embed.weight", v, *embed_dim)?;
+                let cnn = Cnn::new(&params, "cnn", *embed_dim, *filters, widths)?;
+                let d = cnn.output_dim();
+                (embed, Body::Cnn(cnn), d)
+            }
+            EncoderConfig::Transformer(t) | EncoderConfig::Bert { transformer: t, .. } => {
+                let embed = Embedding::new(
+                    &params,
+                    "encoder.embeddings.word_embeddings.weight",
+                    v,
+                    t.hidden_size,
+                )?;
+                let tr = Transformer::new(&params, "encoder.", t)?;
+                (embed, Body::Transformer(tr), t.hidden_size)
+            }
+        };
+        let c = config.labels.len();
+        let a = 1.0 / (width as f64).sqrt();
+        let head_w = params.get("head.weight", &[c, width], Init::Uniform(a))?;
+        let head_b = params.get("head.bias", &[c], Init::Zeros)?;
+        Ok(TextClassifier {
+            config,
+            tokenizer,
+            params,
+            embed,
+            body,
+            head_w,
+            head_b,
+        })
+    }
+
+    /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir` (which must
+    /// exist). Use [`crate::train::write_dir_atomic`] for an all-or-nothing write.
+    pub fn save_into(&self, dir: &Path) -> Result<()> {
+        let cfg = serde_json::to_string_pretty(&self.config).expect("config serialises");
+        let p = dir.join("config.json");
+        std::fs::write(&p, cfg).map_err(|e| ModelError::io(&p, e))?;
+        self.params.save(&dir.join("model.safetensors"))?;
+        self.tokenizer.save(&dir.join("tokenizer.json"))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClassifierConfig {
+        &self.config
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// Encodes dataset tokens for this model (cut at `max_len`).
+    pub fn encode(&self, words: &[String]) -> Result<Encoded> {
+        self.tokenizer.encode_words(words, self.config.max_len)
+    }
+
+    /// Pads a batch into ids (B, T) and a 0/1 mask (B, T). Empty sequences become one pad.
+    pub fn pad_batch(&self, batch: &[&[u32]]) -> Result<(Tensor, Tensor)> {
+        let pad = self.tokenizer.pad_id();
+        let t = batch.iter().map(|s| s.len().max(1)).max().unwrap_or(1);
+        let mut ids = Vec::with_capacity(batch.len() * t);
+        let mut mask = Vec::with_capacity(batch.len() * t);
+        for s in batch {
+            let s: &[u32] = if s.is_empty() { &[pad] } else { s };
+            for i in 0..t {
+                ids.push(s.get(i).copied().unwrap_or(pad));
+                mask.push(if i < s.len() { 1f32 } else { 0.0 });
+            }
+        }
+        let b = batch.len();
+        Ok((
+            Tensor::from_vec(ids, (b, t), &Device::Cpu)?,
+            Tensor::from_vec(mask, (b, t), &Device::Cpu)?,
+        ))
+    }
+
+    /// Embeds padded ids (B, T) → (B, T, E).
+    pub fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
+        self.embed.forward(ids)
+    }
+
+    /// The forward pass from embeddings (B, T, E) and mask (B, T). With `dropout_rng`, applies
+    /// training dropout drawn from that generator.
+    pub fn forward(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
+        mut dropout_rng: Option<&mut ChaCha8Rng>,
+    ) -> Result<Forward> {
+        let p = self.config.dropout;
+        let x = match dropout_rng.as_deref_mut() {
+            Some(rng) if p > 0.0 => dropout(embeds, p, rng)?,
+            _ => embeds.clone(),
+        };
+        let mut pooling = None;
+        let mut attentions = Vec::new();
+        let pooled = match &self.body {
+            Body::Gru(gru, pool) => {
+                let h = gru.forward(&x, mask)?;
+                let neg = ((mask - 1.0)? * 1e9)?;
+                match (pool, self.pooling()) {
+                    (Some((w, b, v)), _) => {
+                        let (bs, t, d) = h.dims3()?;
+                        let a = w.dim(1)?;
+                        let s = h
+                            .reshape((bs * t, d))?
+                            .matmul(w)?
+                            .broadcast_add(b)?
+                            .tanh()?
+                            .matmul(v)?
+                            .reshape((bs, t))?;
+                        let weights = candle_nn::ops::softmax(&(s + neg)?, D::Minus1)?;
+                        let _ = a;
+                        let pooled = h.broadcast_mul(&weights.unsqueeze(2)?)?.sum(1)?;
+                        pooling = Some(weights);
+                        pooled
+                    }
+                    (None, Pooling::Max) => h
+                        .broadcast_add(&((mask - 1.0)? * 1e4)?.unsqueeze(2)?)?
+                        .max(1)?,
+                    (None, _) => mean_pool(&h, mask)?,
+                }
+            }
+            Body::Cnn(cnn) => cnn.forward(&x, mask)?,
+            Body::Transformer(tr) => {
+                let (h, attns) = tr.forward(&x, mask)?;
+                attentions = attns;
+                mean_pool(&h, mask)?
+            }
+        };
+        let pooled = match dropout_rng {
+            Some(rng) if p > 0.0 => dropout(&pooled, p, rng)?,
+            _ => pooled,
+        };
+        let logits = pooled
+            .matmul(&self.head_w.t()?)?
+            .broadcast_add(&self.head_b)?;
+        Ok(Forward {
+            logits,
+            pooling,
+            attentions,
+        })
+    }
+
+    fn pooling(&self) -> Pooling {
+        match &self.config.encoder {
+            EncoderConfig::Gru { pooling, .. } => *pooling,
+            _ => Pooling::Mean,
+        }
+    }
+
+    fn proba_chunk(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let (ids, mask) = self.pad_batch(batch)?;
+        let emb = self.embed.forward(&ids)?;
+        let out = self.forward(&emb, &mask, None)?;
+        let probs = candle_nn::ops::softmax(&out.logits, D::Minus1)?;
+        Ok(probs.to_vec2::<f32>()?)
+    }
+}
+
+fn mean_pool(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let m = mask.unsqueeze(2)?;
+    let n = mask.sum_keepdim(1)?.clamp(1.0, f64::MAX)?;
+    Ok(h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)?)
+}
+
+/// Inverted dropout with a mask drawn from a seeded generator.
+fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let n = x.elem_count();
+    let mask: Vec<f32> = (0..n)
+        .map(|_| if rng.gen::<f64>() < p { 0.0 } else { scale })
+        .collect();
+    let m = Tensor::from_vec(mask, x.dims(), x.device())?;
+    Ok((x * m)?)
+}
+
+/// Sequences per forward pass in [`Classifier::predict_proba`].
+const CHUNK: usize = 32;
+
+impl Classifier for TextClassifier {
+    fn labels(&self) -> &[String] {
+        &self.config.labels
+    }
+
+    /// Sorts by length, runs chunks of 32, and returns results in input order.
+    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| batch[i].len());
+        let mut out = vec![Vec::new(); batch.len()];
+        for chunk in order.chunks(CHUNK) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|&i| batch[i]).collect();
+            let probs = self.proba_chunk(&seqs)?;
+            for (&i, p) in chunk.iter().zip(probs) {
+                out[i] = p;
+            }
+        }
+        check_finite(&out, "class probabilities")?;
+        Ok(out)
+    }
+}
+
+impl GradientClassifier for TextClassifier {
+    fn embed(&self, ids: &[u32]) -> Result<Tensor> {
+        let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), &Device::Cpu)?;
+        Ok(self.embed.forward(&t)?.squeeze(0)?)
+    }
+
+    fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = embeds.dims3()?;
+        let mask = Tensor::ones((b, t), candle_core::DType::F32, &Device::Cpu)?;
+        let out = self.forward(embeds, &mask, None)?;
+        Ok(candle_nn::ops::softmax(&out.logits, D::Minus1)?)
+    }
+}
+
+impl AttentionClassifier for TextClassifier {
+    fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps> {
+        let emb = self.embed(ids)?.unsqueeze(0)?;
+        let mask = Tensor::ones((1, ids.len()), candle_core::DType::F32, &Device::Cpu)?;
+        let out = self.forward(&emb, &mask, None)?;
+        if out.pooling.is_none() && out.attentions.is_empty() {
+            return Err(ModelError::Unsupported(format!(
+                "a {} classifier{} has no attention weights; use a GRU with attention pooling or a transformer",
+                self.config.kind(),
+                if matches!(self.body, Body::Gru(..)) { " without attention pooling" } else { "" }
+            )));
+        }
+        let layers = out
+            .attentions
+            .iter()
+            .map(|a| a.squeeze(0)?.to_vec3::<f32>())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let pooling = match out.pooling {
+            Some(p) => Some(p.squeeze(0)?.to_vec1::<f32>()?),
+            None => None,
+        };
+        Ok(AttentionMaps {
+            layers,
+            pooling,
+            readout: None,
+        })
+    }
+}

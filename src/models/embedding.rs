@@ -1,0 +1,105 @@
+//! Word embeddings, optionally initialised from a local GloVe-format text file.
+
+use super::params::{Init, ParamStore};
+use super::tokenizer::ModelTokenizer;
+use super::{ModelError, Result};
+use candle_core::Tensor;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+/// A lookup table (vocab, dim).
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    weight: Tensor,
+    dim: usize,
+}
+
+impl Embedding {
+    /// Creates (or loads) the table `name` of shape (vocab, dim), N(0, 0.1²) when fresh.
+    pub fn new(params: &ParamStore, name: &str, vocab: usize, dim: usize) -> Result<Self> {
+        let weight = params.get(name, &[vocab, dim], Init::Normal(0.1))?;
+        Ok(Embedding { weight, dim })
+    }
+
+    /// Embedding width.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The table.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// Looks up ids of shape (B, T) (u32) → (B, T, dim).
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let dims = ids.dims().to_vec();
+        let flat = ids.flatten_all()?;
+        let out = self.weight.index_select(&flat, 0)?;
+        let mut shape = dims;
+        shape.push(self.dim);
+        Ok(out.reshape(shape)?)
+    }
+}
+
+/// Reads a GloVe-format text file (`word v1 v2 … vd` per line) for the words of `tokenizer`,
+/// returning the vectors found and how many vocabulary entries were covered. Every line must
+/// have the same width; the first line's width sets it.
+pub fn read_glove(
+    path: &Path,
+    tokenizer: &ModelTokenizer,
+    lowercase: bool,
+) -> Result<(usize, HashMap<u32, Vec<f32>>)> {
+    let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let vocab: HashMap<String, u32> = tokenizer.vocab().into_iter().collect();
+    let mut dim = 0usize;
+    let mut found = HashMap::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| ModelError::io(path, e))?;
+        let mut parts = line.split(' ');
+        let Some(word) = parts.next() else { continue };
+        if word.is_empty() {
+            continue;
+        }
+        let values: std::result::Result<Vec<f32>, _> = parts.map(str::parse::<f32>).collect();
+        let values = values.map_err(|e| ModelError::Embeddings {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: format!("not a number: {e}"),
+        })?;
+        if dim == 0 {
+            dim = values.len();
+        }
+        if values.len() != dim || dim == 0 {
+            return Err(ModelError::Embeddings {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("{} values, expected {dim}", values.len()),
+            });
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::Embeddings {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: "non-finite value".into(),
+            });
+        }
+        let key = if lowercase {
+            word.to_lowercase()
+        } else {
+            word.to_owned()
+        };
+        if let Some(&id) = vocab.get(&key) {
+            found.entry(id).or_insert(values);
+        }
+    }
+    if dim == 0 {
+        return Err(ModelError::Embeddings {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "empty embeddings file".into(),
+        });
+    }
+    Ok((dim, found))
+}

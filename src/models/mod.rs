@@ -1,0 +1,147 @@
+//! Models on candle: the small model contract, tokenizers with word alignment, encoders, and
+//! the text classifier that the trainers, explainers and faithfulness measures use.
+//!
+//! The contract follows LIT: a model maps a batch of (possibly partial) token sequences to class
+//! probabilities ([`Classifier`]); gradient methods ask for [`GradientClassifier`] on top, and
+//! attention methods for [`AttentionClassifier`]. Every score leaves this layer per *dataset*
+//! token (ERASER's whitespace tokens), through [`Encoded::word_of`].
+
+pub mod bert;
+pub mod classifier;
+pub mod cnn;
+pub mod data;
+pub mod embedding;
+pub mod gru;
+pub mod params;
+pub mod tokenizer;
+pub mod transformer;
+
+pub use classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};
+pub use data::{Example, ExampleSet};
+pub use params::ParamStore;
+pub use tokenizer::{Encoded, ModelTokenizer};
+
+use candle_core::Tensor;
+use std::path::PathBuf;
+
+/// Errors of the model layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A tensor operation failed inside candle.
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checkpoint or pretrained directory lacks a file.
+    #[error("{path}: missing file; a model directory needs config.json, model.safetensors and tokenizer.json")]
+    MissingFile {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A configuration file is malformed or inconsistent.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file (or `<config>` for an in-memory configuration).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The weights do not fit the architecture the configuration describes.
+    #[error("{path}: weights do not match the architecture: {message}")]
+    Architecture {
+        /// The weights file.
+        path: PathBuf,
+        /// Which tensor is missing or has the wrong shape.
+        message: String,
+    },
+    /// The tokenizer failed to load, train or encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A GloVe-format embeddings file is malformed.
+    #[error("{path}:{line}: {message}")]
+    Embeddings {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model produced NaN or infinite outputs.
+    #[error("the model produced non-finite outputs ({0}); the weights may have diverged")]
+    NonFinite(String),
+    /// The model cannot do what was asked (e.g. attention rollout on a GRU).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A dataset could not be read.
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
+    /// A dataset is inconsistent with what the model needs.
+    #[error("{0}")]
+    Data(String),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias of the model layer.
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// The small model contract: a batch of possibly partial token sequences → class probabilities.
+///
+/// Sequences are model token ids (as [`ModelTokenizer`] produces them); a partial sequence is a
+/// full one with some tokens deleted. Results for a sequence do not depend on the other
+/// sequences of the batch (padding is masked everywhere).
+pub trait Classifier {
+    /// Class labels, in the order of the probability vectors.
+    fn labels(&self) -> &[String];
+    /// Class probabilities for each sequence.
+    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Gradient capability: probabilities as a differentiable function of input embeddings.
+pub trait GradientClassifier: Classifier {
+    /// Input embeddings of one sequence, shape (T, E).
+    fn embed(&self, ids: &[u32]) -> Result<Tensor>;
+    /// Class probabilities (B, C) for a batch of embedded sequences (B, T, E), all of length T.
+    fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor>;
+}
+
+/// Attention weights of one sequence.
+#[derive(Debug, Clone)]
+pub struct AttentionMaps {
+    /// Per layer, per head, a (T, T) row-stochastic matrix: `layers[l][h][query][key]`.
+    pub layers: Vec<Vec<Vec<Vec<f32>>>>,
+    /// Attention-pooling weights over the T tokens, when the model pools with attention.
+    pub pooling: Option<Vec<f32>>,
+    /// Which query rows the classifier reads: `Some(i)` for a [CLS]-style token, `None` for
+    /// pooling over all tokens.
+    pub readout: Option<usize>,
+}
+
+/// Attention capability: per-layer, per-head attention weights (or attention pooling weights).
+pub trait AttentionClassifier: Classifier {
+    /// Attention maps of one sequence.
+    fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps>;
+}
+
+/// Checks that every probability is finite.
+pub(crate) fn check_finite(probs: &[Vec<f32>], what: &str) -> Result<()> {
+    if probs.iter().flatten().any(|p| !p.is_finite()) {
+        return Err(ModelError::NonFinite(what.to_owned()));
+    }
+    Ok(())
+}

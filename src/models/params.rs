@@ -1,0 +1,251 @@
+//! Parameters: created from a seeded generator (candle's CPU generator cannot be seeded), or
+//! taken from a weights file, always as trainable [`Var`]s in one [`VarMap`].
+
+use super::{ModelError, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How a fresh parameter is drawn.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    /// All zeros.
+    Zeros,
+    /// All ones.
+    Ones,
+    /// Uniform on [-a, a].
+    Uniform(f64),
+    /// Normal with mean 0 and this standard deviation.
+    Normal(f64),
+}
+
+/// Where parameters come from.
+#[allow(clippy::large_enum_variant)]
+enum Source {
+    /// Fresh parameters; names found in `overrides` (pretrained weights) are taken from there.
+    Fresh {
+        rng: RefCell<ChaCha8Rng>,
+        overrides: HashMap<String, Tensor>,
+        overrides_path: Option<PathBuf>,
+    },
+    /// Every parameter must come from this weights file, with the right shape.
+    Load {
+        tensors: HashMap<String, Tensor>,
+        path: PathBuf,
+    },
+}
+
+/// The parameters of one model: a [`VarMap`] filled in a deterministic order.
+pub struct ParamStore {
+    varmap: VarMap,
+    drawn: RefCell<Vec<String>>,
+    source: Source,
+    device: Device,
+}
+
+impl ParamStore {
+    /// Fresh parameters drawn from a generator seeded with `seed`.
+    pub fn fresh(seed: u64) -> Self {
+        ParamStore {
+            varmap: VarMap::new(),
+            drawn: RefCell::new(Vec::new()),
+            source: Source::Fresh {
+                rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+                overrides: HashMap::new(),
+                overrides_path: None,
+            },
+            device: Device::Cpu,
+        }
+    }
+
+    /// Fresh parameters, except those present in `tensors` (pretrained weights, already renamed
+    /// to this model's names), which are copied.
+    pub fn fresh_with(seed: u64, tensors: HashMap<String, Tensor>, path: &Path) -> Self {
+        ParamStore {
+            varmap: VarMap::new(),
+            drawn: RefCell::new(Vec::new()),
+            source: Source::Fresh {
+                rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+                overrides: tensors,
+                overrides_path: Some(path.to_path_buf()),
+            },
+            device: Device::Cpu,
+        }
+    }
+
+    /// Parameters read from a safetensors file: every parameter the model asks for must be there.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
+            ModelError::Architecture {
+                path: path.to_path_buf(),
+                message: format!("not a readable safetensors file: {e}"),
+            }
+        })?;
+        Ok(ParamStore {
+            varmap: VarMap::new(),
+            drawn: RefCell::new(Vec::new()),
+            source: Source::Load {
+                tensors,
+                path: path.to_path_buf(),
+            },
+            device: Device::Cpu,
+        })
+    }
+
+    /// The device parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Gets (creates) the parameter `name` with `shape`.
+    pub fn get(&self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        let t = match &self.source {
+            Source::Fresh {
+                rng,
+                overrides,
+                overrides_path,
+            } => match overrides.get(name) {
+                Some(t) => {
+                    check_shape(
+                        t,
+                        name,
+                        shape,
+                        overrides_path.as_deref().unwrap_or(Path::new("")),
+                    )?;
+                    t.to_dtype(DType::F32)?
+                }
+                None => {
+                    self.drawn.borrow_mut().push(name.to_owned());
+                    draw(&mut rng.borrow_mut(), shape, init)?
+                }
+            },
+            Source::Load { tensors, path } => {
+                let t = tensors.get(name).ok_or_else(|| ModelError::Architecture {
+                    path: path.clone(),
+                    message: format!("no tensor named {name:?} (expected shape {shape:?})"),
+                })?;
+                check_shape(t, name, shape, path)?;
+                t.to_dtype(DType::F32)?
+            }
+        };
+        let var = Var::from_tensor(&t)?;
+        let out = var.as_tensor().clone();
+        self.varmap
+            .data()
+            .lock()
+            .expect("parameter map poisoned")
+            .insert(name.to_owned(), var);
+        Ok(out)
+    }
+
+    /// Names of the parameters drawn fresh (not taken from pretrained weights), in order.
+    pub fn drawn_names(&self) -> Vec<String> {
+        self.drawn.borrow().clone()
+    }
+
+    /// Checks that a loaded weights file holds no tensor the model did not use.
+    pub fn check_all_used(&self) -> Result<()> {
+        if let Source::Load { tensors, path } = &self.source {
+            let used = self.varmap.data().lock().expect("parameter map poisoned");
+            let mut extra: Vec<&String> =
+                tensors.keys().filter(|k| !used.contains_key(*k)).collect();
+            extra.sort();
+            if let Some(first) = extra.first() {
+                return Err(ModelError::Architecture {
+                    path: path.clone(),
+                    message: format!(
+                        "{} tensor(s) the model does not use, e.g. {first:?}: a checkpoint of another architecture?",
+                        extra.len()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// All parameters with their names, sorted by name.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("parameter map poisoned");
+        let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Writes all parameters to a safetensors file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.varmap.save(path).map_err(ModelError::from)
+    }
+
+    /// Overwrites every parameter from a safetensors file written by [`ParamStore::save`].
+    pub fn restore(&self, path: &Path) -> Result<()> {
+        let other = ParamStore::load(path)?;
+        let Source::Load { tensors, .. } = &other.source else {
+            unreachable!("ParamStore::load gives a Load source")
+        };
+        for (name, var) in self.named_vars() {
+            let t = tensors.get(&name).ok_or_else(|| ModelError::Architecture {
+                path: path.to_path_buf(),
+                message: format!("no tensor named {name:?}"),
+            })?;
+            check_shape(t, &name, var.dims(), path)?;
+            var.set(t)?;
+        }
+        if tensors.len() != self.named_vars().len() {
+            return Err(ModelError::Architecture {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{} tensors in the file, {} in the model",
+                    tensors.len(),
+                    self.named_vars().len()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_shape(t: &Tensor, name: &str, shape: &[usize], path: &Path) -> Result<()> {
+    if t.dims() != shape {
+        return Err(ModelError::Architecture {
+            path: path.to_path_buf(),
+            message: format!(
+                "{name:?} has shape {:?}, the model needs {shape:?}",
+                t.dims()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Draws a tensor from the seeded generator.
+pub(crate) fn draw(rng: &mut ChaCha8Rng, shape: &[usize], init: Init) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = match init {
+        Init::Zeros => vec![0.0; n],
+        Init::Ones => vec![1.0; n],
+        Init::Uniform(a) => (0..n).map(|_| rng.gen_range(-a..=a) as f32).collect(),
+        Init::Normal(s) => (0..n).map(|_| (normal(rng) * s) as f32).collect(),
+    };
+    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
+}
+
+/// A standard normal draw (Box–Muller).
+pub(crate) fn normal(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}

@@ -1,0 +1,242 @@
+//! A BERT-style transformer encoder that returns every layer's per-head attention weights.
+//!
+//! Parameter names follow Hugging Face BERT (`embeddings.*`, `encoder.layer.N.attention.self.query`
+//! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). LayerNorm and
+//! softmax are composed from differentiable ops (candle's fused ones pass no gradient).
+
+use super::params::{Init, ParamStore};
+use super::Result;
+use candle_core::{Tensor, D};
+use serde::{Deserialize, Serialize};
+
+/// Shape of a transformer encoder (the subset of a BERT `config.json` it needs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Number of layers.
+    pub num_hidden_layers: usize,
+    /// Heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Number of position embeddings (longest input).
+    pub max_position_embeddings: usize,
+    /// Number of token-type (segment) embeddings.
+    #[serde(default = "one")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+impl TransformerConfig {
+    /// Checks the shape is usable.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
+            return Err(
+                "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
+            );
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
+            return Err("max_position_embeddings and type_vocab_size must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Linear {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Linear {
+    fn new(p: &ParamStore, name: &str, input: usize, output: usize) -> Result<Self> {
+        Ok(Linear {
+            w: p.get(
+                &format!("{name}.weight"),
+                &[output, input],
+                Init::Normal(0.02),
+            )?,
+            b: p.get(&format!("{name}.bias"), &[output], Init::Zeros)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, i) = x.dims3()?;
+        let o = self.w.dim(0)?;
+        Ok(x.reshape((b * t, i))?
+            .matmul(&self.w.t()?)?
+            .broadcast_add(&self.b)?
+            .reshape((b, t, o))?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn new(p: &ParamStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            w: p.get(&format!("{name}.weight"), &[dim], Init::Ones)?,
+            b: p.get(&format!("{name}.bias"), &[dim], Init::Zeros)?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::layer_norm_slow(
+            x, &self.w, &self.b, self.eps,
+        )?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    attn_out: Linear,
+    attn_ln: LayerNorm,
+    inter: Linear,
+    out: Linear,
+    out_ln: LayerNorm,
+}
+
+/// The encoder without its word embeddings (those belong to the classifier, so gradient
+/// methods can differentiate with respect to them).
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    config: TransformerConfig,
+    position: Tensor,
+    token_type: Tensor,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Transformer {
+    /// Creates (or loads) the encoder under `prefix` (names as in Hugging Face BERT).
+    pub fn new(p: &ParamStore, prefix: &str, config: &TransformerConfig) -> Result<Self> {
+        let h = config.hidden_size;
+        let position = p.get(
+            &format!("{prefix}embeddings.position_embeddings.weight"),
+            &[config.max_position_embeddings, h],
+            Init::Normal(0.02),
+        )?;
+        let token_type = p.get(
+            &format!("{prefix}embeddings.token_type_embeddings.weight"),
+            &[config.type_vocab_size, h],
+            Init::Normal(0.02),
+        )?;
+        let emb_ln = LayerNorm::new(
+            p,
+            &format!("{prefix}embeddings.LayerNorm"),
+            h,
+            config.layer_norm_eps,
+        )?;
+        let mut layers = Vec::new();
+        for i in 0..config.num_hidden_layers {
+            let l = format!("{prefix}encoder.layer.{i}");
+            layers.push(Layer {
+                q: Linear::new(p, &format!("{l}.attention.self.query"), h, h)?,
+                k: Linear::new(p, &format!("{l}.attention.self.key"), h, h)?,
+                v: Linear::new(p, &format!("{l}.attention.self.value"), h, h)?,
+                attn_out: Linear::new(p, &format!("{l}.attention.output.dense"), h, h)?,
+                attn_ln: LayerNorm::new(
+                    p,
+                    &format!("{l}.attention.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
+                inter: Linear::new(
+                    p,
+                    &format!("{l}.intermediate.dense"),
+                    h,
+                    config.intermediate_size,
+                )?,
+                out: Linear::new(p, &format!("{l}.output.dense"), config.intermediate_size, h)?,
+                out_ln: LayerNorm::new(
+                    p,
+                    &format!("{l}.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
+            });
+        }
+        Ok(Transformer {
+            config: config.clone(),
+            position,
+            token_type,
+            emb_ln,
+            layers,
+        })
+    }
+
+    /// The shape.
+    pub fn config(&self) -> &TransformerConfig {
+        &self.config
+    }
+
+    /// Runs the encoder on word embeddings (B, T, H) with `mask` (B, T) of 0/1 (keys with 0 get
+    /// no attention). Returns the last hidden states (B, T, H) and, per layer, the attention
+    /// probabilities (B, heads, T, T).
+    pub fn forward(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t, h) = words.dims3()?;
+        if t > self.config.max_position_embeddings {
+            return Err(super::ModelError::Data(format!(
+                "input of {t} tokens is longer than the {} positions of the model",
+                self.config.max_position_embeddings
+            )));
+        }
+        let nh = self.config.num_attention_heads;
+        let dh = h / nh;
+        let x = words
+            .broadcast_add(&self.position.narrow(0, 0, t)?)?
+            .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?;
+        let mut x = self.emb_ln.forward(&x)?;
+        // Additive key mask (B, 1, 1, T).
+        let bias = ((mask - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        let mut attns = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let heads = |y: Tensor| -> Result<Tensor> {
+                Ok(y.reshape((b, t, nh, dh))?.transpose(1, 2)?.contiguous()?)
+            };
+            let q = heads(layer.q.forward(&x)?)?;
+            let k = heads(layer.k.forward(&x)?)?;
+            let v = heads(layer.v.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
+            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b, t, h))?;
+            let a = layer
+                .attn_ln
+                .forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
+            let f = layer.inter.forward(&a)?.gelu_erf()?;
+            x = layer.out_ln.forward(&(layer.out.forward(&f)? + &a)?)?;
+            attns.push(probs);
+        }
+        Ok((x, attns))
+    }
+}

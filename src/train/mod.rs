@@ -1,0 +1,644 @@
+//! Classifier training: a validated, serialisable [`TrainConfig`] (one JSON file reproduces a
+//! run, seed included), AdamW, warm-up + linear-decay schedule, gradient clipping, early
+//! stopping on validation accuracy, and atomic, resumable checkpoint directories.
+//!
+//! Output layout of a run in `OUT/`:
+//! - `OUT/best/`: the checkpoint with the best validation accuracy (`config.json`,
+//!   `model.safetensors`, `tokenizer.json`), what `rationale explain --model OUT` uses;
+//! - `OUT/last/`: the state after the last finished epoch, plus `optimizer.safetensors` and
+//!   `state.json`, from which `--resume` continues;
+//! - `OUT/run.json`: the training configuration; `OUT/history.json`: per-epoch metrics.
+//!
+//! Each checkpoint directory is written into a temporary sibling and renamed into place, so an
+//! interrupted run never leaves a half-written checkpoint.
+
+pub mod optim;
+
+pub use optim::{AdamW, AdamWParams};
+
+use crate::corpus::DataDir;
+use crate::models::transformer::TransformerConfig;
+use crate::models::{
+    bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
+    Pooling, TextClassifier,
+};
+use candle_core::{Device, Tensor, D};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Errors of the training layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration is invalid; nothing was run.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// The model layer failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--resume` found state that belongs to a different configuration.
+    #[error("{path}: {message}")]
+    Resume {
+        /// The state file.
+        path: PathBuf,
+        /// What does not match.
+        message: String,
+    },
+}
+
+impl From<candle_core::Error> for TrainError {
+    fn from(e: candle_core::Error) -> Self {
+        TrainError::Model(ModelError::Candle(e))
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Learning-rate schedule after warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Constant after warm-up.
+    Constant,
+    /// Linear decay to 0 at the last step.
+    Linear,
+}
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// ERASER data directory.
+    pub data_dir: PathBuf,
+    /// Training split name.
+    pub train_split: String,
+    /// Validation split name (early stopping).
+    pub val_split: String,
+    /// `gru`, `cnn`, `transformer` or `bert:PATH`.
+    pub encoder: String,
+    /// Embedding width (GRU, CNN) or hidden size (transformer).
+    pub embed_dim: usize,
+    /// GRU state width per direction.
+    pub hidden: usize,
+    /// GRU pooling.
+    pub pooling: Pooling,
+    /// Attention-pooling width.
+    pub attention_dim: usize,
+    /// CNN filters per width.
+    pub filters: usize,
+    /// CNN widths (odd).
+    pub widths: Vec<usize>,
+    /// Transformer layers (trained from scratch).
+    pub layers: usize,
+    /// Transformer heads.
+    pub heads: usize,
+    /// Largest vocabulary of a trained word-level tokenizer (specials excluded).
+    pub vocab_size: usize,
+    /// Minimum count for a word to enter the vocabulary.
+    pub min_frequency: u64,
+    /// Lower-case before the vocabulary lookup.
+    pub lowercase: bool,
+    /// GloVe-format text file to initialise GRU/CNN embeddings.
+    pub glove: Option<PathBuf>,
+    /// Longest input in model tokens.
+    pub max_len: usize,
+    /// Dropout.
+    pub dropout: f64,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Warm-up fraction of all steps.
+    pub warmup: f64,
+    /// Schedule after warm-up.
+    pub schedule: Schedule,
+    /// Gradient clipping (global L2 norm; 0 turns it off).
+    pub clip_norm: f64,
+    /// Epochs without validation improvement before stopping.
+    pub patience: usize,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Use only N training examples, sampled with the seed (tiny runs, tests).
+    pub limit: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            data_dir: PathBuf::new(),
+            train_split: "train".into(),
+            val_split: "val".into(),
+            encoder: "gru".into(),
+            embed_dim: 100,
+            hidden: 100,
+            pooling: Pooling::Attention,
+            attention_dim: 64,
+            filters: 100,
+            widths: vec![3, 5],
+            layers: 2,
+            heads: 4,
+            vocab_size: 20_000,
+            min_frequency: 2,
+            lowercase: true,
+            glove: None,
+            max_len: 1024,
+            dropout: 0.3,
+            epochs: 10,
+            batch_size: 16,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            warmup: 0.05,
+            schedule: Schedule::Linear,
+            clip_norm: 5.0,
+            patience: 3,
+            seed: 1,
+            limit: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field before anything runs.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        let known = ["gru", "cnn", "transformer"];
+        if !known.contains(&self.encoder.as_str()) && !self.encoder.starts_with("bert:") {
+            return bad(format!(
+                "encoder {:?}: expected gru, cnn, transformer or bert:PATH",
+                self.encoder
+            ));
+        }
+        if let Some(p) = self.encoder.strip_prefix("bert:") {
+            if !Path::new(p).is_dir() {
+                return bad(format!("encoder bert:{p}: not a directory"));
+            }
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be > 0".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.warmup) {
+            return bad(format!("warmup must be in [0, 1), got {}", self.warmup));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.weight_decay < 0.0 || self.clip_norm < 0.0 || !self.weight_decay.is_finite() {
+            return bad("weight_decay and clip_norm must be ≥ 0".into());
+        }
+        if self.vocab_size == 0 || self.max_len == 0 {
+            return bad("vocab_size and max_len must be > 0".into());
+        }
+        if self.encoder == "cnn" {
+            if let Some(w) = self.widths.iter().find(|w| **w % 2 == 0) {
+                return bad(format!("CNN widths must be odd, got {w}"));
+            }
+        }
+        if self.encoder == "transformer" && (self.heads == 0 || self.embed_dim % self.heads != 0) {
+            return bad(format!(
+                "embed_dim {} must be a multiple of heads {}",
+                self.embed_dim, self.heads
+            ));
+        }
+        if let Some(g) = &self.glove {
+            if !g.is_file() {
+                return bad(format!("glove file {} not found", g.display()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The classifier architecture for a tokenizer and label set.
+    pub fn classifier_config(
+        &self,
+        labels: Vec<String>,
+        vocab_size: usize,
+    ) -> Result<ClassifierConfig, TrainError> {
+        let encoder = match self.encoder.as_str() {
+            "gru" => EncoderConfig::Gru {
+                embed_dim: self.embed_dim,
+                hidden: self.hidden,
+                pooling: self.pooling,
+                attention_dim: self.attention_dim,
+            },
+            "cnn" => EncoderConfig::Cnn {
+                embed_dim: self.embed_dim,
+                filters: self.filters,
+                widths: self.widths.clone(),
+            },
+            "transformer" => EncoderConfig::Transformer(TransformerConfig {
+                hidden_size: self.embed_dim,
+                num_hidden_layers: self.layers,
+                num_attention_heads: self.heads,
+                intermediate_size: 4 * self.embed_dim,
+                max_position_embeddings: self.max_len,
+                type_vocab_size: 1,
+                layer_norm_eps: 1e-12,
+            }),
+            other => {
+                let path = PathBuf::from(other.strip_prefix("bert:").unwrap_or(other));
+                let transformer = bert::read_config(&path)?;
+                EncoderConfig::Bert { path, transformer }
+            }
+        };
+        let cfg = ClassifierConfig {
+            encoder,
+            labels,
+            vocab_size,
+            max_len: self.max_len,
+            dropout: self.dropout,
+        };
+        cfg.validate().map_err(TrainError::Config)?;
+        Ok(cfg)
+    }
+}
+
+/// Metrics of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (with dropout on).
+    pub train_accuracy: f64,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+    /// Training tokens per second (forward + backward + update).
+    pub tokens_per_second: f64,
+}
+
+/// Resumable state (`last/state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Best validation accuracy so far and its epoch.
+    pub best: Option<(usize, f64, f64)>,
+    /// Epochs since the best one.
+    pub bad_epochs: usize,
+    /// History so far.
+    pub history: Vec<EpochStats>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Per-epoch metrics.
+    pub history: Vec<EpochStats>,
+    /// Best epoch (1-based) and its validation accuracy.
+    pub best_epoch: usize,
+    /// Best validation accuracy.
+    pub best_val_accuracy: f64,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// Writes a directory all-or-nothing: `fill` writes into a temporary sibling, which then
+/// replaces `dest`.
+pub fn write_dir_atomic(
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dest.exists() {
+        std::fs::rename(dest, &old).map_err(|e| io_err(dest, e))?;
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| io_err(dest, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
+    let warm = (cfg.warmup * total as f64).round() as u64;
+    if step < warm {
+        return cfg.lr * (step + 1) as f64 / warm as f64;
+    }
+    match cfg.schedule {
+        Schedule::Constant => cfg.lr,
+        Schedule::Linear => {
+            let rest = (total - warm).max(1) as f64;
+            cfg.lr * (1.0 - (step - warm) as f64 / rest).max(0.0)
+        }
+    }
+}
+
+/// Accuracy and mean cross-entropy of a model on encoded examples.
+pub fn evaluate(
+    model: &TextClassifier,
+    seqs: &[Vec<u32>],
+    labels: &[u32],
+) -> Result<(f64, f64), TrainError> {
+    let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+    let probs = model.predict_proba(&refs)?;
+    let mut correct = 0usize;
+    let mut loss = 0f64;
+    for (p, &y) in probs.iter().zip(labels) {
+        let arg = argmax(p);
+        if arg == y as usize {
+            correct += 1;
+        }
+        loss -= (p[y as usize].max(1e-12) as f64).ln();
+    }
+    let n = seqs.len().max(1) as f64;
+    Ok((correct as f64 / n, loss / n))
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(p: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in p.iter().enumerate() {
+        if *v > p[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn encode_set(
+    model_tok: &TextClassifier,
+    set: &ExampleSet,
+    labels: &[String],
+) -> Result<(Vec<Vec<u32>>, Vec<u32>), TrainError> {
+    let mut seqs = Vec::new();
+    let mut ys = Vec::new();
+    for ex in &set.examples {
+        let y = labels.iter().position(|l| *l == ex.label).ok_or_else(|| {
+            TrainError::Config(format!(
+                "annotation {}: label {:?} is not among the training labels {labels:?}",
+                ex.annotation_id, ex.label
+            ))
+        })?;
+        seqs.push(model_tok.encode(&ex.words)?.ids);
+        ys.push(y as u32);
+    }
+    Ok((seqs, ys))
+}
+
+/// Trains a classifier into `out` (see the module docs for the layout). With `resume`,
+/// continues from `out/last/` when it exists (the configuration must be the same).
+/// `stop_after` ends this invocation after that many epochs in total (training in slices;
+/// a later `resume` continues exactly as if never stopped).
+pub fn train_classifier(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    progress: bool,
+    stop_after: Option<usize>,
+) -> Result<TrainReport, TrainError> {
+    cfg.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    let data = DataDir::new(&cfg.data_dir);
+    let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
+    if let Some(n) = cfg.limit {
+        // A seeded sample, not the first N (ERASER files are often sorted by label).
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        train_set.examples.shuffle(&mut rng);
+        train_set.examples.truncate(n);
+    }
+    let val_set = ExampleSet::load(&data, &cfg.val_split)?;
+    if train_set.examples.is_empty() || val_set.examples.is_empty() {
+        return Err(TrainError::Config(
+            "empty training or validation split".into(),
+        ));
+    }
+    let labels = train_set.labels();
+    let run_path = out.join("run.json");
+    let last = out.join("last");
+    let state_path = last.join("state.json");
+
+    let (model, mut state, opt_path) = if resume && state_path.is_file() {
+        let text = std::fs::read_to_string(&run_path).map_err(|e| io_err(&run_path, e))?;
+        let saved: TrainConfig = serde_json::from_str(&text).map_err(|e| TrainError::Resume {
+            path: run_path.clone(),
+            message: format!("not a training configuration: {e}"),
+        })?;
+        if saved != *cfg {
+            return Err(TrainError::Resume {
+                path: run_path,
+                message: "the saved configuration differs from this run's; resume with --config OUT/run.json".into(),
+            });
+        }
+        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+        let state: TrainState = serde_json::from_str(&text).map_err(|e| TrainError::Resume {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+        let model = TextClassifier::load(&last)?;
+        (model, state, Some(last.join("optimizer.safetensors")))
+    } else {
+        let tokenizer = match cfg.encoder.strip_prefix("bert:") {
+            Some(p) => ModelTokenizer::from_file(&Path::new(p).join("tokenizer.json"))?,
+            None => ModelTokenizer::train_word_level(
+                train_set.examples.iter().map(|e| e.words.as_slice()),
+                cfg.vocab_size,
+                cfg.min_frequency,
+                cfg.lowercase,
+            )?,
+        };
+        let vocab = match cfg.encoder.strip_prefix("bert:") {
+            Some(p) => bert::read_vocab_size(Path::new(p))?,
+            None => tokenizer.vocab_size(),
+        };
+        let ccfg = cfg.classifier_config(labels.clone(), vocab)?;
+        let model = TextClassifier::fresh(ccfg, tokenizer, cfg.seed, cfg.glove.as_deref())?;
+        let json = serde_json::to_string_pretty(cfg).expect("config serialises");
+        crate::cli::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
+        let state = TrainState {
+            epochs_done: 0,
+            best: None,
+            bad_epochs: 0,
+            history: Vec::new(),
+        };
+        (model, state, None)
+    };
+    if model.config().labels != labels {
+        return Err(TrainError::Resume {
+            path: state_path,
+            message: format!(
+                "checkpoint labels {:?} differ from the data's {labels:?}",
+                model.config().labels
+            ),
+        });
+    }
+    let (train_x, train_y) = encode_set(&model, &train_set, &labels)?;
+    let (val_x, val_y) = encode_set(&model, &val_set, &labels)?;
+    let mut opt = AdamW::new(
+        model.params().named_vars(),
+        AdamWParams {
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    if let Some(p) = &opt_path {
+        opt.load(p)?;
+    }
+    let steps_per_epoch = train_x.len().div_ceil(cfg.batch_size) as u64;
+    let total_steps = steps_per_epoch * cfg.epochs as u64;
+    let mut stopped_early = false;
+
+    for epoch in state.epochs_done..cfg.epochs {
+        if state.bad_epochs >= cfg.patience && state.best.is_some() {
+            stopped_early = true;
+            break;
+        }
+        if stop_after.is_some_and(|n| epoch >= n) {
+            break;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64 + 1),
+        );
+        let mut order: Vec<usize> = (0..train_x.len()).collect();
+        order.shuffle(&mut rng);
+        let bar = if progress {
+            let b = ProgressBar::new(steps_per_epoch);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        let (mut loss_sum, mut correct, mut seen, mut tokens) = (0f64, 0usize, 0usize, 0usize);
+        let t0 = std::time::Instant::now();
+        for batch in order.chunks(cfg.batch_size) {
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| train_x[i].as_slice()).collect();
+            let ys: Vec<u32> = batch.iter().map(|&i| train_y[i]).collect();
+            let (ids, mask) = model.pad_batch(&seqs)?;
+            let emb = model.embed_ids(&ids)?;
+            let fwd = model.forward(&emb, &mask, Some(&mut rng))?;
+            let target = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
+            let loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
+            let loss_v = loss.to_scalar::<f32>()? as f64;
+            if !loss_v.is_finite() {
+                return Err(
+                    ModelError::NonFinite(format!("training loss at epoch {}", epoch + 1)).into(),
+                );
+            }
+            let mut grads = loss.backward()?;
+            opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
+            let lr = lr_at(cfg, opt.steps(), total_steps);
+            opt.step(&grads, lr)?;
+            let preds = fwd.logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            correct += preds.iter().zip(&ys).filter(|(a, b)| a == b).count();
+            loss_sum += loss_v * ys.len() as f64;
+            seen += ys.len();
+            tokens += seqs.iter().map(|s| s.len()).sum::<usize>();
+            bar.set_message(format!(
+                "loss {:.4} acc {:.3}",
+                loss_sum / seen as f64,
+                correct as f64 / seen as f64
+            ));
+            bar.inc(1);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let (val_acc, val_loss) = evaluate(&model, &val_x, &val_y)?;
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
+            val_loss,
+            val_accuracy: val_acc,
+            tokens_per_second: tokens as f64 / secs,
+        };
+        eprintln!(
+            "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            val_loss,
+            val_acc,
+            stats.tokens_per_second
+        );
+        state.history.push(stats);
+        let improved = match state.best {
+            None => true,
+            Some((_, acc, loss)) => val_acc > acc || (val_acc == acc && val_loss < loss),
+        };
+        if improved {
+            state.best = Some((epoch + 1, val_acc, val_loss));
+            state.bad_epochs = 0;
+            write_dir_atomic(&out.join("best"), |d| Ok(model.save_into(d)?))?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        state.epochs_done = epoch + 1;
+        write_dir_atomic(&last, |d| {
+            model.save_into(d)?;
+            opt.save(&d.join("optimizer.safetensors"))?;
+            let p = d.join("state.json");
+            std::fs::write(
+                &p,
+                serde_json::to_string_pretty(&state).expect("state serialises"),
+            )
+            .map_err(|e| io_err(&p, e))
+        })?;
+        let hist = out.join("history.json");
+        crate::cli::write_atomic(
+            &hist,
+            serde_json::to_string_pretty(&state.history)
+                .expect("serialises")
+                .as_bytes(),
+        )
+        .map_err(|e| io_err(&hist, e))?;
+    }
+    if state.bad_epochs >= cfg.patience && state.epochs_done < cfg.epochs {
+        stopped_early = true;
+    }
+    let (best_epoch, best_val_accuracy, _) = state.best.unwrap_or((0, 0.0, 0.0));
+    Ok(TrainReport {
+        history: state.history,
+        best_epoch,
+        best_val_accuracy,
+        stopped_early,
+    })
+}
