@@ -3,6 +3,7 @@
 //! - [`corpus`]: the ERASER data model (annotations, documents, results records).
 //! - [`metrics`]: every ERASER metric as a pure function.
 //! - [`eval`]: one streaming pass over a results file: problems and scores.
+//! - `greedy` (feature `models`): greedy sequential rationales for language models and classifiers.
 //! - [`report`]: the score file, the summary table and per-instance tables.
 //! - `models` (feature `models`): tokenizers with word alignment, encoders, the classifier.
 //! - `train` (feature `models`): AdamW, schedules, early stopping, resumable checkpoints.
@@ -12,6 +13,8 @@ pub mod cli;
 pub mod corpus;
 pub mod eval;
 pub mod figures;
+#[cfg(feature = "models")]
+pub mod greedy;
 pub mod metrics;
 pub mod report;
 

@@ -4,6 +4,8 @@ mod bias;
 mod convert;
 #[cfg(feature = "models")]
 mod explain;
+#[cfg(feature = "models")]
+mod greedy;
 mod render;
 mod score;
 #[cfg(feature = "models")]
@@ -42,6 +44,9 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Draw SVG figures: human vs model rationales as token heatmaps, AOPC and PR curves.
     Render(Box<render::RenderArgs>),
+    /// Greedy sequential rationales (Vafa et al. 2021) for a GPT-2 model or a classifier.
+    #[cfg(feature = "models")]
+    Greedy(Box<greedy::GreedyArgs>),
     /// Train a model on an ERASER dataset.
     #[cfg(feature = "models")]
     #[command(subcommand)]
@@ -64,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),
+        #[cfg(feature = "models")]
+        Command::Greedy(args) => greedy::greedy(*args),
         Command::Convert(args) => convert::convert(args),
         Command::Bias(args) => bias::bias(args),
         Command::Completions { shell } => {

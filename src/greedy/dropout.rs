@@ -1,0 +1,226 @@
+//! Compatibility fine-tuning: word dropout (Vafa et al. 2021, A5 of the research note).
+//!
+//! With probability `mixture` a training batch is a word-dropout batch: a kept-set size n is
+//! drawn uniformly from {0..T}, the kept set is the first n entries of a random permutation, and
+//! every query attends only to kept tokens before it and to itself (an additive mask after the
+//! causal mask, in every layer and head, shared by the batch). That is exactly what sparse
+//! inference on a subset with original positions computes. Other batches train normally. The
+//! loss is next-token cross-entropy at every position. Randomness comes from a seeded ChaCha
+//! generator (candle's CPU generator cannot be seeded).
+
+use super::gpt2::{Gpt2, Gpt2Config};
+use super::GreedyError;
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Training options.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Probability that a batch uses word dropout (1.0: always, 0.0: ordinary training).
+    pub mixture: f64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Sequences per batch.
+    pub batch: usize,
+    /// Seed for batch order and dropout masks.
+    pub seed: u64,
+    /// Train on the last position's prediction only (for synthetic tasks whose other tokens are
+    /// noise); the authors' recipe is `false` (every position).
+    #[serde(default)]
+    pub last_only: bool,
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<(), GreedyError> {
+        if !(0.0..=1.0).contains(&self.mixture) {
+            return Err(GreedyError::Invalid(format!(
+                "mixture {} is not in [0, 1]",
+                self.mixture
+            )));
+        }
+        if self.batch == 0 || self.lr.is_nan() || self.lr <= 0.0 {
+            return Err(GreedyError::Invalid("batch must be > 0 and lr > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The additive word-dropout mask `(T, T)`: 0 where token j is kept or j == i, −1e9 elsewhere.
+pub fn word_dropout_mask<R: Rng>(
+    t: usize,
+    rng: &mut R,
+    device: &Device,
+) -> Result<Tensor, GreedyError> {
+    let n = rng.gen_range(0..=t);
+    let mut perm: Vec<usize> = (0..t).collect();
+    perm.shuffle(rng);
+    let mut kept = vec![false; t];
+    for &p in &perm[..n] {
+        kept[p] = true;
+    }
+    let mut m = vec![0f32; t * t];
+    for i in 0..t {
+        for j in 0..t {
+            if !(kept[j] || i == j) {
+                m[i * t + j] = -1e9;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (t, t), device)?)
+}
+
+/// Trains (or fine-tunes) the model whose parameters are `vars` on equal-length sequences.
+/// Returns the loss of every step.
+pub fn train_lm(
+    config: &Gpt2Config,
+    vars: &[(String, Var)],
+    data: &[Vec<u32>],
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Result<Vec<f32>, GreedyError> {
+    cfg.validate()?;
+    let t = data
+        .first()
+        .map(Vec::len)
+        .ok_or_else(|| GreedyError::Invalid("no training sequences".into()))?;
+    if t < 2 || data.iter().any(|s| s.len() != t) {
+        return Err(GreedyError::Invalid(
+            "training sequences must all have the same length >= 2".into(),
+        ));
+    }
+    let model = Gpt2::from_vars(config.clone(), vars, device)?;
+    let params = ParamsAdamW {
+        lr: cfg.lr,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut cursor = order.len();
+    let mut losses = Vec::with_capacity(cfg.steps);
+    for _ in 0..cfg.steps {
+        let mut ids = Vec::with_capacity(cfg.batch * t);
+        for _ in 0..cfg.batch {
+            if cursor == order.len() {
+                order.shuffle(&mut rng);
+                cursor = 0;
+            }
+            ids.extend_from_slice(&data[order[cursor]]);
+            cursor += 1;
+        }
+        let mask = if rng.gen::<f64>() < cfg.mixture {
+            Some(word_dropout_mask(t, &mut rng, device)?)
+        } else {
+            None
+        };
+        let logits = model.forward_train(&ids, cfg.batch, mask.as_ref())?;
+        let v = config.vocab_size;
+        let (from, len) = if cfg.last_only {
+            (t - 2, 1)
+        } else {
+            (0, t - 1)
+        };
+        let pred = logits.narrow(1, from, len)?.reshape((cfg.batch * len, v))?;
+        let targets: Vec<u32> = ids
+            .chunks(t)
+            .flat_map(|s| s[from + 1..].iter().copied())
+            .collect();
+        let targets = Tensor::from_vec(targets, cfg.batch * len, device)?;
+        let loss = candle_nn::loss::cross_entropy(&pred, &targets)?;
+        opt.backward_step(&loss)?;
+        losses.push(loss.to_scalar::<f32>()?);
+    }
+    Ok(losses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_keeps_the_diagonal_and_is_seeded() {
+        let mut a = ChaCha8Rng::seed_from_u64(3);
+        let mut b = ChaCha8Rng::seed_from_u64(3);
+        let m1 = word_dropout_mask(6, &mut a, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let m2 = word_dropout_mask(6, &mut b, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(m1, m2);
+        for (i, row) in m1.iter().enumerate() {
+            assert_eq!(row[i], 0.0);
+            // a column is kept for every query or dropped for every query but itself
+            for (j, &x) in row.iter().enumerate() {
+                let other = m1[if i == 0 { 1 } else { 0 }][j];
+                if i != j && (i != 0 || j != 1) && (i == 0 || j != 0) {
+                    assert_eq!(x, other);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn masked_full_sequence_equals_sparse_subset() {
+        // Word-dropout training sees exactly what sparse inference computes.
+        let cfg = Gpt2Config::small(7, 8, 8, 2, 2);
+        let vars = Gpt2::init_vars(&cfg, 1, &Device::Cpu).unwrap();
+        let m = Gpt2::from_vars(cfg, &vars, &Device::Cpu).unwrap();
+        let ids = [1u32, 5, 2, 6, 3, 4];
+        let kept = [1usize, 3];
+        let mut mask = vec![-1e9f32; 36];
+        for i in 0..6 {
+            mask[i * 6 + i] = 0.0;
+            for &k in &kept {
+                mask[i * 6 + k] = 0.0;
+            }
+        }
+        let mask = Tensor::from_vec(mask, (6, 6), &Device::Cpu).unwrap();
+        let full = m
+            .forward_train(&ids, 1, Some(&mask))
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let sub = [1usize, 3, 5];
+        let sparse = m
+            .forward(&[5, 6, 4], &sub, 1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (a, b) in full[5].iter().zip(&sparse[2]) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn bad_configs_are_errors() {
+        let cfg = Gpt2Config::small(3, 4, 8, 1, 2);
+        let vars = Gpt2::init_vars(&cfg, 1, &Device::Cpu).unwrap();
+        let tc = TrainConfig {
+            mixture: 2.0,
+            lr: 1e-3,
+            steps: 1,
+            batch: 1,
+            seed: 0,
+            last_only: false,
+        };
+        assert!(train_lm(&cfg, &vars, &[vec![0, 1]], &tc, &Device::Cpu).is_err());
+        let tc = TrainConfig { mixture: 0.5, ..tc };
+        assert!(train_lm(&cfg, &vars, &[], &tc, &Device::Cpu).is_err());
+        assert!(train_lm(&cfg, &vars, &[vec![0, 1], vec![1]], &tc, &Device::Cpu).is_err());
+    }
+}

@@ -1,0 +1,591 @@
+//! A GPT-2 decoder-only language model in candle that runs on **sparse subsets** of a context,
+//! each token keeping its original position id (Vafa et al. 2021, A2 of the research note).
+//!
+//! Loads Hugging Face GPT-2 checkpoints from local files (`config.json`, `model.safetensors`,
+//! `tokenizer.json`), with or without the `transformer.` prefix; `lm_head` is tied to `wte`
+//! as in GPT-2. Conv1D weights are kept in their stored `(in, out)` layout.
+//!
+//! Every op used in training is composed from differentiable primitives (layer norm and softmax
+//! are written out: candle-nn's fused versions pass no gradient).
+
+use super::{GreedyError, SubsetScore};
+use candle_core::{DType, Device, IndexOp, Tensor, Var, D};
+use rand::Rng;
+use rand_chacha::rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Hyper-parameters, read from a Hugging Face GPT-2 `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gpt2Config {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Largest position id + 1.
+    pub n_positions: usize,
+    /// Hidden size.
+    pub n_embd: usize,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// Attention heads per block.
+    pub n_head: usize,
+    /// MLP inner size (4 × n_embd when absent).
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    /// Layer-norm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    /// `gelu_new` (tanh approximation, GPT-2's) or `gelu` (erf).
+    #[serde(default = "default_act")]
+    pub activation_function: String,
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+fn default_act() -> String {
+    "gelu_new".into()
+}
+
+impl Gpt2Config {
+    /// A small configuration for experiments trained from scratch.
+    pub fn small(
+        vocab_size: usize,
+        n_positions: usize,
+        n_embd: usize,
+        n_layer: usize,
+        n_head: usize,
+    ) -> Self {
+        Gpt2Config {
+            vocab_size,
+            n_positions,
+            n_embd,
+            n_layer,
+            n_head,
+            n_inner: None,
+            layer_norm_epsilon: 1e-5,
+            activation_function: "gelu_new".into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), GreedyError> {
+        if self.n_head == 0 || self.n_embd % self.n_head != 0 {
+            return Err(GreedyError::Invalid(format!(
+                "n_embd {} is not a multiple of n_head {}",
+                self.n_embd, self.n_head
+            )));
+        }
+        if self.vocab_size == 0 || self.n_layer == 0 || self.n_positions == 0 {
+            return Err(GreedyError::Invalid(
+                "vocab_size, n_layer and n_positions must be > 0".into(),
+            ));
+        }
+        if !matches!(
+            self.activation_function.as_str(),
+            "gelu_new" | "gelu" | "gelu_pytorch_tanh"
+        ) {
+            return Err(GreedyError::Invalid(format!(
+                "unsupported activation_function {:?}",
+                self.activation_function
+            )));
+        }
+        Ok(())
+    }
+
+    fn inner(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+}
+
+struct Block {
+    ln1: (Tensor, Tensor),
+    attn_w: Tensor,
+    attn_b: Tensor,
+    proj_w: Tensor,
+    proj_b: Tensor,
+    ln2: (Tensor, Tensor),
+    fc_w: Tensor,
+    fc_b: Tensor,
+    fc_proj_w: Tensor,
+    fc_proj_b: Tensor,
+}
+
+/// A GPT-2 language model (inference and training).
+pub struct Gpt2 {
+    /// The configuration.
+    pub config: Gpt2Config,
+    wte: Tensor,
+    wte_t: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: (Tensor, Tensor),
+    erf_gelu: bool,
+    device: Device,
+}
+
+/// Per-layer keys and values of a run, `(1, heads, len, head_dim)` each.
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+fn names(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
+    let (d, v, p, inner) = (cfg.n_embd, cfg.vocab_size, cfg.n_positions, cfg.inner());
+    let mut out = vec![
+        ("wte.weight".to_string(), vec![v, d]),
+        ("wpe.weight".to_string(), vec![p, d]),
+    ];
+    for l in 0..cfg.n_layer {
+        for (n, s) in [
+            ("ln_1.weight", vec![d]),
+            ("ln_1.bias", vec![d]),
+            ("attn.c_attn.weight", vec![d, 3 * d]),
+            ("attn.c_attn.bias", vec![3 * d]),
+            ("attn.c_proj.weight", vec![d, d]),
+            ("attn.c_proj.bias", vec![d]),
+            ("ln_2.weight", vec![d]),
+            ("ln_2.bias", vec![d]),
+            ("mlp.c_fc.weight", vec![d, inner]),
+            ("mlp.c_fc.bias", vec![inner]),
+            ("mlp.c_proj.weight", vec![inner, d]),
+            ("mlp.c_proj.bias", vec![d]),
+        ] {
+            out.push((format!("h.{l}.{n}"), s));
+        }
+    }
+    out.push(("ln_f.weight".into(), vec![d]));
+    out.push(("ln_f.bias".into(), vec![d]));
+    out
+}
+
+fn layer_norm(x: &Tensor, (w, b): &(Tensor, Tensor), eps: f64) -> candle_core::Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
+    xn.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// `x (.., in) @ w (in, out) + b`, as one 2-D matrix product over all leading dimensions
+/// (candle's broadcast matmul would run one small product per batch row).
+fn conv1d(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    matmul_2d(x, w)?.broadcast_add(b)
+}
+
+/// `x (.., in) @ w (in, out)` as one 2-D product.
+fn matmul_2d(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let Some((last, lead)) = dims.split_last() else {
+        return x.matmul(w);
+    };
+    let rows: usize = lead.iter().product();
+    let y = x.reshape((rows, *last))?.matmul(w)?;
+    let mut out = lead.to_vec();
+    out.push(w.dim(1)?);
+    y.reshape(out)
+}
+
+impl Gpt2 {
+    /// Builds a model from named tensors (Hugging Face names, `transformer.` prefix optional).
+    pub fn from_tensors(
+        config: Gpt2Config,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, GreedyError> {
+        config.validate()?;
+        let get = |name: &str, shape: &[usize]| -> Result<Tensor, GreedyError> {
+            let t = tensors
+                .get(name)
+                .or_else(|| tensors.get(&format!("transformer.{name}")))
+                .ok_or_else(|| {
+                    GreedyError::Invalid(format!("checkpoint has no tensor {name:?}"))
+                })?;
+            if t.dims() != shape {
+                return Err(GreedyError::Invalid(format!(
+                    "tensor {name:?} has shape {:?}, config implies {shape:?}",
+                    t.dims()
+                )));
+            }
+            Ok(t.to_dtype(DType::F32)?.to_device(device)?)
+        };
+        let (d, inner) = (config.n_embd, config.inner());
+        let wte = get("wte.weight", &[config.vocab_size, d])?;
+        let wpe = get("wpe.weight", &[config.n_positions, d])?;
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for l in 0..config.n_layer {
+            let g = |n: &str, s: &[usize]| get(&format!("h.{l}.{n}"), s);
+            blocks.push(Block {
+                ln1: (g("ln_1.weight", &[d])?, g("ln_1.bias", &[d])?),
+                attn_w: g("attn.c_attn.weight", &[d, 3 * d])?,
+                attn_b: g("attn.c_attn.bias", &[3 * d])?,
+                proj_w: g("attn.c_proj.weight", &[d, d])?,
+                proj_b: g("attn.c_proj.bias", &[d])?,
+                ln2: (g("ln_2.weight", &[d])?, g("ln_2.bias", &[d])?),
+                fc_w: g("mlp.c_fc.weight", &[d, inner])?,
+                fc_b: g("mlp.c_fc.bias", &[inner])?,
+                fc_proj_w: g("mlp.c_proj.weight", &[inner, d])?,
+                fc_proj_b: g("mlp.c_proj.bias", &[d])?,
+            });
+        }
+        let ln_f = (get("ln_f.weight", &[d])?, get("ln_f.bias", &[d])?);
+        let wte_t = wte.t()?.contiguous()?;
+        let erf_gelu = config.activation_function == "gelu";
+        Ok(Gpt2 {
+            config,
+            wte,
+            wte_t,
+            wpe,
+            blocks,
+            ln_f,
+            erf_gelu,
+            device: device.clone(),
+        })
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, GreedyError> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| GreedyError::io(&cfg_path, e))?;
+        let config: Gpt2Config = serde_json::from_str(&text)
+            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", cfg_path.display())))?;
+        let w = dir.join("model.safetensors");
+        if !w.exists() {
+            return Err(GreedyError::io(
+                &w,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
+        }
+        let tensors = candle_core::safetensors::load(&w, device)
+            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+        Self::from_tensors(config, &tensors, device)
+    }
+
+    /// Fresh trainable parameters drawn from a seeded generator (N(0, 0.02), layer norms 1/0,
+    /// residual projections scaled by 1/sqrt(2·n_layer) as in GPT-2).
+    pub fn init_vars(
+        config: &Gpt2Config,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Vec<(String, Var)>, GreedyError> {
+        config.validate()?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        for (name, shape) in names(config) {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = if name.ends_with("bias") {
+                vec![0.0; n]
+            } else if name.contains("ln_") {
+                vec![1.0; n]
+            } else {
+                let std = if name.ends_with("c_proj.weight") {
+                    0.02 / (2.0 * config.n_layer as f32).sqrt()
+                } else {
+                    0.02
+                };
+                (0..n).map(|_| std * normal(&mut rng)).collect()
+            };
+            out.push((
+                name,
+                Var::from_tensor(&Tensor::from_vec(data, shape, device)?)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The model whose parameters are these variables (training shares them).
+    pub fn from_vars(
+        config: Gpt2Config,
+        vars: &[(String, Var)],
+        device: &Device,
+    ) -> Result<Self, GreedyError> {
+        let map: HashMap<String, Tensor> = vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        Self::from_tensors(config, &map, device)
+    }
+
+    /// Saves a checkpoint folder in the Hugging Face layout (`config.json`, `model.safetensors`).
+    pub fn save(
+        config: &Gpt2Config,
+        vars: &[(String, Var)],
+        dir: &Path,
+    ) -> Result<(), GreedyError> {
+        std::fs::create_dir_all(dir).map_err(|e| GreedyError::io(dir, e))?;
+        let map: HashMap<String, Tensor> = vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        let w = dir.join("model.safetensors");
+        candle_core::safetensors::save(&map, &w)
+            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+        let c = dir.join("config.json");
+        let text = serde_json::to_string_pretty(config)
+            .map_err(|e| GreedyError::Invalid(e.to_string()))?;
+        std::fs::write(&c, text).map_err(|e| GreedyError::io(&c, e))
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn check(&self, ids: &[u32], positions: &[usize]) -> Result<(), GreedyError> {
+        if let Some(&t) = ids.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+            return Err(GreedyError::Invalid(format!(
+                "token id {t} >= vocab size {}",
+                self.config.vocab_size
+            )));
+        }
+        if let Some(&p) = positions.iter().find(|&&p| p >= self.config.n_positions) {
+            return Err(GreedyError::Invalid(format!(
+                "position {p} >= n_positions {} (context too long for this model)",
+                self.config.n_positions
+            )));
+        }
+        Ok(())
+    }
+
+    fn embed(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        shape: (usize, usize),
+    ) -> Result<Tensor, GreedyError> {
+        self.check(ids, positions)?;
+        let ids = Tensor::from_slice(ids, ids.len(), &self.device)?;
+        let pos: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
+        let pos = Tensor::from_vec(pos, positions.len(), &self.device)?;
+        let h = (self.wte.embedding(&ids)? + self.wpe.embedding(&pos)?)?;
+        Ok(h.reshape((shape.0, shape.1, self.config.n_embd))?)
+    }
+
+    fn gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.erf_gelu {
+            x.gelu_erf()
+        } else {
+            x.gelu()
+        }
+    }
+
+    /// One block on `h (b, l, d)`; `past` = keys/values `(b or 1, H, p, hd)` of earlier tokens
+    /// every new token may attend to; `mask` additive `(l, p + l)`. Returns the new hidden states
+    /// and this block's keys and values for the new tokens.
+    fn block(
+        &self,
+        blk: &Block,
+        h: &Tensor,
+        past: Option<&(Tensor, Tensor)>,
+        mask: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+        let (b, l, d) = h.dims3()?;
+        let nh = self.config.n_head;
+        let hd = d / nh;
+        let eps = self.config.layer_norm_epsilon;
+        let x = layer_norm(h, &blk.ln1, eps)?;
+        let qkv = conv1d(&x, &blk.attn_w, &blk.attn_b)?;
+        let split = |i: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(2, i * d, d)?
+                .reshape((b, l, nh, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let (kk, vv) = match past {
+            Some((pk, pv)) if pk.dim(2)? > 0 => {
+                let p = pk.dim(2)?;
+                let pk = pk.broadcast_as((b, nh, p, hd))?;
+                let pv = pv.broadcast_as((b, nh, p, hd))?;
+                (
+                    Tensor::cat(&[&pk, &k], 2)?.contiguous()?,
+                    Tensor::cat(&[&pv, &v], 2)?.contiguous()?,
+                )
+            }
+            _ => (k.clone(), v.clone()),
+        };
+        let att = (q.matmul(&kk.t()?)? * (1.0 / (hd as f64).sqrt()))?.broadcast_add(mask)?;
+        let att = if train {
+            candle_nn::ops::softmax(&att, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&att)?
+        };
+        let y = att.matmul(&vv)?.transpose(1, 2)?.reshape((b, l, d))?;
+        let h = (h + conv1d(&y, &blk.proj_w, &blk.proj_b)?)?;
+        let x = layer_norm(&h, &blk.ln2, eps)?;
+        let m = self.gelu(&conv1d(&x, &blk.fc_w, &blk.fc_b)?)?;
+        let h = (h + conv1d(&m, &blk.fc_proj_w, &blk.fc_proj_b)?)?;
+        Ok((h, (k, v)))
+    }
+
+    fn mask(
+        &self,
+        l: usize,
+        past: usize,
+        allowed: impl Fn(usize, usize) -> bool,
+    ) -> candle_core::Result<Tensor> {
+        let mut m = vec![0f32; l * (past + l)];
+        for i in 0..l {
+            for s in 0..past + l {
+                let ok = s < past || allowed(i, s - past);
+                if !ok {
+                    m[i * (past + l) + s] = -1e9;
+                }
+            }
+        }
+        Tensor::from_vec(m, (l, past + l), &self.device)
+    }
+
+    /// Logits `(b, l, vocab)` for a batch of equal-length token sequences with explicit position
+    /// ids (row-major `b × l`), causal in sequence order. This is the sparse forward pass: a subset
+    /// of a context is its tokens with their original positions.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        b: usize,
+    ) -> Result<Tensor, GreedyError> {
+        let h = self.hidden(ids, positions, b, None, false)?;
+        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
+        Ok(matmul_2d(&x, &self.wte_t)?)
+    }
+
+    /// Training forward over full sequences `(b, l)` (positions 0..l), with an optional extra
+    /// additive attention mask `(l, l)` added after the causal mask (word dropout).
+    pub fn forward_train(
+        &self,
+        ids: &[u32],
+        b: usize,
+        extra_mask: Option<&Tensor>,
+    ) -> Result<Tensor, GreedyError> {
+        if b == 0 || ids.len() % b != 0 {
+            return Err(GreedyError::Invalid(
+                "ids length is not a multiple of the batch size".into(),
+            ));
+        }
+        let l = ids.len() / b;
+        let positions: Vec<usize> = (0..b).flat_map(|_| 0..l).collect();
+        let h = self.hidden(ids, &positions, b, extra_mask, true)?;
+        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
+        // `wte_t` is a copy made at load time: training must go through `wte` itself.
+        Ok(matmul_2d(&x, &self.wte.t()?)?)
+    }
+
+    fn hidden(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        b: usize,
+        extra: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor, GreedyError> {
+        if b == 0 || ids.len() % b != 0 || ids.len() != positions.len() || ids.is_empty() {
+            return Err(GreedyError::Invalid(
+                "ids/positions lengths do not form a (batch, length) grid".into(),
+            ));
+        }
+        let l = ids.len() / b;
+        let mut h = self.embed(ids, positions, (b, l))?;
+        let mut mask = self.mask(l, 0, |i, s| s <= i)?;
+        if let Some(e) = extra {
+            mask = (mask + e)?;
+        }
+        for blk in &self.blocks {
+            h = self.block(blk, &h, None, &mask, train)?.0;
+        }
+        Ok(h)
+    }
+
+    /// Runs one sequence `(1, l)` and keeps every layer's keys and values.
+    pub fn prefill(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+    ) -> Result<(Tensor, KvCache), GreedyError> {
+        let l = ids.len();
+        let mut h = self.embed(ids, positions, (1, l))?;
+        let mask = self.mask(l, 0, |i, s| s <= i)?;
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        for blk in &self.blocks {
+            let (nh, kv) = self.block(blk, &h, None, &mask, false)?;
+            h = nh;
+            layers.push(kv);
+        }
+        Ok((h, KvCache { layers }))
+    }
+
+    /// For a batch of `b` continuations (row-major `b × l` ids and positions) that all follow the
+    /// first `past` tokens of `cache`, the log-softmax at each row's last position, scored for
+    /// `target`.
+    pub fn score_continuations(
+        &self,
+        cache: Option<&KvCache>,
+        past: usize,
+        ids: &[u32],
+        positions: &[usize],
+        b: usize,
+        target: u32,
+    ) -> Result<Vec<SubsetScore>, GreedyError> {
+        let l = ids.len() / b;
+        let mut h = self.embed(ids, positions, (b, l))?;
+        let mask = self.mask(l, past, |i, s| s <= i)?;
+        for (li, blk) in self.blocks.iter().enumerate() {
+            let past_kv = match cache {
+                Some(c) if past > 0 => {
+                    let (k, v) = &c.layers[li];
+                    Some((k.narrow(2, 0, past)?, v.narrow(2, 0, past)?))
+                }
+                _ => None,
+            };
+            h = self.block(blk, &h, past_kv.as_ref(), &mask, false)?.0;
+        }
+        let last = h.i((.., l - 1, ..))?;
+        let logits =
+            layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?;
+        scores_from_logits(&logits, target)
+    }
+}
+
+impl Gpt2 {
+    /// Logits `(b, vocab)` at the last position of each of `b` equal-length sparse sequences
+    /// (row-major ids and original positions); the LM head runs on the last position only.
+    pub fn last_logits(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        b: usize,
+    ) -> Result<Tensor, GreedyError> {
+        let h = self.hidden(ids, positions, b, None, false)?;
+        let l = h.dim(1)?;
+        let last = h.i((.., l - 1, ..))?;
+        Ok(layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?)
+    }
+}
+
+/// Target log-probability and argmax (lowest id among ties) of each row of `(b, vocab)` logits.
+pub fn scores_from_logits(logits: &Tensor, target: u32) -> Result<Vec<SubsetScore>, GreedyError> {
+    let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(rows.iter().map(|r| score_row(r, target as usize)).collect())
+}
+
+/// Target log-probability and argmax of one row of logits.
+pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
+    let mut best = 0usize;
+    for (i, &x) in r.iter().enumerate() {
+        if x > r[best] {
+            best = i;
+        }
+    }
+    let m = r[best];
+    let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
+    SubsetScore {
+        target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
+        argmax: best,
+    }
+}
+
+fn normal<R: Rng>(rng: &mut R) -> f32 {
+    // Box–Muller on two uniforms in (0, 1].
+    let u1: f32 = 1.0 - rng.gen::<f32>();
+    let u2: f32 = rng.gen::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+}

@@ -1,0 +1,101 @@
+//! `rationale greedy` end to end on the tiny GPT-2 fixture and the bundled movies sample.
+#![cfg(feature = "models")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rationale"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn text_mode_json_svg_and_exhaustive() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.json");
+    let svg = dir.path().join("g.svg");
+    let model = root().join("src/greedy/testdata");
+    let o = run(&[
+        "greedy",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "w2 w3 w18 w18 w18",
+        "--exhaustive",
+        "-o",
+        out.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+        "--first-target",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let r = v["rationales"].as_array().unwrap();
+    assert_eq!(r.len(), 4);
+    // the fixture's reference rationales (authors' algorithm in PyTorch) for positions 1..=4
+    let orders: Vec<serde_json::Value> = r.iter().map(|x| x["order"].clone()).collect();
+    assert_eq!(
+        serde_json::Value::Array(orders),
+        serde_json::json!([[0], [1, 0], [2, 0, 1], [3, 0, 1]])
+    );
+    assert_eq!(r[3]["exhaustive"]["subset"], serde_json::json!([0, 1, 3]));
+    assert_eq!(r[3]["approximation_ratio"], 1.0);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("w18"));
+}
+
+#[test]
+fn classifier_mode_writes_eraser_results_that_score_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let bow = dir.path().join("bow.json");
+    let preds = dir.path().join("preds.jsonl");
+    let data = root().join("datasets/movies");
+    let o = run(&[
+        "greedy",
+        "--model",
+        bow.to_str().unwrap(),
+        "--train-bow",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--limit",
+        "5",
+        "-o",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 5);
+    let o = run(&[
+        "score",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--results",
+        preds.to_str().unwrap(),
+        "--allow-missing",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("Token F1") && text.contains("Suff"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn bad_inputs_fail_with_a_message() {
+    let o = run(&["greedy", "--model", "/nonexistent", "--text", "a b"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent"));
+    let o = run(&["greedy", "--model", Path::new("x").to_str().unwrap()]);
+    assert!(!o.status.success());
+}
