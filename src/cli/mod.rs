@@ -7,6 +7,8 @@ mod explain;
 mod render;
 mod score;
 #[cfg(feature = "models")]
+mod select;
+#[cfg(feature = "models")]
 mod train;
 
 use clap::{CommandFactory, Parser, Subcommand};
