@@ -232,6 +232,10 @@ pub(super) fn explain(a: SelectExplain) -> Result<usize, String> {
         );
         b
     };
+    if a.thresholds.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
+        return Err("--thresholds must be in (0, 1]".into());
+    }
+    let (mut selected, mut total) = (0usize, 0usize);
     let mut lines = Vec::with_capacity(set.examples.len());
     for chunk in set.examples.chunks(16) {
         let mut encs = Vec::with_capacity(chunk.len());
@@ -245,6 +249,8 @@ pub(super) fn explain(a: SelectExplain) -> Result<usize, String> {
             .map_err(|e| e.to_string())?;
         for ((ex, enc), r) in chunk.iter().zip(&encs).zip(&rats) {
             let target = argmax(&r.probs);
+            selected += r.mask.iter().filter(|m| **m).count();
+            total += r.mask.len();
             let f = measure(
                 model.predictor(),
                 enc,
@@ -292,6 +298,10 @@ pub(super) fn explain(a: SelectExplain) -> Result<usize, String> {
         }
     }
     bar.finish_and_clear();
+    eprintln!(
+        "selected {selected} of {total} dataset tokens: selection rate {:.4}",
+        selected as f64 / total.max(1) as f64
+    );
     let mut body = lines.join("\n");
     body.push('\n');
     write(&a.out, body.as_bytes())?;

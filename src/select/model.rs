@@ -391,7 +391,7 @@ impl SelectModel {
     /// The generator's mask for a batch. Training (`rng` given) samples; otherwise the
     /// deterministic mask. Returns z (B, T) (straight-through / continuous where the estimator
     /// is differentiable), the REINFORCE log-probability per row when sampling with REINFORCE,
-    /// the generator outputs, and per-row selection scores (B, T) on CPU.
+    /// and the generator outputs.
     pub fn select(
         &self,
         batch: &Batch,
@@ -399,7 +399,6 @@ impl SelectModel {
     ) -> Result<(Tensor, Option<Tensor>, GenOut)> {
         let cfg = &self.meta.config;
         let mut rng = rng;
-        let training = rng.is_some();
         let gen =
             self.generator
                 .forward(&batch.ids, &batch.mask, cfg.dropout, rng.as_deref_mut())?;
@@ -457,7 +456,6 @@ impl SelectModel {
                 ((z * &batch.mask)?, logp)
             }
         };
-        let _ = training;
         Ok((z, logp, gen))
     }
 

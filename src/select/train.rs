@@ -79,7 +79,7 @@ pub struct SelectReport {
 pub fn word_sentences(store: &DocStore, ex: &Example) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(ex.words.len());
     let mut base = 0;
-    for (docid, s, e) in &ex.docs {
+    for (docid, _, end) in &ex.docs {
         let doc = store.document(docid).map_err(|err| {
             SelectError::Model(ModelError::Data(format!(
                 "annotation {}: document {docid} unavailable: {err:?}",
@@ -90,9 +90,8 @@ pub fn word_sentences(store: &DocStore, ex: &Example) -> Result<Vec<usize>> {
             out.extend(std::iter::repeat_n(base + j, sent.len()));
         }
         base += doc.sentences.len();
-        out.truncate(*e);
-        out.resize(*e, base.saturating_sub(1));
-        let _ = s;
+        // Defensive: the example's token range of this document decides the length.
+        out.resize(*end, base.saturating_sub(1));
     }
     Ok(out)
 }
@@ -304,8 +303,17 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
                 .wrapping_mul(1_000_003)
                 .wrapping_add(epoch as u64 + 1),
         );
+        // Length buckets: shuffle, sort windows of 20 batches by length, shuffle the batches
+        // (padding to the longest input of a batch costs less).
         let mut order: Vec<usize> = (0..train.rows.len()).collect();
         order.shuffle(&mut rng);
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for window in order.chunks(cfg.batch_size * 20) {
+            let mut w = window.to_vec();
+            w.sort_by_key(|&i| train.rows[i].len());
+            batches.extend(w.chunks(cfg.batch_size).map(<[usize]>::to_vec));
+        }
+        batches.shuffle(&mut rng);
         let mut noise_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e6f697365 ^ epoch as u64);
         let bar = if progress {
             let b = ProgressBar::new(steps);
@@ -324,7 +332,8 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
         let (mut loss_sum, mut correct, mut seen, mut rate_sum) = (0f64, 0usize, 0usize, 0f64);
         let (mut replaced, mut selected) = (0usize, 0usize);
         let t0 = std::time::Instant::now();
-        for chunk in order.chunks(cfg.batch_size) {
+        for chunk in &batches {
+            let chunk = chunk.as_slice();
             let batch: Batch = model.batch(
                 chunk.iter().map(|&i| train.rows[i].clone()).collect(),
                 chunk.iter().map(|&i| train.sentences[i].clone()).collect(),
