@@ -128,6 +128,12 @@ fn sampled_estimators_find_the_planted_word() {
         // Sampled masks find the word by exploration: more steps than top-k, no continuity.
         cfg.epochs = 30;
         cfg.continuity_weight = 0.0;
+        if est == Estimator::Gumbel {
+            // The predictor sees only selected tokens, so an unselected word gets no
+            // straight-through gradient: Gumbel finds the word by sampling it. A budget of 3
+            // words per document makes that exploration reliable; the word must be among them.
+            cfg.budget = 0.25;
+        }
         let report = train_select(&cfg, &out, false).unwrap();
         let (hit, acc) = check(&dir, &out);
         let best = &report.history[report.best_epoch - 1];
@@ -136,7 +142,10 @@ fn sampled_estimators_find_the_planted_word() {
             best.val_selection_rate
         );
         assert!(hit >= 0.9 && acc >= 0.9, "{est:?}: hit {hit} acc {acc}");
-        assert!(best.val_selection_rate < 0.5, "{est:?} selects too much");
+        assert!(
+            best.val_selection_rate <= cfg.budget + 0.05,
+            "{est:?} selects too much"
+        );
     }
 }
 
