@@ -8,6 +8,8 @@
 //! - `models` (feature `models`): tokenizers with word alignment, encoders, the classifier.
 //! - `train` (feature `models`): AdamW, schedules, early stopping, resumable checkpoints.
 //! - `explain` (feature `models`): post-hoc explanations and measured faithfulness.
+//! - `select` (feature `models`): selective rationalization (generator → predictor) with
+//!   noise injection.
 
 pub mod cli;
 pub mod corpus;
@@ -22,5 +24,7 @@ pub mod report;
 pub mod explain;
 #[cfg(feature = "models")]
 pub mod models;
+#[cfg(feature = "models")]
+pub mod select;
 #[cfg(feature = "models")]
 pub mod train;

@@ -71,7 +71,7 @@ pub struct ExplainArgs {
     quiet: bool,
 }
 
-fn model_dir(p: &Path) -> PathBuf {
+pub(super) fn model_dir(p: &Path) -> PathBuf {
     if p.join("best").join("config.json").is_file() {
         p.join("best")
     } else {
@@ -79,7 +79,7 @@ fn model_dir(p: &Path) -> PathBuf {
     }
 }
 
-fn label_scores(labels: &[String], p: &[f32]) -> LabelScores {
+pub(super) fn label_scores(labels: &[String], p: &[f32]) -> LabelScores {
     LabelScores(
         labels
             .iter()
@@ -90,7 +90,7 @@ fn label_scores(labels: &[String], p: &[f32]) -> LabelScores {
 }
 
 /// Contiguous runs of selected words inside `[start, end)`, as document-relative spans.
-fn spans(mask: &[bool], start: usize, end: usize) -> Vec<HardSpan> {
+pub(super) fn spans(mask: &[bool], start: usize, end: usize) -> Vec<HardSpan> {
     let mut out = Vec::new();
     let mut i = start;
     while i < end {
@@ -149,6 +149,17 @@ fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool), Stri
 }
 
 fn run(a: ExplainArgs) -> Result<usize, String> {
+    if a.method == Method::Select && a.rationales_from.is_none() {
+        return super::select::explain(super::select::SelectExplain {
+            model: a.model,
+            data_dir: a.data_dir,
+            split: a.split,
+            out: a.out,
+            thresholds: a.thresholds,
+            limit: a.limit,
+            quiet: a.quiet,
+        });
+    }
     let cfg = ExplainConfig {
         method: a.method,
         ig_steps: a.ig_steps,

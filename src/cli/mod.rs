@@ -9,6 +9,8 @@ mod greedy;
 mod render;
 mod score;
 #[cfg(feature = "models")]
+mod select;
+#[cfg(feature = "models")]
 mod train;
 
 use clap::{CommandFactory, Parser, Subcommand};

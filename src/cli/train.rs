@@ -11,6 +11,8 @@ use std::process::ExitCode;
 pub enum TrainCommand {
     /// A classifier (GRU, CNN, transformer or a BERT-family checkpoint) with early stopping.
     Classifier(Box<ClassifierArgs>),
+    /// A selective rationalizer: generator → predictor, optionally with noise injection.
+    Select(Box<super::select::SelectArgs>),
 }
 
 /// Options of `train classifier`; any option given overrides `--config`.
@@ -165,7 +167,10 @@ fn build_config(a: &ClassifierArgs) -> Result<TrainConfig, String> {
 
 /// Runs `rationale train ...`.
 pub fn train(cmd: TrainCommand) -> ExitCode {
-    let TrainCommand::Classifier(a) = cmd;
+    let a = match cmd {
+        TrainCommand::Classifier(a) => a,
+        TrainCommand::Select(a) => return super::select::train(&a),
+    };
     let cfg = match build_config(&a) {
         Ok(c) => c,
         Err(e) => {

@@ -58,6 +58,9 @@ pub enum Method {
     Lime,
     /// Uniform random scores (ERASER's "Random" row).
     Random,
+    /// The rationales of a selective rationalizer (`rationale train select`); not a post-hoc
+    /// method: `rationale explain` runs the model's own generator.
+    Select,
 }
 
 /// Options of all methods (each uses its own).
@@ -139,6 +142,11 @@ pub fn explain<M: GradientClassifier + AttentionClassifier>(
             seed,
         )?,
         Method::Random => random::explain(enc, seed),
+        Method::Select => {
+            return Err(ExplainError::Config(
+                "select rationales come from a selective rationalizer checkpoint, not from a classifier".into(),
+            ))
+        }
     };
     if scores.iter().any(|s| !s.is_finite()) {
         return Err(ModelError::NonFinite(format!("{:?} scores", cfg.method)).into());

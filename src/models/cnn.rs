@@ -48,6 +48,30 @@ impl Cnn {
         self.filters * self.convs.len()
     }
 
+    /// Per-token features (B, T, filters · widths) of `x` (B, T, E), padding positions zeroed
+    /// before convolving (what a token-level generator needs; no pooling).
+    pub fn per_token(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (bs, t, e) = x.dims3()?;
+        let xm = x.broadcast_mul(&mask.unsqueeze(2)?)?;
+        let mut outs = Vec::with_capacity(self.convs.len());
+        for (k, w, b) in &self.convs {
+            let half = k / 2;
+            let padded = xm.pad_with_zeros(1, half, half)?;
+            let shifted: Vec<Tensor> = (0..*k)
+                .map(|j| padded.narrow(1, j, t))
+                .collect::<candle_core::Result<_>>()?;
+            let unf = Tensor::cat(&shifted, 2)?.reshape((bs * t, k * e))?;
+            let wm = w.permute((2, 1, 0))?.reshape((k * e, self.filters))?;
+            outs.push(
+                unf.matmul(&wm)?
+                    .broadcast_add(b)?
+                    .relu()?
+                    .reshape((bs, t, self.filters))?,
+            );
+        }
+        Ok(Tensor::cat(&outs, 2)?)
+    }
+
     /// Convolves `x` (B, T, E) with padding positions (`mask` = 0) zeroed, then max-pools over
     /// the real positions only: the same result as the unpadded sequence alone.
     pub fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {

@@ -102,8 +102,11 @@ impl AdamW {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
-            s.m = ((&s.m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
-            s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+            // Detached: gradients can carry an op graph, and moments that keep it chain every
+            // earlier step's tensors alive (memory grows with the number of steps).
+            let g = g.detach();
+            s.m = ((&s.m * p.beta1)? + (&g * (1.0 - p.beta1))?)?.detach();
+            s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?.detach();
             let mhat = (&s.m / c1)?;
             let vhat = (&s.v / c2)?;
             let upd = (mhat / (vhat.sqrt()? + p.eps)?)?;
