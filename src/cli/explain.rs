@@ -4,7 +4,7 @@
 use crate::corpus::{
     DataDir, HardSpan, LabelScores, Num, Prediction, RationalePrediction, ThresholdedScores,
 };
-use crate::explain::faithfulness::{measure, top_k, AOPC_THRESHOLDS};
+use crate::explain::faithfulness::{measure, top_k, Faithfulness, AOPC_THRESHOLDS};
 use crate::explain::{explain as explain_one, ExplainConfig, Method};
 use crate::models::{Classifier, Example, ExampleSet, TextClassifier};
 use crate::train::argmax;
@@ -87,6 +87,48 @@ pub(super) fn label_scores(labels: &[String], p: &[f32]) -> LabelScores {
             .zip(p.iter().map(|v| *v as f64))
             .collect(),
     )
+}
+
+/// The ERASER results record of one example: hard spans from `rationale` (and soft scores,
+/// when given) per document, the predicted class and the faithfulness measured on the model.
+pub(super) fn eraser_record(
+    ex: &Example,
+    rationale: &[bool],
+    soft: Option<&[f32]>,
+    labels: &[String],
+    target: usize,
+    f: &Faithfulness,
+) -> Prediction {
+    let rationales = ex
+        .docs
+        .iter()
+        .map(|(docid, s, e)| RationalePrediction {
+            docid: docid.clone(),
+            hard_rationale_predictions: Some(spans(rationale, *s, *e)),
+            soft_rationale_predictions: soft
+                .map(|v| v[*s..*e].iter().map(|x| Num(*x as f64)).collect()),
+            soft_sentence_predictions: None,
+        })
+        .collect();
+    Prediction {
+        annotation_id: ex.annotation_id.clone(),
+        rationales,
+        classification: Some(labels[target].clone()),
+        classification_scores: Some(label_scores(labels, &f.full)),
+        comprehensiveness_classification_scores: Some(label_scores(labels, &f.comprehensiveness)),
+        sufficiency_classification_scores: Some(label_scores(labels, &f.sufficiency)),
+        tokens_to_flip: None,
+        thresholded_scores: Some(
+            f.thresholded
+                .iter()
+                .map(|(t, d, k)| ThresholdedScores {
+                    threshold: *t,
+                    comprehensiveness_classification_scores: Some(label_scores(labels, d)),
+                    sufficiency_classification_scores: Some(label_scores(labels, k)),
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// Contiguous runs of selected words inside `[start, end)`, as document-relative spans.
@@ -254,39 +296,14 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         };
         let f = measure(&model, &enc, &rationale, Some(&scores), &a.thresholds)
             .map_err(|e| e.to_string())?;
-        let rationales = ex
-            .docs
-            .iter()
-            .map(|(docid, s, e)| RationalePrediction {
-                docid: docid.clone(),
-                hard_rationale_predictions: Some(spans(&rationale, *s, *e)),
-                soft_rationale_predictions: soft
-                    .then(|| scores[*s..*e].iter().map(|v| Num(*v as f64)).collect()),
-                soft_sentence_predictions: None,
-            })
-            .collect();
-        let pred = Prediction {
-            annotation_id: ex.annotation_id.clone(),
-            rationales,
-            classification: Some(labels[target].clone()),
-            classification_scores: Some(label_scores(&labels, &f.full)),
-            comprehensiveness_classification_scores: Some(label_scores(
-                &labels,
-                &f.comprehensiveness,
-            )),
-            sufficiency_classification_scores: Some(label_scores(&labels, &f.sufficiency)),
-            tokens_to_flip: None,
-            thresholded_scores: Some(
-                f.thresholded
-                    .iter()
-                    .map(|(t, d, k)| ThresholdedScores {
-                        threshold: *t,
-                        comprehensiveness_classification_scores: Some(label_scores(&labels, d)),
-                        sufficiency_classification_scores: Some(label_scores(&labels, k)),
-                    })
-                    .collect(),
-            ),
-        };
+        let pred = eraser_record(
+            ex,
+            &rationale,
+            soft.then_some(scores.as_slice()),
+            &labels,
+            target,
+            &f,
+        );
         lines.push(serde_json::to_string(&pred).expect("prediction serialises"));
         bar.inc(1);
     }

@@ -2,8 +2,9 @@
 //! injection) and `rationale explain --method select` (its rationales as ERASER results, with
 //! faithfulness measured on its predictor).
 
-use super::explain::{label_scores, model_dir, spans};
-use crate::corpus::{DataDir, Num, Prediction, RationalePrediction, ThresholdedScores};
+use super::explain::{eraser_record, model_dir};
+use super::train::set;
+use crate::corpus::DataDir;
 use crate::explain::faithfulness::measure;
 use crate::models::ExampleSet;
 use crate::select::train::word_sentences;
@@ -104,19 +105,9 @@ pub struct SelectArgs {
     limit: Option<usize>,
 }
 
-macro_rules! set {
-    ($cfg:ident, $args:ident, $($f:ident),*) => { $( if let Some(v) = $args.$f.clone() { $cfg.$f = v; } )* };
-}
-
 fn build_config(a: &SelectArgs) -> Result<SelectConfig, String> {
-    let mut cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a selection configuration: {e}", p.display()))?
-        }
-        None => SelectConfig::default(),
-    };
+    let mut cfg: SelectConfig =
+        super::train::load_config(a.config.as_deref(), "a selection configuration")?;
     set!(
         cfg,
         a,
@@ -259,40 +250,7 @@ pub(super) fn explain(a: SelectExplain) -> Result<usize, String> {
                 &a.thresholds,
             )
             .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?;
-            let rationales = ex
-                .docs
-                .iter()
-                .map(|(docid, s, e)| RationalePrediction {
-                    docid: docid.clone(),
-                    hard_rationale_predictions: Some(spans(&r.mask, *s, *e)),
-                    soft_rationale_predictions: Some(
-                        r.scores[*s..*e].iter().map(|v| Num(*v as f64)).collect(),
-                    ),
-                    soft_sentence_predictions: None,
-                })
-                .collect();
-            let pred = Prediction {
-                annotation_id: ex.annotation_id.clone(),
-                rationales,
-                classification: Some(labels[target].clone()),
-                classification_scores: Some(label_scores(&labels, &f.full)),
-                comprehensiveness_classification_scores: Some(label_scores(
-                    &labels,
-                    &f.comprehensiveness,
-                )),
-                sufficiency_classification_scores: Some(label_scores(&labels, &f.sufficiency)),
-                tokens_to_flip: None,
-                thresholded_scores: Some(
-                    f.thresholded
-                        .iter()
-                        .map(|(t, d, k)| ThresholdedScores {
-                            threshold: *t,
-                            comprehensiveness_classification_scores: Some(label_scores(&labels, d)),
-                            sufficiency_classification_scores: Some(label_scores(&labels, k)),
-                        })
-                        .collect(),
-                ),
-            };
+            let pred = eraser_record(ex, &r.mask, Some(&r.scores), &labels, target, &f);
             lines.push(serde_json::to_string(&pred).expect("prediction serialises"));
             bar.inc(1);
         }

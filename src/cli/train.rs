@@ -3,7 +3,7 @@
 use crate::models::Pooling;
 use crate::train::{train_classifier, Schedule, TrainConfig};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// What to train.
@@ -105,19 +105,26 @@ pub enum PoolingArg {
     Mean,
 }
 
+/// Overrides configuration fields with the command-line options that were given.
 macro_rules! set {
     ($cfg:ident, $args:ident, $($f:ident),*) => { $( if let Some(v) = $args.$f.clone() { $cfg.$f = v; } )* };
 }
+pub(super) use set;
+
+/// A configuration from a JSON file (`what` names it in errors), or the defaults.
+pub(super) fn load_config<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&Path>,
+    what: &str,
+) -> Result<T, String> {
+    let Some(p) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not {what}: {e}", p.display()))
+}
 
 fn build_config(a: &ClassifierArgs) -> Result<TrainConfig, String> {
-    let mut cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a training configuration: {e}", p.display()))?
-        }
-        None => TrainConfig::default(),
-    };
+    let mut cfg: TrainConfig = load_config(a.config.as_deref(), "a training configuration")?;
     set!(
         cfg,
         a,

@@ -49,6 +49,16 @@ pub fn input_docids(ann: &Annotation) -> Vec<String> {
 }
 
 impl ExampleSet {
+    /// Keeps a seeded random sample of `n` examples (not the first `n`: ERASER files are often
+    /// sorted by label).
+    pub fn sample(&mut self, n: usize, seed: u64) {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        self.examples.shuffle(&mut rng);
+        self.examples.truncate(n);
+    }
+
     /// Reads `<data_dir>/<split>.jsonl` and the documents it refers to. A missing document is
     /// an error naming the annotation.
     pub fn load(data_dir: &DataDir, split: &str) -> Result<Self> {

@@ -218,9 +218,7 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
     let store = data.documents()?;
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
     if let Some(n) = cfg.limit {
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        train_set.examples.shuffle(&mut rng);
-        train_set.examples.truncate(n);
+        train_set.sample(n, cfg.seed);
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
     if train_set.examples.is_empty() || val_set.examples.is_empty() {

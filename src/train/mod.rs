@@ -431,10 +431,7 @@ pub fn train_classifier(
     let data = DataDir::new(&cfg.data_dir);
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
     if let Some(n) = cfg.limit {
-        // A seeded sample, not the first N (ERASER files are often sorted by label).
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        train_set.examples.shuffle(&mut rng);
-        train_set.examples.truncate(n);
+        train_set.sample(n, cfg.seed);
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
     if train_set.examples.is_empty() || val_set.examples.is_empty() {
