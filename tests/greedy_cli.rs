@@ -1,6 +1,8 @@
 //! `rationale greedy` end to end on the tiny GPT-2 fixture and the bundled movies sample.
 #![cfg(feature = "models")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -98,4 +100,73 @@ fn bad_inputs_fail_with_a_message() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent"));
     let o = run(&["greedy", "--model", Path::new("x").to_str().unwrap()]);
     assert!(!o.status.success());
+}
+
+#[test]
+fn greedy_rationalizes_a_trained_checkpoint_down_to_the_planted_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::planted(&data, [("train", 200), ("val", 40), ("test", 40)], 7);
+    let model = dir.path().join("cnn");
+    let o = run(&[
+        "train",
+        "classifier",
+        "--quiet",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--encoder",
+        "cnn",
+        "--embed-dim",
+        "16",
+        "--filters",
+        "16",
+        "--widths",
+        "3",
+        "--epochs",
+        "8",
+        "--lr",
+        "0.01",
+        "--seed",
+        "3",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let preds = dir.path().join("preds.jsonl");
+    let o = run(&[
+        "greedy",
+        "--model",
+        model.join("best").to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "-o",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Every test document's gold rationale is its one planted word; the greedy rationale of a
+    // model that learned the task is that word alone.
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let exact = text
+        .lines()
+        .filter(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let id = v["annotation_id"].as_str().unwrap();
+            let spans = v["rationales"][0]["hard_rationale_predictions"]
+                .as_array()
+                .unwrap();
+            let doc = std::fs::read_to_string(data.join("docs").join(id)).unwrap();
+            let words: Vec<&str> = doc.split_whitespace().collect();
+            spans.len() == 1 && {
+                let s = spans[0]["start_token"].as_u64().unwrap() as usize;
+                spans[0]["end_token"].as_u64().unwrap() as usize == s + 1
+                    && ["great", "awful"].contains(&words[s])
+            }
+        })
+        .count();
+    assert!(
+        exact >= 36,
+        "{exact}/40 greedy rationales are the planted word"
+    );
 }

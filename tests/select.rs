@@ -2,45 +2,13 @@
 //! label is decided by one word ("great" / "awful") at a random position among filler words,
 //! and that word is the gold rationale.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+mod common;
+
+use common::planted;
 use rationale::select::{train_select, Estimator, Granularity, SelectConfig, SelectModel};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// Writes `train/val/test.jsonl` and `docs/`: documents of 2 sentences × 6 tokens.
-fn planted(dir: &Path, counts: [(&str, usize); 3], seed: u64) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    std::fs::create_dir_all(dir.join("docs")).unwrap();
-    for (split, n) in counts {
-        let mut lines = String::new();
-        for i in 0..n {
-            let pos = i % 2 == 0;
-            let key = rng.gen_range(0..12);
-            let words: Vec<String> = (0..12)
-                .map(|j| {
-                    if j == key {
-                        (if pos { "great" } else { "awful" }).to_string()
-                    } else {
-                        format!("w{}", rng.gen_range(0..40))
-                    }
-                })
-                .collect();
-            let id = format!("{split}_{i}");
-            let text = format!("{}\n{}\n", words[..6].join(" "), words[6..].join(" "));
-            std::fs::write(dir.join("docs").join(&id), text).unwrap();
-            let ann = json!({
-                "annotation_id": id, "classification": if pos {"POS"} else {"NEG"},
-                "evidences": [[{"docid": id, "start_token": key, "end_token": key + 1,
-                    "start_sentence": key / 6, "end_sentence": key / 6 + 1, "text": words[key]}]],
-                "query": "", "query_type": null
-            });
-            lines.push_str(&(ann.to_string() + "\n"));
-        }
-        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
-    }
-}
 
 fn config(dir: &Path, estimator: Estimator) -> SelectConfig {
     SelectConfig {

@@ -5,10 +5,13 @@
 //! - `--model DIR --lambada FILE`: annotated-LAMBADA evaluation (length, IOU, token F1).
 //! - `--model BOW.json --data-dir DIR --split S`: a bag-of-words classifier's predictions with
 //!   greedy rationales, as ERASER results (`--train-bow BOW.json` trains one on that split).
+//! - `--model CKPT --data-dir DIR --split S`: the same for a `rationale train classifier`
+//!   checkpoint folder (GRU, CNN, transformer, BERT-family).
 
 use super::{exit, write_atomic};
 use crate::corpus::DataDir;
-use crate::greedy::classifier::{rationalize_document, BowClassifier};
+use crate::greedy::checkpoint::CheckpointClassifier;
+use crate::greedy::classifier::{rationalize_document, BowClassifier, SubsetClassifier};
 use crate::greedy::exhaustive::exhaustive;
 use crate::greedy::gpt2::Gpt2;
 use crate::greedy::lambada;
@@ -33,7 +36,8 @@ pub enum StartArg {
 /// Arguments of `rationale greedy`.
 #[derive(Args, Debug)]
 pub struct GreedyArgs {
-    /// A GPT-2 checkpoint folder, or a bag-of-words classifier JSON (with --data-dir).
+    /// A GPT-2 checkpoint folder; with --data-dir, a classifier checkpoint folder (`rationale
+    /// train classifier`'s OUT/best) or a bag-of-words classifier JSON.
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
     /// Text to rationalize with a language model.
@@ -228,7 +232,11 @@ fn classifier_mode(args: &GreedyArgs) -> Result<(), String> {
             args.model.display()
         );
     }
-    let mut clf = BowClassifier::load(&args.model).map_err(|e| e.to_string())?;
+    let mut clf: Box<dyn SubsetClassifier> = if args.model.is_dir() {
+        Box::new(CheckpointClassifier::load(&args.model).map_err(|e| e.to_string())?)
+    } else {
+        Box::new(BowClassifier::load(&args.model).map_err(|e| e.to_string())?)
+    };
     anns.truncate(args.limit.unwrap_or(usize::MAX));
     let cfg = config(args, Start::Empty);
     let mut lines = String::new();
@@ -237,7 +245,7 @@ fn classifier_mode(args: &GreedyArgs) -> Result<(), String> {
         let docid = doc_of(a);
         let tokens = tokens_of(&docid)?;
         let (pred, r) =
-            rationalize_document(&mut clf, a.annotation_id.clone(), &docid, &tokens, &cfg)
+            rationalize_document(&mut *clf, a.annotation_id.clone(), &docid, &tokens, &cfg)
                 .map_err(|e| e.to_string())?;
         sizes += r.order.len();
         calls += r.subsets_scored;

@@ -13,6 +13,7 @@
 //! inputs, [`dropout`] the compatibility fine-tuning (word dropout), [`majority`] the synthetic
 //! majority-class experiment and [`lambada`] the annotated-LAMBADA evaluation.
 
+pub mod checkpoint;
 pub mod classifier;
 pub mod dropout;
 pub mod exhaustive;
