@@ -170,3 +170,65 @@ fn greedy_rationalizes_a_trained_checkpoint_down_to_the_planted_word() {
         "{exact}/40 greedy rationales are the planted word"
     );
 }
+
+#[test]
+fn word_dropout_fine_tuning_lowers_the_loss_and_greedy_reads_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    // A corpus with one strong regularity: w1 w2 w3 ... w7, repeated.
+    let text = dir.path().join("corpus.txt");
+    let block: Vec<String> = (1..=8).map(|i| format!("w{i}")).collect();
+    std::fs::write(&text, vec![block.join(" "); 40].join(" ")).unwrap();
+    let out = dir.path().join("compat");
+    let model = root().join("src/greedy/testdata");
+    let o = run(&[
+        "train",
+        "compat",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        text.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--block",
+        "16",
+        "--steps",
+        "40",
+        "--lr",
+        "0.01",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let line = err.lines().find(|l| l.starts_with("mean loss")).unwrap();
+    let nums: Vec<f32> = line
+        .split(' ')
+        .filter_map(|w| w.trim_end_matches(',').parse().ok())
+        .collect();
+    let (first, last) = (nums[nums.len() - 3], nums[nums.len() - 1]);
+    assert!(last < 0.5 * first, "{line}");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let o = run(&[
+        "greedy",
+        "--model",
+        out.to_str().unwrap(),
+        "--text",
+        "w1 w2 w3 w4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A block longer than the model's positions is refused with a reason.
+    let o = run(&[
+        "train",
+        "compat",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        text.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--block",
+        "64",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("n_positions"));
+}

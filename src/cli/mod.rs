@@ -1,6 +1,8 @@
 //! The `rationale` command line.
 
 mod bias;
+#[cfg(feature = "models")]
+mod compat;
 mod convert;
 #[cfg(feature = "models")]
 mod explain;

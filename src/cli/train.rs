@@ -13,6 +13,8 @@ pub enum TrainCommand {
     Classifier(Box<ClassifierArgs>),
     /// A selective rationalizer: generator → predictor, optionally with noise injection.
     Select(Box<super::select::SelectArgs>),
+    /// Word-dropout fine-tuning of a GPT-2-format language model for greedy rationales.
+    Compat(Box<super::compat::CompatArgs>),
 }
 
 /// Options of `train classifier`; any option given overrides `--config`.
@@ -177,6 +179,7 @@ pub fn train(cmd: TrainCommand) -> ExitCode {
     let a = match cmd {
         TrainCommand::Classifier(a) => a,
         TrainCommand::Select(a) => return super::select::train(&a),
+        TrainCommand::Compat(a) => return super::compat::compat(&a),
     };
     let cfg = match build_config(&a) {
         Ok(c) => c,

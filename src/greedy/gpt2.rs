@@ -184,6 +184,47 @@ fn matmul_2d(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     y.reshape(out)
 }
 
+/// The tensor `name` (`transformer.` prefix optional), checked against `shape`, as f32.
+fn named(
+    tensors: &HashMap<String, Tensor>,
+    name: &str,
+    shape: &[usize],
+    device: &Device,
+) -> Result<Tensor, GreedyError> {
+    let t = tensors
+        .get(name)
+        .or_else(|| tensors.get(&format!("transformer.{name}")))
+        .ok_or_else(|| GreedyError::Invalid(format!("checkpoint has no tensor {name:?}")))?;
+    if t.dims() != shape {
+        return Err(GreedyError::Invalid(format!(
+            "tensor {name:?} has shape {:?}, config implies {shape:?}",
+            t.dims()
+        )));
+    }
+    Ok(t.to_dtype(DType::F32)?.to_device(device)?)
+}
+
+/// `config.json` and the tensors of `model.safetensors` in a checkpoint folder.
+fn read_checkpoint(
+    dir: &Path,
+    device: &Device,
+) -> Result<(Gpt2Config, HashMap<String, Tensor>), GreedyError> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| GreedyError::io(&cfg_path, e))?;
+    let config: Gpt2Config = serde_json::from_str(&text)
+        .map_err(|e| GreedyError::Invalid(format!("{}: {e}", cfg_path.display())))?;
+    let w = dir.join("model.safetensors");
+    if !w.exists() {
+        return Err(GreedyError::io(
+            &w,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    let tensors = candle_core::safetensors::load(&w, device)
+        .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+    Ok((config, tensors))
+}
+
 impl Gpt2 {
     /// Builds a model from named tensors (Hugging Face names, `transformer.` prefix optional).
     pub fn from_tensors(
@@ -192,21 +233,7 @@ impl Gpt2 {
         device: &Device,
     ) -> Result<Self, GreedyError> {
         config.validate()?;
-        let get = |name: &str, shape: &[usize]| -> Result<Tensor, GreedyError> {
-            let t = tensors
-                .get(name)
-                .or_else(|| tensors.get(&format!("transformer.{name}")))
-                .ok_or_else(|| {
-                    GreedyError::Invalid(format!("checkpoint has no tensor {name:?}"))
-                })?;
-            if t.dims() != shape {
-                return Err(GreedyError::Invalid(format!(
-                    "tensor {name:?} has shape {:?}, config implies {shape:?}",
-                    t.dims()
-                )));
-            }
-            Ok(t.to_dtype(DType::F32)?.to_device(device)?)
-        };
+        let get = |name: &str, shape: &[usize]| named(tensors, name, shape, device);
         let (d, inner) = (config.n_embd, config.inner());
         let wte = get("wte.weight", &[config.vocab_size, d])?;
         let wpe = get("wpe.weight", &[config.n_positions, d])?;
@@ -243,20 +270,26 @@ impl Gpt2 {
 
     /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, GreedyError> {
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| GreedyError::io(&cfg_path, e))?;
-        let config: Gpt2Config = serde_json::from_str(&text)
-            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", cfg_path.display())))?;
-        let w = dir.join("model.safetensors");
-        if !w.exists() {
-            return Err(GreedyError::io(
-                &w,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            ));
-        }
-        let tensors = candle_core::safetensors::load(&w, device)
-            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+        let (config, tensors) = read_checkpoint(dir, device)?;
         Self::from_tensors(config, &tensors, device)
+    }
+
+    /// A checkpoint folder's parameters as trainable variables (for fine-tuning), with its
+    /// configuration.
+    pub fn load_vars(
+        dir: &Path,
+        device: &Device,
+    ) -> Result<(Gpt2Config, Vec<(String, Var)>), GreedyError> {
+        let (config, tensors) = read_checkpoint(dir, device)?;
+        config.validate()?;
+        let vars = names(&config)
+            .into_iter()
+            .map(|(name, shape)| {
+                let t = named(&tensors, &name, &shape, device)?;
+                Ok((name, Var::from_tensor(&t)?))
+            })
+            .collect::<Result<_, GreedyError>>()?;
+        Ok((config, vars))
     }
 
     /// Fresh trainable parameters drawn from a seeded generator (N(0, 0.02), layer norms 1/0,
