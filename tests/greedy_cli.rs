@@ -50,7 +50,32 @@ fn text_mode_json_svg_and_exhaustive() {
     );
     assert_eq!(r[3]["exhaustive"]["subset"], serde_json::json!([0, 1, 3]));
     assert_eq!(r[3]["approximation_ratio"], 1.0);
-    assert!(std::fs::read_to_string(&svg).unwrap().contains("w18"));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains("w18"));
+    // `rationale render sequential` draws the same figure from the JSON output.
+    let again = dir.path().join("again.svg");
+    let o = run(&[
+        "render",
+        "sequential",
+        "--greedy",
+        out.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), drawn);
+    let o = run(&[
+        "render",
+        "sequential",
+        "--greedy",
+        out.to_str().unwrap(),
+        "--target",
+        "9",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("[1, 2, 3, 4]"));
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! - `--model CKPT --data-dir DIR --split S`: the same for a `rationale train classifier`
 //!   checkpoint folder (GRU, CNN, transformer, BERT-family).
 
+use super::render::draw_sequential;
 use super::{exit, write_atomic};
 use crate::corpus::DataDir;
 use crate::greedy::checkpoint::CheckpointClassifier;
@@ -21,7 +22,7 @@ use crate::greedy::lm::{
 use crate::greedy::{GreedyConfig, Start};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Where greedy search starts.
@@ -92,13 +93,6 @@ fn emit(out: &Option<PathBuf>, text: &str) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-fn draw(path: &Path, tokens: &[String], target: usize, order: &[usize]) -> Result<(), String> {
-    let svg = rationale_viz::SequentialRationale::new(tokens, target, order)
-        .render()
-        .map_err(|e| e.to_string())?;
-    write_atomic(path, svg.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs `rationale greedy`.
@@ -194,7 +188,7 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
     let out =
         serde_json::json!({ "tokens": tokens, "ids": ids, "seconds": secs, "rationales": items });
     if let (Some(svg), Some(last)) = (&args.svg, rats.last()) {
-        draw(svg, &tokens, last.target_position, &last.rationale.order)?;
+        draw_sequential(svg, &tokens, last.target_position, &last.rationale.order)?;
     }
     emit(
         &args.out,
@@ -257,7 +251,7 @@ fn classifier_mode(args: &GreedyArgs) -> Result<(), String> {
                     "→ {}",
                     pred.classification.clone().unwrap_or_default()
                 ));
-                draw(svg, &toks, toks.len() - 1, &r.order)?;
+                draw_sequential(svg, &toks, toks.len() - 1, &r.order)?;
             }
         }
         lines.push_str(&serde_json::to_string(&pred).map_err(|e| e.to_string())?);

@@ -19,7 +19,8 @@ use std::process::ExitCode;
       --compare datasets/movies/movies_union_human_perf.jsonl --label union \\
       --id negR_900.txt --context 8 --out fig.svg
   rationale render --data-dir DIR --split test --results preds.jsonl --all --out-dir figs/
-  rationale render curves --data-dir DIR --split test --results a.jsonl --compare b.jsonl --out-dir figs/")]
+  rationale render curves --data-dir DIR --split test --results a.jsonl --compare b.jsonl --out-dir figs/
+  rationale render sequential --greedy greedy.json --target 12 --out seq.svg")]
 pub struct RenderArgs {
     #[command(subcommand)]
     curves: Option<RenderCommand>,
@@ -32,6 +33,22 @@ enum RenderCommand {
     /// AOPC curves (comprehensiveness and sufficiency vs fraction of tokens) per method, and
     /// per-document precision–recall curves with --id.
     Curves(CurveArgs),
+    /// The sequential figure of one greedy rationale (the JSON of `rationale greedy --text`):
+    /// the context with each rationale token numbered by the step that added it.
+    Sequential(SequentialArgs),
+}
+
+#[derive(Args, Debug)]
+struct SequentialArgs {
+    /// Output of `rationale greedy --model LM --text ... -o greedy.json`.
+    #[arg(long, value_name = "GREEDY.json")]
+    greedy: PathBuf,
+    /// Position of the rationalized token to draw (default: the last one in the file).
+    #[arg(long)]
+    target: Option<usize>,
+    /// Output SVG.
+    #[arg(long, value_name = "FIG.svg")]
+    out: PathBuf,
 }
 
 /// Data, results and method labels (shared by heatmaps and curves). The fields are options only
@@ -305,6 +322,10 @@ fn fail(message: String, code: u8) -> ExitCode {
 pub fn render(args: RenderArgs) -> ExitCode {
     match args.curves {
         Some(RenderCommand::Curves(c)) => curves(c),
+        Some(RenderCommand::Sequential(a)) => match sequential(&a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e, exit::UNUSABLE),
+        },
         None => heatmaps(args.heatmap),
     }
 }
@@ -487,4 +508,53 @@ fn curves(args: CurveArgs) -> ExitCode {
     }
     written.iter().for_each(|p| println!("{}", p.display()));
     ExitCode::SUCCESS
+}
+
+/// Draws one token's greedy rationale from `rationale greedy --text` output.
+fn sequential(a: &SequentialArgs) -> Result<(), String> {
+    let at = |what: &str| format!("{}: {what}", a.greedy.display());
+    let text = std::fs::read_to_string(&a.greedy).map_err(|e| at(&e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| at(&format!("not JSON: {e}")))?;
+    let tokens: Vec<String> = serde_json::from_value(v["tokens"].clone()).map_err(|_| {
+        at("no \"tokens\" list; expected the output of `rationale greedy --text ... -o FILE`")
+    })?;
+    let rats = v["rationales"]
+        .as_array()
+        .ok_or_else(|| at("no \"rationales\" list"))?;
+    let position = |r: &serde_json::Value| r["target_position"].as_u64().map(|p| p as usize);
+    let r = match a.target {
+        Some(t) => rats
+            .iter()
+            .find(|r| position(r) == Some(t))
+            .ok_or_else(|| {
+                let known: Vec<usize> = rats.iter().filter_map(position).collect();
+                at(&format!(
+                    "no rationale for position {t}; the file has {known:?}"
+                ))
+            })?,
+        None => rats
+            .last()
+            .ok_or_else(|| at("the file has no rationales"))?,
+    };
+    let target = position(r).ok_or_else(|| at("a rationale has no target_position"))?;
+    let order: Vec<usize> = serde_json::from_value(r["order"].clone())
+        .map_err(|_| at("a rationale has no \"order\" list"))?;
+    if target >= tokens.len() || order.iter().any(|&p| p >= target) {
+        return Err(at("positions outside the context"));
+    }
+    draw_sequential(&a.out, &tokens, target, &order)
+}
+
+/// Writes the sequential-rationale SVG of `target` with the rationale added in `order`.
+pub(super) fn draw_sequential(
+    path: &Path,
+    tokens: &[String],
+    target: usize,
+    order: &[usize],
+) -> Result<(), String> {
+    let svg = rationale_viz::SequentialRationale::new(tokens, target, order)
+        .render()
+        .map_err(|e| e.to_string())?;
+    write_atomic(path, svg.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
