@@ -60,6 +60,7 @@ impl Cnn {
             let shifted: Vec<Tensor> = (0..*k)
                 .map(|j| padded.narrow(1, j, t))
                 .collect::<candle_core::Result<_>>()?;
+            // rows: [x_{t-h}..x_{t+h}]; weight (F, E, k) → (k·E, F) in the same shift-major layout.
             let unf = Tensor::cat(&shifted, 2)?.reshape((bs * t, k * e))?;
             let wm = w.permute((2, 1, 0))?.reshape((k * e, self.filters))?;
             outs.push(
@@ -75,27 +76,7 @@ impl Cnn {
     /// Convolves `x` (B, T, E) with padding positions (`mask` = 0) zeroed, then max-pools over
     /// the real positions only: the same result as the unpadded sequence alone.
     pub fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (bs, t, e) = x.dims3()?;
-        let m = mask.unsqueeze(2)?; // (B, T, 1)
-        let xm = x.broadcast_mul(&m)?;
         let neg = ((mask - 1.0)? * 1e4)?.unsqueeze(2)?; // (B, T, 1)
-        let mut pooled = Vec::with_capacity(self.convs.len());
-        for (k, w, b) in &self.convs {
-            let half = k / 2;
-            let padded = xm.pad_with_zeros(1, half, half)?; // (B, T + k - 1, E)
-            let shifted: Vec<Tensor> = (0..*k)
-                .map(|j| padded.narrow(1, j, t))
-                .collect::<candle_core::Result<_>>()?;
-            let unf = Tensor::cat(&shifted, 2)?.reshape((bs * t, k * e))?; // rows: [x_{t-h}..x_{t+h}]
-                                                                           // weight (F, E, k) → (k·E, F) matching the unfolded layout (shift-major).
-            let wm = w.permute((2, 1, 0))?.reshape((k * e, self.filters))?;
-            let y = unf
-                .matmul(&wm)?
-                .broadcast_add(b)?
-                .relu()?
-                .reshape((bs, t, self.filters))?;
-            pooled.push(y.broadcast_add(&neg)?.max(1)?);
-        }
-        Ok(Tensor::cat(&pooled, 1)?)
+        Ok(self.per_token(x, mask)?.broadcast_add(&neg)?.max(1)?)
     }
 }
