@@ -750,3 +750,103 @@ fn minilm_matches_pytorch_hidden_states_attentions_gradients() {
         assert!((a - b).abs() < 1e-5);
     }
 }
+
+/// Trains `encoder` on the planted-word task through the CLI and returns the best validation
+/// accuracy (history.json) and the run folder.
+fn train_planted(dir: &Path, encoder: &str, extra: &[&str]) -> (f64, PathBuf) {
+    let data = dir.join("data");
+    if !data.exists() {
+        common::planted(&data, [("train", 120), ("val", 40), ("test", 40)], 11);
+    }
+    let out = dir.join(encoder.replace([':', '/'], "_"));
+    let o = bin()
+        .args(["train", "classifier", "--quiet", "--encoder", encoder])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hist: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    let best = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["val_accuracy"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    (best, out)
+}
+
+#[test]
+fn cli_trains_a_transformer_from_scratch_and_fine_tunes_a_bert_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acc, _) = train_planted(
+        dir.path(),
+        "transformer",
+        &[
+            "--embed-dim",
+            "16",
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--epochs",
+            "12",
+            "--lr",
+            "0.005",
+            "--seed",
+            "2",
+        ],
+    );
+    eprintln!("transformer from scratch: val accuracy {acc}");
+    assert!(acc >= 0.9, "transformer from scratch: val accuracy {acc}");
+    let Some(minilm) = minilm_dir() else {
+        eprintln!("SKIPPED bert: fine-tuning: MiniLM files not found (see minilm_dir)");
+        return;
+    };
+    let enc = format!("bert:{}", minilm.display());
+    let (acc, out) = train_planted(
+        dir.path(),
+        &enc,
+        &[
+            "--epochs",
+            "3",
+            "--lr",
+            "5e-5",
+            "--batch-size",
+            "8",
+            "--max-len",
+            "32",
+        ],
+    );
+    eprintln!("MiniLM fine-tuned: val accuracy {acc}");
+    assert!(acc >= 0.9, "MiniLM fine-tuned: val accuracy {acc}");
+    // The fine-tuned checkpoint reloads and explains with its attention.
+    let preds = dir.path().join("attn.jsonl");
+    let o = bin()
+        .args([
+            "explain",
+            "--method",
+            "attention",
+            "--layer",
+            "5",
+            "--quiet",
+            "--k",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--out")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 40);
+}
