@@ -12,6 +12,7 @@ pub mod cnn;
 pub mod data;
 pub mod embedding;
 pub mod gru;
+pub mod gru_scan;
 pub mod params;
 pub mod tokenizer;
 pub mod transformer;
