@@ -17,6 +17,7 @@
 //! Each loops over time in plain Rust on contiguous buffers with one small `gemm` per step, and
 //! keeps the gates and states that the backward pass needs.
 
+use super::fast_math::{sigmoid, tanh};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use std::sync::{Arc, Mutex};
@@ -100,10 +101,6 @@ fn both<R: Send>(f: impl Fn(usize) -> R + Sync) -> [R; 2] {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// `dst (m×n) += lhs (m×k) · rhs (k×n)` with explicit row/column strides, single-threaded.
 #[allow(clippy::too_many_arguments)]
 fn gemm_acc(
@@ -184,21 +181,25 @@ fn forward_dir(
         for bi in 0..b {
             let m = mask[bi * t + ti];
             let x = &xp[(bi * t + ti) * 2 * g3 + d * g3..][..g3];
-            let ghb = &gh[bi * g3..(bi + 1) * g3];
+            let (xr, x) = x.split_at(h);
+            let (xz, xn) = x.split_at(h);
+            let (ghr, ghb) = gh[bi * g3..(bi + 1) * g3].split_at(h);
+            let (ghz, ghn) = ghb.split_at(h);
             let hp = &prev[bi * h..(bi + 1) * h];
             let hn = &mut next[bi * h..(bi + 1) * h];
-            let gs = &mut gate_s[bi * g4..(bi + 1) * g4];
+            let (gr, gs) = gate_s[bi * g4..(bi + 1) * g4].split_at_mut(h);
+            let (gz, gs) = gs.split_at_mut(h);
+            let (gn, gg) = gs.split_at_mut(h);
             for j in 0..h {
-                let r = sigmoid(x[j] + ghb[j]);
-                let z = sigmoid(x[h + j] + ghb[h + j]);
-                let ghn = ghb[2 * h + j];
-                let n = (x[2 * h + j] + r * ghn).tanh();
+                let r = sigmoid(xr[j] + ghr[j]);
+                let z = sigmoid(xz[j] + ghz[j]);
+                let n = tanh(xn[j] + r * ghn[j]);
                 let cand = n + z * (hp[j] - n);
                 hn[j] = hp[j] + m * (cand - hp[j]);
-                gs[j] = r;
-                gs[h + j] = z;
-                gs[2 * h + j] = n;
-                gs[3 * h + j] = ghn;
+                gr[j] = r;
+                gz[j] = z;
+                gn[j] = n;
+                gg[j] = ghn[j];
             }
             let dst = (bi * t + ti) * 2 * h + d * h;
             // SAFETY: `dst..dst + h` lies in this direction's columns of a (B, T, 2H) buffer.
@@ -233,6 +234,7 @@ fn backward_dir(
     let mut dh = vec![0f32; b * h];
     let mut dh_prev = vec![0f32; b * h];
     let mut dx = vec![0f32; g3];
+    let mut dm_terms = vec![0f32; h];
     for s in (0..t).rev() {
         let ti = dims.time(d, s);
         let prev = &st.hist[s * b * h..(s + 1) * b * h];
@@ -242,30 +244,36 @@ fn backward_dir(
             let m = mask[bi * t + ti];
             let go = &grad_out[(bi * t + ti) * 2 * h + d * h..][..h];
             let hp = &prev[bi * h..(bi + 1) * h];
-            let gs = &gate_s[bi * g4..(bi + 1) * g4];
-            let dhb = &mut dh[bi * h..(bi + 1) * h];
+            let (gr, gs) = gate_s[bi * g4..(bi + 1) * g4].split_at(h);
+            let (gz, gs) = gs.split_at(h);
+            let (gn, gg) = gs.split_at(h);
+            let dhb = &dh[bi * h..(bi + 1) * h];
             let dpb = &mut dh_prev[bi * h..(bi + 1) * h];
-            let dg = &mut dgh_s[bi * g3..(bi + 1) * g3];
-            let mut dm = 0f32;
+            let (dgr, dg) = dgh_s[bi * g3..(bi + 1) * g3].split_at_mut(h);
+            let (dgz, dgn) = dg.split_at_mut(h);
+            let (dxr, dx_rest) = dx.split_at_mut(h);
+            let (dxz, dxn) = dx_rest.split_at_mut(h);
+            let dmj = &mut dm_terms[..h];
             for j in 0..h {
-                let (r, z, n, ghn) = (gs[j], gs[h + j], gs[2 * h + j], gs[3 * h + j]);
+                let (r, z, n) = (gr[j], gz[j], gn[j]);
                 let dhv = dhb[j] + go[j];
                 let cand = n + z * (hp[j] - n);
-                dm += dhv * (cand - hp[j]);
+                dmj[j] = dhv * (cand - hp[j]);
                 let dc = m * dhv;
                 let dn = dc * (1.0 - z);
                 let dz = dc * (hp[j] - n);
                 let dan = dn * (1.0 - n * n);
-                let dar = dan * ghn * r * (1.0 - r);
+                let dar = dan * gg[j] * r * (1.0 - r);
                 let daz = dz * z * (1.0 - z);
                 dpb[j] = (1.0 - m) * dhv + dc * z;
-                dg[j] = dar;
-                dg[h + j] = daz;
-                dg[2 * h + j] = dan * r;
-                dx[j] = dar;
-                dx[h + j] = daz;
-                dx[2 * h + j] = dan;
+                dgr[j] = dar;
+                dgz[j] = daz;
+                dgn[j] = dan * r;
+                dxr[j] = dar;
+                dxz[j] = daz;
+                dxn[j] = dan;
             }
+            let dm: f32 = dmj.iter().sum();
             dmask[bi * t + ti] = dm;
             let dst = (bi * t + ti) * 2 * g3 + d * g3;
             // SAFETY: `dst..dst + 3H` lies in this direction's columns of a (B, T, 6H) buffer.

@@ -11,6 +11,7 @@ pub mod classifier;
 pub mod cnn;
 pub mod data;
 pub mod embedding;
+pub mod fast_math;
 pub mod gru;
 pub mod gru_scan;
 pub mod params;
