@@ -11,12 +11,18 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Adding and subtracting 1.5·2^23 rounds an f32 of magnitude < 2^22 to the nearest integer.
 const ROUND: f32 = 12_582_912.0;
+/// The bits of `ROUND`.
+const ROUND_BITS: u32 = 0x4B40_0000;
 
 /// e^x (see the module note for range and accuracy).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // Selects, not `clamp` (NaN stays NaN) and no float → int cast (a saturating cast), so
+    // loops over this vectorize.
+    let x = if x > 88.0 { 88.0 } else { x };
+    let x = if x < -87.0 { -87.0 } else { x };
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let g = x - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_2e-4_f32;
     let p = p * g + 1.398_2e-3;
@@ -25,7 +31,8 @@ pub fn exp(x: f32) -> f32 {
     let p = p * g + 0.166_666_65;
     let p = p * g + 0.5;
     let p = p * g * g + g + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // The low bits of `shifted` hold n + 2^22 + 2^23 (n ∈ [−126, 127] here): 2^n's exponent.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_sub(ROUND_BITS - 127) << 23);
     p * scale
 }
 
@@ -71,5 +78,7 @@ mod tests {
             assert!(sigmoid(x).is_finite() && tanh(x).is_finite(), "{x}");
             assert!((tanh(x).abs() - 1.0).abs() < 1e-6 && (sigmoid(x) - 0.5).abs() > 0.49);
         }
+        assert!(exp(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
+        assert_eq!(ROUND.to_bits(), ROUND_BITS);
     }
 }

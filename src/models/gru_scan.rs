@@ -181,32 +181,105 @@ fn forward_dir(
         for bi in 0..b {
             let m = mask[bi * t + ti];
             let x = &xp[(bi * t + ti) * 2 * g3 + d * g3..][..g3];
-            let (xr, x) = x.split_at(h);
-            let (xz, xn) = x.split_at(h);
-            let (ghr, ghb) = gh[bi * g3..(bi + 1) * g3].split_at(h);
-            let (ghz, ghn) = ghb.split_at(h);
+            let ghb = &gh[bi * g3..(bi + 1) * g3];
             let hp = &prev[bi * h..(bi + 1) * h];
             let hn = &mut next[bi * h..(bi + 1) * h];
             let (gr, gs) = gate_s[bi * g4..(bi + 1) * g4].split_at_mut(h);
             let (gz, gs) = gs.split_at_mut(h);
             let (gn, gg) = gs.split_at_mut(h);
-            for j in 0..h {
-                let r = sigmoid(xr[j] + ghr[j]);
-                let z = sigmoid(xz[j] + ghz[j]);
-                let n = tanh(xn[j] + r * ghn[j]);
-                let cand = n + z * (hp[j] - n);
-                hn[j] = hp[j] + m * (cand - hp[j]);
-                gr[j] = r;
-                gz[j] = z;
-                gn[j] = n;
-                gg[j] = ghn[j];
-            }
+            gate_forward(x, ghb, hp, m, hn, gr, gz, gn, gg);
             let dst = (bi * t + ti) * 2 * h + d * h;
             // SAFETY: `dst..dst + h` lies in this direction's columns of a (B, T, 2H) buffer.
             unsafe { std::ptr::copy_nonoverlapping(hn.as_ptr(), out.0.add(dst), h) };
         }
     }
     DirState { hist, gates }
+}
+
+/// One step's gates for one sequence: reads the projections `x` (3H), `gh` = h_prev·W + b
+/// (3H) and `hp` = h_prev (H); writes the new state and r, z, n, gh_n (H each). Every output is
+/// its own `&mut` argument, so the compiler knows they do not alias and vectorizes the loop.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gate_forward(
+    x: &[f32],
+    gh: &[f32],
+    hp: &[f32],
+    m: f32,
+    hn: &mut [f32],
+    gr: &mut [f32],
+    gz: &mut [f32],
+    gn: &mut [f32],
+    gg: &mut [f32],
+) {
+    let h = hp.len();
+    let (xr, xz, xn) = (&x[..h], &x[h..2 * h], &x[2 * h..3 * h]);
+    let (ghr, ghz, ghn) = (&gh[..h], &gh[h..2 * h], &gh[2 * h..3 * h]);
+    let (hn, gr, gz, gn, gg) = (
+        &mut hn[..h],
+        &mut gr[..h],
+        &mut gz[..h],
+        &mut gn[..h],
+        &mut gg[..h],
+    );
+    for j in 0..h {
+        let r = sigmoid(xr[j] + ghr[j]);
+        let z = sigmoid(xz[j] + ghz[j]);
+        let n = tanh(xn[j] + r * ghn[j]);
+        let cand = n + z * (hp[j] - n);
+        hn[j] = hp[j] + m * (cand - hp[j]);
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        gg[j] = ghn[j];
+    }
+}
+
+/// The slices one backward step reads: gates r, z, n, gh_n (4H), h_prev, the carried state
+/// gradient and the output gradient (H each), and the mask value.
+type StepInputs<'a> = (&'a [f32], &'a [f32], &'a [f32], &'a [f32], f32);
+/// Three H-long output slices, one per gate.
+type GateSlices<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// One step's BPTT for one sequence: writes dL/dh_prev before the recurrent matmul's share,
+/// the gradient of gh (r, z, n parts), of the input projections, and the mask terms per unit.
+#[inline(never)]
+fn gate_backward(
+    (gs, hp, dhb, go, m): StepInputs<'_>,
+    dpb: &mut [f32],
+    (dgr, dgz, dgn): GateSlices<'_>,
+    (dxr, dxz, dxn): GateSlices<'_>,
+    dmj: &mut [f32],
+) {
+    let h = hp.len();
+    let (gr, gz, gn, gg) = (
+        &gs[..h],
+        &gs[h..2 * h],
+        &gs[2 * h..3 * h],
+        &gs[3 * h..4 * h],
+    );
+    let (dhb, go, dpb, dmj) = (&dhb[..h], &go[..h], &mut dpb[..h], &mut dmj[..h]);
+    let (dgr, dgz, dgn) = (&mut dgr[..h], &mut dgz[..h], &mut dgn[..h]);
+    let (dxr, dxz, dxn) = (&mut dxr[..h], &mut dxz[..h], &mut dxn[..h]);
+    for j in 0..h {
+        let (r, z, n) = (gr[j], gz[j], gn[j]);
+        let dhv = dhb[j] + go[j];
+        let cand = n + z * (hp[j] - n);
+        dmj[j] = dhv * (cand - hp[j]);
+        let dc = m * dhv;
+        let dn = dc * (1.0 - z);
+        let dz = dc * (hp[j] - n);
+        let dan = dn * (1.0 - n * n);
+        let dar = dan * gg[j] * r * (1.0 - r);
+        let daz = dz * z * (1.0 - z);
+        dpb[j] = (1.0 - m) * dhv + dc * z;
+        dgr[j] = dar;
+        dgz[j] = daz;
+        dgn[j] = dan * r;
+        dxr[j] = dar;
+        dxz[j] = daz;
+        dxn[j] = dan;
+    }
 }
 
 /// Gradients of one direction: its weights and bias (H+1, 3H) and its share of the mask's (B, T).
@@ -244,9 +317,7 @@ fn backward_dir(
             let m = mask[bi * t + ti];
             let go = &grad_out[(bi * t + ti) * 2 * h + d * h..][..h];
             let hp = &prev[bi * h..(bi + 1) * h];
-            let (gr, gs) = gate_s[bi * g4..(bi + 1) * g4].split_at(h);
-            let (gz, gs) = gs.split_at(h);
-            let (gn, gg) = gs.split_at(h);
+            let gs = &gate_s[bi * g4..(bi + 1) * g4];
             let dhb = &dh[bi * h..(bi + 1) * h];
             let dpb = &mut dh_prev[bi * h..(bi + 1) * h];
             let (dgr, dg) = dgh_s[bi * g3..(bi + 1) * g3].split_at_mut(h);
@@ -254,25 +325,13 @@ fn backward_dir(
             let (dxr, dx_rest) = dx.split_at_mut(h);
             let (dxz, dxn) = dx_rest.split_at_mut(h);
             let dmj = &mut dm_terms[..h];
-            for j in 0..h {
-                let (r, z, n) = (gr[j], gz[j], gn[j]);
-                let dhv = dhb[j] + go[j];
-                let cand = n + z * (hp[j] - n);
-                dmj[j] = dhv * (cand - hp[j]);
-                let dc = m * dhv;
-                let dn = dc * (1.0 - z);
-                let dz = dc * (hp[j] - n);
-                let dan = dn * (1.0 - n * n);
-                let dar = dan * gg[j] * r * (1.0 - r);
-                let daz = dz * z * (1.0 - z);
-                dpb[j] = (1.0 - m) * dhv + dc * z;
-                dgr[j] = dar;
-                dgz[j] = daz;
-                dgn[j] = dan * r;
-                dxr[j] = dar;
-                dxz[j] = daz;
-                dxn[j] = dan;
-            }
+            gate_backward(
+                (gs, hp, dhb, go, m),
+                dpb,
+                (dgr, dgz, dgn),
+                (dxr, dxz, dxn),
+                dmj,
+            );
             let dm: f32 = dmj.iter().sum();
             dmask[bi * t + ti] = dm;
             let dst = (bi * t + ti) * 2 * g3 + d * g3;
