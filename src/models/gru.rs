@@ -1,10 +1,9 @@
 //! A bidirectional GRU encoder (PyTorch gate order r, z, n), both directions advanced together.
 //!
 //! candle's own GRU has no bidirectional mode and slices per time step in a way whose backward
-//! pass is quadratic in the length (`research/stack.md` §5.3). Here the input projection of
-//! both directions is one candle matmul, and the recurrence is one fused op
-//! ([`BiGruScan`](super::gru_scan::BiGruScan)) with its own backward pass, so gradients reach
-//! the embeddings, `w_ih`, `b_ih`, `w_hh` and `b_hh`. Padding is masked: a padded step leaves
+//! pass is quadratic in the length (`research/stack.md` §5.3). Here the whole layer is one
+//! fused op ([`BiGruScan`](super::gru_scan::BiGruScan)) with its own backward pass, so
+//! gradients reach the embeddings, `w_ih`, `b_ih`, `w_hh` and `b_hh`. Padding is masked: a padded step leaves
 //! the state unchanged, so the reversed direction starts at each sequence's own last token.
 
 use super::gru_scan::BiGruScan;
@@ -54,15 +53,18 @@ impl BiGru {
 
     /// Runs both directions over `x` (B, T, E) with `mask` (B, T) of 0/1.
     pub fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (b, t, e) = x.dims3()?;
-        let xp = x
-            .reshape((b * t, e))?
-            .matmul(&self.w_ih)?
-            .broadcast_add(&self.b_ih)?
-            .reshape((b, t, 6 * self.hidden))?;
-        let whb = Tensor::cat(&[&self.w_hh, &self.b_hh], 1)?;
+        let packed = Tensor::cat(
+            &[
+                self.w_ih.flatten_all()?,
+                self.b_ih.clone(),
+                self.w_hh.flatten_all()?,
+                self.b_hh.flatten_all()?,
+            ],
+            0,
+        )?;
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
         let mask = mask.to_dtype(DType::F32)?.contiguous()?;
-        Ok(xp.apply_op3(&whb, &mask, BiGruScan::new())?)
+        Ok(x.apply_op3(&packed, &mask, BiGruScan::new(self.hidden))?)
     }
 }
 
@@ -230,15 +232,22 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors_not_panics() {
         let dev = Device::Cpu;
-        let xp = Tensor::zeros((2, 3, 7), DType::F32, &dev).unwrap();
-        let whb = Tensor::zeros((2, 2, 3), DType::F32, &dev).unwrap();
+        let x = Tensor::zeros((2, 3, 4), DType::F32, &dev).unwrap();
         let mask = Tensor::ones((2, 3), DType::F32, &dev).unwrap();
-        let err = xp.apply_op3(&whb, &mask, BiGruScan::new()).unwrap_err();
-        assert!(err.to_string().contains("multiple of 6"), "{err}");
-        let xp = Tensor::zeros((2, 3, 6), DType::F32, &dev).unwrap();
-        let err = xp
-            .apply_op3(&whb, &mask.narrow(1, 0, 2).unwrap(), BiGruScan::new())
+        let packed = Tensor::zeros(
+            super::super::gru_scan::Packed::new(4, 5).len(),
+            DType::F32,
+            &dev,
+        )
+        .unwrap();
+        let err = x.apply_op3(&packed, &mask, BiGruScan::new(6)).unwrap_err();
+        assert!(err.to_string().contains("packed parameters"), "{err}");
+        let err = x
+            .apply_op3(&packed, &mask.narrow(1, 0, 2).unwrap(), BiGruScan::new(5))
             .unwrap_err();
         assert!(err.to_string().contains("mask"), "{err}");
+        let g = BiGru::new(&ParamStore::fresh(1), "gru", 4, 5).unwrap();
+        let err = g.forward(&x.narrow(2, 0, 3).unwrap(), &mask).unwrap_err();
+        assert!(err.to_string().contains("input width 3"), "{err}");
     }
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod embedding;
 pub mod fast_math;
 pub mod gru;
+mod gru_kernels;
 pub mod gru_scan;
 pub mod params;
 pub mod tokenizer;
