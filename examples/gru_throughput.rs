@@ -3,10 +3,17 @@
 //! Model: Embedding(20002, 100) → BiGRU(100) → masked max-pool → Linear(200 → 2); batch B ×
 //! T tokens (default 16 × 256; the Movies classifier trains at 16 × 1024); a step is forward +
 //! cross-entropy + backward + AdamW. IG: 20 steps, one T-token input per call, all steps
-//! batched. Prints tokens/s; `examples/gru_throughput_torch.py` is the PyTorch twin (same
-//! arguments), run it in the same shell session.
+//! batched. Prints tokens/s; `examples/gru_throughput_torch.py` is the PyTorch twin, run it in
+//! the same shell session with the same thread count:
 //!
-//! `cargo run --release --example gru_throughput [steps] [batch] [len]`
+//! ```sh
+//! RAYON_NUM_THREADS=2 cargo run --release --example gru_throughput -- 4 16 1024
+//! OMP_WAIT_POLICY=PASSIVE python examples/gru_throughput_torch.py 4 2 16 1024
+//! ```
+//!
+//! (Arguments: timed steps, batch, length; the script takes the thread count second. On a
+//! loaded machine PyTorch's spinning OpenMP threads slow it down by an order of magnitude;
+//! `OMP_WAIT_POLICY=PASSIVE` avoids that.)
 
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -17,17 +24,13 @@ use rationale::train::{AdamW, AdamWParams};
 use std::time::Instant;
 
 fn main() {
-    let steps: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
     let arg = |i: usize, default: usize| {
         std::env::args()
             .nth(i)
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let (b, t) = (arg(2, 16), arg(3, 256));
+    let (steps, b, t) = (arg(1, 6), arg(2, 16), arg(3, 256));
     std::thread::Builder::new()
         .stack_size(1 << 30)
         .spawn(move || run(steps, b, t))
