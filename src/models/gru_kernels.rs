@@ -4,7 +4,8 @@
 use super::fast_math::{sigmoid, tanh};
 
 /// `dst (m×n) += lhs (m×k) · rhs (k×n)` with explicit (row, column) strides, on `threads`
-/// threads of candle's pool (1: the calling thread only).
+/// threads (rayon's pool; 1: the calling thread only).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_acc(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
