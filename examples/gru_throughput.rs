@@ -1,11 +1,19 @@
 //! Training and integrated-gradients throughput of the BiGRU classifier (candle, CPU).
 //!
-//! Model: Embedding(20002, 100) → BiGRU(100) → masked max-pool → Linear(200 → 2); batch 16 ×
-//! 256 tokens; a step is forward + cross-entropy + backward + AdamW. IG: 20 steps, one
-//! 256-token input per call, all steps batched. Prints tokens/s; compare with the PyTorch
-//! script described in the README's benchmark section, run in the same shell session.
+//! Model: Embedding(20002, 100) → BiGRU(100) → masked max-pool → Linear(200 → 2); batch B ×
+//! T tokens (default 16 × 256; the Movies classifier trains at 16 × 1024); a step is forward +
+//! cross-entropy + backward + AdamW. IG: 20 steps, one T-token input per call, all steps
+//! batched. Prints tokens/s; `examples/gru_throughput_torch.py` is the PyTorch twin, run it in
+//! the same shell session with the same thread count:
 //!
-//! `cargo run --profile ci --example gru_throughput [steps]`
+//! ```sh
+//! RAYON_NUM_THREADS=2 cargo run --release --example gru_throughput -- 4 16 1024
+//! OMP_WAIT_POLICY=PASSIVE python examples/gru_throughput_torch.py 4 2 16 1024
+//! ```
+//!
+//! (Arguments: timed steps, batch, length; the script takes the thread count second. On a
+//! loaded machine PyTorch's spinning OpenMP threads slow it down by an order of magnitude;
+//! `OMP_WAIT_POLICY=PASSIVE` avoids that.)
 
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -16,20 +24,24 @@ use rationale::train::{AdamW, AdamWParams};
 use std::time::Instant;
 
 fn main() {
-    let steps: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (steps, b, t) = (arg(1, 6), arg(2, 16), arg(3, 256));
     std::thread::Builder::new()
         .stack_size(1 << 30)
-        .spawn(move || run(steps))
+        .spawn(move || run(steps, b, t))
         .unwrap()
         .join()
         .unwrap();
 }
 
-fn run(steps: usize) {
-    let (b, t, v) = (16usize, 256usize, 20_000usize);
+fn run(steps: usize, b: usize, t: usize) {
+    let v = 20_000usize;
+    println!("batch {b} × {t} tokens, {steps} timed steps");
     // A word-level vocabulary of v words ("w0".."w19999") plus [PAD], [UNK].
     let vocab: Vec<String> = (0..v).map(|i| format!("w{i}")).collect();
     let tok =
