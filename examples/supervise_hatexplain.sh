@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `rationale train supervise` on HateXplain (not a test): λ = 0 vs λ > 0, seeds.
 #
-#   examples/supervise_hatexplain.sh [WORK_DIR] [SEEDS...]
+#   examples/supervise_hatexplain.sh [WORK_DIR] [SEEDS...]     (ONLY=NAME runs one configuration)
 #
 # Needs ../shared/data/hatexplain and a built `rationale` (RATIONALE=path, default: target/ci).
 # Per run: train (train labels + val masks, early stopping on 10% of train) → explain
@@ -21,8 +21,9 @@ if [ ! -d "$HX" ]; then
   # The explainability split: test posts whose majority label is hate speech or offensive.
   grep -v '"classification":"normal"' "$HX/test.jsonl" > "$HX/test_toxic.jsonl"
 fi
-COMMON=(--data-dir "$HX" --encoder gru --max-len 128 --batch-size 32 --lr 1e-3 --epochs 5
-        --patience 2 --mask-split val --val-holdout 0.1 --uniform-label normal --quiet)
+COMMON=(--data-dir "$HX" --encoder gru --embed-dim 100 --hidden 64 --max-len 128 --batch-size 64
+        --lr 2e-3 --epochs 4 --patience 1 --mask-split val --val-holdout 0.1 --uniform-label normal
+        --quiet)
 # name | alignment flags
 CONFIGS=(
   "lambda0|--align-loss ce --target hatexplain --hatexplain-quirks --lambda 0"
@@ -32,6 +33,7 @@ CONFIGS=(
 for seed in $SEEDS; do
   for c in "${CONFIGS[@]}"; do
     name=${c%%|*}; flags=${c#*|}
+    if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then continue; fi
     out="$WORK/$name-s$seed"
     if [ ! -f "$out/score_toxic.json" ]; then
       # shellcheck disable=SC2086
