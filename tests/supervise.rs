@@ -173,6 +173,29 @@ fn supervised_attention_finds_the_planted_rationale_and_unsupervised_does_not() 
             .unwrap();
     assert_eq!(run_json["align"]["loss"], "pruthi");
     assert_eq!(run_json["align"]["lambda"], 1.0);
+    // explain --query-row reads one query row ([CLS]-style); out of range is a clear error.
+    let explain_row = |row: &str| {
+        let mut c = bin();
+        c.args([
+            "explain",
+            "--quiet",
+            "--method",
+            "attention",
+            "--k",
+            "1",
+            "--query-row",
+            row,
+        ])
+        .arg("--model")
+        .arg(dir.path().join("t1/best"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("row.jsonl"));
+        c
+    };
+    run(&mut explain_row("0"));
+    fails_with(&mut explain_row("40"), "query row 40 out of range");
 }
 
 fn fails_with(c: &mut Command, needle: &str) {

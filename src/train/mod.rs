@@ -1,6 +1,8 @@
 //! Classifier training: a validated, serialisable [`TrainConfig`] (one JSON file reproduces a
 //! run, seed included), AdamW, warm-up + linear-decay schedule, gradient clipping, early
-//! stopping on validation accuracy, and atomic, resumable checkpoint directories.
+//! stopping on validation accuracy, and atomic, resumable checkpoint directories. With
+//! `TrainConfig::align` the same loop adds λ · an attention-alignment term ([`align`],
+//! `rationale train supervise`).
 //!
 //! Output layout of a run in `OUT/`:
 //! - `OUT/best/`: the checkpoint with the best validation accuracy (`config.json`,
