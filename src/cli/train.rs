@@ -26,8 +26,8 @@ Which examples get a target: those of splits with any rationale (no marked word:
 every example labelled --uniform-label. HateXplain's public train split has labels only, so:
   --mask-split val --val-holdout 0.1   (val's masks join training; early stopping on 10% of train)
   --uniform-label normal               (HateXplain: normal posts get a uniform target)
-The checkpoint (OUT/best) works with `rationale explain --method attention` (same --layer/--heads)
-and `rationale score`.
+The checkpoint (OUT/best) works with `rationale explain --method attention` (same --layer, --heads
+as --align-heads, and --query-row 0 for --query first) and `rationale score`.
 
 Example (BERT-HateXplain [Attn] as coded, on MiniLM):
   rationale train supervise --data-dir hx --out run --encoder bert:MINILM --align-loss ce \
