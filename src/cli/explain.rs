@@ -60,6 +60,10 @@ pub struct ExplainArgs {
     /// Attention heads to average (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     heads: Option<Vec<usize>>,
+    /// Attention query row to read (0 = [CLS], HateXplain's [Attn]; default: all rows, which a
+    /// mean-pooled transformer reads).
+    #[arg(long)]
+    query_row: Option<usize>,
     /// Seed of stochastic methods.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -210,6 +214,7 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         lime_kernel_width: 25.0,
         layer: a.layer,
         heads: a.heads.clone(),
+        query_row: a.query_row,
         seed: a.seed,
     };
     cfg.validate().map_err(|e| e.to_string())?;

@@ -5,12 +5,14 @@ use super::{ExplainError, Result};
 use crate::models::{AttentionClassifier, Encoded};
 
 /// Attention per token, summed over each word's tokens. `layer` None: attention pooling if the
-/// model has it, else the last layer; `heads` None: mean of all heads.
+/// model has it, else the last layer; `heads` None: mean of all heads; `query_row` Some(r):
+/// read query row r (0 = [CLS], as HateXplain's [Attn]) instead of the rows the classifier reads.
 pub fn explain<M: AttentionClassifier + ?Sized>(
     model: &M,
     enc: &Encoded,
     layer: Option<usize>,
     heads: Option<&[usize]>,
+    query_row: Option<usize>,
 ) -> Result<Vec<f32>> {
     let maps = model.attentions(&enc.ids)?;
     if let (None, Some(p)) = (layer, &maps.pooling) {
@@ -43,7 +45,12 @@ pub fn explain<M: AttentionClassifier + ?Sized>(
     let mut scores = vec![0f32; t];
     for &h in hs {
         let m = &lay[h];
-        let rows: Vec<usize> = match maps.readout {
+        let rows: Vec<usize> = match query_row.or(maps.readout) {
+            Some(r) if r >= t => {
+                return Err(ExplainError::Config(format!(
+                    "query row {r} out of range (the input has {t} tokens)"
+                )))
+            }
             Some(r) => vec![r],
             None => (0..t).collect(),
         };

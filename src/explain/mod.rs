@@ -80,6 +80,8 @@ pub struct ExplainConfig {
     pub layer: Option<usize>,
     /// Attention heads averaged (default: all).
     pub heads: Option<Vec<usize>>,
+    /// Attention query row (default: the rows the classifier reads).
+    pub query_row: Option<usize>,
     /// Seed for LIME and Random.
     pub seed: u64,
 }
@@ -94,6 +96,7 @@ impl Default for ExplainConfig {
             lime_kernel_width: 25.0,
             layer: None,
             heads: None,
+            query_row: None,
             seed: 1,
         }
     }
@@ -131,7 +134,9 @@ pub fn explain<M: GradientClassifier + AttentionClassifier>(
             integrated_gradients::explain(model, enc, target, cfg.ig_steps)?
         }
         Method::Occlusion => occlusion::explain(model, enc, target, cfg.occlusion_window)?,
-        Method::Attention => attention::explain(model, enc, cfg.layer, cfg.heads.as_deref())?,
+        Method::Attention => {
+            attention::explain(model, enc, cfg.layer, cfg.heads.as_deref(), cfg.query_row)?
+        },
         Method::Rollout => rollout::explain(model, enc)?,
         Method::Lime => lime::explain(
             model,

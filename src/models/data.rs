@@ -18,6 +18,9 @@ pub struct Example {
     pub words: Vec<String>,
     /// Gold rationale tokens (union of all evidence groups), as indices into `words`.
     pub gold: Vec<usize>,
+    /// Each evidence group's tokens (one group per annotator in converted HateXplain), sorted
+    /// indices into `words`.
+    pub groups: Vec<Vec<usize>>,
 }
 
 /// The examples of one split.
@@ -86,11 +89,19 @@ impl ExampleSet {
                 docs.push((docid, start, words.len()));
             }
             let mut gold = HashSet::new();
-            for ev in ann.all_evidence() {
-                if let Some((_, s, e)) = docs.iter().find(|(d, _, _)| *d == ev.docid) {
-                    let (a, b) = (ev.start_token.max(0) as usize, ev.end_token.max(0) as usize);
-                    gold.extend((s + a).min(*e)..(s + b).min(*e));
+            let mut groups = Vec::with_capacity(ann.evidences.len());
+            for group in &ann.evidences {
+                let mut marked = HashSet::new();
+                for ev in group {
+                    if let Some((_, s, e)) = docs.iter().find(|(d, _, _)| *d == ev.docid) {
+                        let (a, b) = (ev.start_token.max(0) as usize, ev.end_token.max(0) as usize);
+                        marked.extend((s + a).min(*e)..(s + b).min(*e));
+                    }
                 }
+                gold.extend(marked.iter().copied());
+                let mut marked: Vec<usize> = marked.into_iter().collect();
+                marked.sort_unstable();
+                groups.push(marked);
             }
             let mut gold: Vec<usize> = gold.into_iter().collect();
             gold.sort_unstable();
@@ -100,6 +111,7 @@ impl ExampleSet {
                 docs,
                 words,
                 gold,
+                groups,
             });
         }
         Ok(ExampleSet { examples })

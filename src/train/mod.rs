@@ -1,6 +1,8 @@
 //! Classifier training: a validated, serialisable [`TrainConfig`] (one JSON file reproduces a
 //! run, seed included), AdamW, warm-up + linear-decay schedule, gradient clipping, early
-//! stopping on validation accuracy, and atomic, resumable checkpoint directories.
+//! stopping on validation accuracy, and atomic, resumable checkpoint directories. With
+//! `TrainConfig::align` the same loop adds λ · an attention-alignment term ([`align`],
+//! `rationale train supervise`).
 //!
 //! Output layout of a run in `OUT/`:
 //! - `OUT/best/`: the checkpoint with the best validation accuracy (`config.json`,
@@ -12,8 +14,10 @@
 //! Each checkpoint directory is written into a temporary sibling and renamed into place, so an
 //! interrupted run never leaves a half-written checkpoint.
 
+pub mod align;
 pub mod optim;
 
+pub use align::{AlignConfig, AlignLoss, Query, TargetKind};
 pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
@@ -141,6 +145,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Use only N training examples, sampled with the seed (tiny runs, tests).
     pub limit: Option<usize>,
+    /// Attention supervision (`train supervise`); absent for a plain classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<AlignConfig>,
 }
 
 impl Default for TrainConfig {
@@ -174,6 +181,7 @@ impl Default for TrainConfig {
             patience: 3,
             seed: 1,
             limit: None,
+            align: None,
         }
     }
 }
@@ -226,6 +234,17 @@ impl TrainConfig {
         if let Some(g) = &self.glove {
             if !g.is_file() {
                 return bad(format!("glove file {} not found", g.display()));
+            }
+        }
+        if let Some(a) = &self.align {
+            a.validate(&self.val_split)?;
+            let gru_pool = self.encoder == "gru" && self.pooling == Pooling::Attention;
+            if self.encoder == "cnn" || (self.encoder == "gru" && (!gru_pool || a.layer.is_some()))
+            {
+                return bad(format!(
+                    "attention supervision needs attention: a GRU with attention pooling (no --layer), a transformer or bert:PATH, not {} with {:?} pooling",
+                    self.encoder, self.pooling
+                ));
             }
         }
         Ok(())
@@ -291,6 +310,9 @@ pub struct EpochStats {
     pub val_accuracy: f64,
     /// Training tokens per second (forward + backward + update).
     pub tokens_per_second: f64,
+    /// Mean alignment loss (before λ) of the training batches, `train supervise` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_align_loss: Option<f64>,
 }
 
 /// Resumable state (`last/state.json`).
@@ -433,7 +455,17 @@ pub fn train_classifier(
     if let Some(n) = cfg.limit {
         train_set.sample(n, cfg.seed);
     }
-    let val_set = ExampleSet::load(&data, &cfg.val_split)?;
+    let val_set = match cfg.align.as_ref().and_then(|a| a.val_holdout) {
+        Some(f) => hold_out(&mut train_set, f, cfg.seed),
+        None => ExampleSet::load(&data, &cfg.val_split)?,
+    };
+    // Per training example: does its split carry rationale masks at all?
+    let mut has_masks = vec![split_has_masks(&train_set); train_set.examples.len()];
+    if let Some(split) = cfg.align.as_ref().and_then(|a| a.mask_split.as_ref()) {
+        let extra = ExampleSet::load(&data, split)?;
+        has_masks.extend(vec![split_has_masks(&extra); extra.examples.len()]);
+        train_set.examples.extend(extra.examples);
+    }
     if train_set.examples.is_empty() || val_set.examples.is_empty() {
         return Err(TrainError::Config(
             "empty training or validation split".into(),
@@ -499,6 +531,10 @@ pub fn train_classifier(
         });
     }
     let (train_x, train_y) = encode_set(&model, &train_set, &labels)?;
+    let train_t = match &cfg.align {
+        Some(a) => align_targets(&model, &train_set, &has_masks, a)?,
+        None => Vec::new(),
+    };
     let (val_x, val_y) = encode_set(&model, &val_set, &labels)?;
     let mut opt = AdamW::new(
         model.params().named_vars(),
@@ -544,6 +580,7 @@ pub fn train_classifier(
             ProgressBar::hidden()
         };
         let (mut loss_sum, mut correct, mut seen, mut tokens) = (0f64, 0usize, 0usize, 0usize);
+        let (mut align_sum, mut align_batches) = (0f64, 0usize);
         let t0 = std::time::Instant::now();
         for batch in order.chunks(cfg.batch_size) {
             let seqs: Vec<&[u32]> = batch.iter().map(|&i| train_x[i].as_slice()).collect();
@@ -552,7 +589,17 @@ pub fn train_classifier(
             let emb = model.embed_ids(&ids)?;
             let fwd = model.forward(&emb, &mask, Some(&mut rng))?;
             let target = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
-            let loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
+            let mut loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
+            if let Some(a) = &cfg.align {
+                let targets: Vec<Option<&[f32]>> =
+                    batch.iter().map(|&i| train_t[i].as_deref()).collect();
+                let (t, has) = pad_targets(&targets, mask.dim(1)?)?;
+                let att = align::attention_distribution(&fwd, &mask, a)?;
+                let l = align::align_loss(&att, &t, &mask, &has, a.loss, a.hatexplain_quirks)?;
+                align_sum += l.to_scalar::<f32>()? as f64;
+                align_batches += 1;
+                loss = (loss + (l * a.lambda)?)?;
+            }
             let loss_v = loss.to_scalar::<f32>()? as f64;
             if !loss_v.is_finite() {
                 return Err(
@@ -585,13 +632,21 @@ pub fn train_classifier(
             val_loss,
             val_accuracy: val_acc,
             tokens_per_second: tokens as f64 / secs,
+            train_align_loss: cfg
+                .align
+                .as_ref()
+                .map(|_| align_sum / align_batches.max(1) as f64),
         };
         eprintln!(
-            "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
+            "epoch {}/{}: train loss {:.4} acc {:.3}{} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
             stats.epoch,
             cfg.epochs,
             stats.train_loss,
             stats.train_accuracy,
+            stats
+                .train_align_loss
+                .map(|l| format!(" align {l:.4}"))
+                .unwrap_or_default(),
             val_loss,
             val_acc,
             stats.tokens_per_second
@@ -638,4 +693,66 @@ pub fn train_classifier(
         best_val_accuracy,
         stopped_early,
     })
+}
+
+/// Moves a seeded `fraction` of `set` into a new set (for early stopping).
+fn hold_out(set: &mut ExampleSet, fraction: f64, seed: u64) -> ExampleSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x686f6c64);
+    set.examples.shuffle(&mut rng);
+    let n = ((set.examples.len() as f64 * fraction).round() as usize).max(1);
+    let n = n.min(set.examples.len().saturating_sub(1));
+    let kept = set.examples.split_off(n);
+    ExampleSet {
+        examples: std::mem::replace(&mut set.examples, kept),
+    }
+}
+
+/// Whether any example of a split has a rationale (a split without any, like HateXplain's
+/// public train, has labels only).
+fn split_has_masks(set: &ExampleSet) -> bool {
+    set.examples.iter().any(|e| !e.groups.is_empty())
+}
+
+/// Per training example, its alignment target over model tokens, or `None` (no term): a
+/// uniform target for `uniform_label`, the annotators' target where its split has masks.
+fn align_targets(
+    model: &TextClassifier,
+    set: &ExampleSet,
+    has_masks: &[bool],
+    cfg: &AlignConfig,
+) -> Result<Vec<Option<Vec<f32>>>, TrainError> {
+    let mut out = Vec::with_capacity(set.examples.len());
+    for (ex, &masks) in set.examples.iter().zip(has_masks) {
+        let enc = model.encode(&ex.words)?;
+        out.push(if cfg.uniform_label.as_ref() == Some(&ex.label) {
+            Some(align::uniform(&enc, cfg.hatexplain_quirks))
+        } else if masks {
+            Some(align::token_target(&enc, &ex.groups, cfg))
+        } else {
+            None
+        });
+    }
+    if out.iter().all(Option::is_none) {
+        return Err(TrainError::Config(
+            "no training example has a rationale mask to align with: add --mask-split SPLIT (a split with masks) or --uniform-label LABEL".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Pads per-example targets into (B, T) and a (B) indicator of which examples have one.
+fn pad_targets(targets: &[Option<&[f32]>], t: usize) -> Result<(Tensor, Tensor), TrainError> {
+    let mut flat = vec![0f32; targets.len() * t];
+    let mut has = vec![0f32; targets.len()];
+    for (b, tgt) in targets.iter().enumerate() {
+        if let Some(v) = tgt {
+            has[b] = 1.0;
+            let n = v.len().min(t);
+            flat[b * t..b * t + n].copy_from_slice(&v[..n]);
+        }
+    }
+    Ok((
+        Tensor::from_vec(flat, (targets.len(), t), &Device::Cpu)?,
+        Tensor::from_vec(has, targets.len(), &Device::Cpu)?,
+    ))
 }
