@@ -9,6 +9,8 @@ mod explain;
 #[cfg(feature = "models")]
 mod greedy;
 mod render;
+#[cfg(feature = "models")]
+mod run;
 mod score;
 #[cfg(feature = "models")]
 mod select;
@@ -33,6 +35,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job: train a rationalizer and a classifier, explain, score, draw, compare.
+    #[cfg(feature = "models")]
+    Run(Box<run::RunArgs>),
     /// Score a results file with the ERASER metrics (drop-in for rationale_benchmark/metrics.py).
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
@@ -70,6 +75,8 @@ pub mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "models")]
+        Command::Run(args) => run::run(*args),
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),

@@ -83,7 +83,7 @@ pub enum Schedule {
 
 /// Everything that defines a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// ERASER data directory.
     pub data_dir: PathBuf,
