@@ -210,7 +210,7 @@ fn classifier_mode(args: &GreedyArgs) -> Result<(), String> {
     let tokens_of = |docid: &str| -> Result<Vec<String>, String> {
         let d = docs
             .document(docid)
-            .map_err(|e| format!("document {docid:?}: {e:?}"))?;
+            .map_err(|e| format!("document {docid:?}: {e}"))?;
         Ok(d.tokens().map(String::from).collect())
     };
     if args.train_bow {

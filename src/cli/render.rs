@@ -158,6 +158,12 @@ fn read_predictions(path: &Path) -> Result<HashMap<String, Prediction>, String> 
     loop {
         let batch = reader.next_batch(4 << 20).map_err(|e| e.to_string())?;
         if batch.is_empty() {
+            if out.is_empty() {
+                eprintln!(
+                    "warning: {}: no results records (empty file); only the human rationale is drawn",
+                    path.display()
+                );
+            }
             return Ok(out);
         }
         for (line, text) in batch {
@@ -231,10 +237,7 @@ fn figures_for(loaded: &Loaded, annotation: &Annotation) -> Result<Vec<DocFigure
         .into_iter()
         .map(|d| {
             let doc = loaded.docs.document(d).map_err(|e| {
-                format!(
-                    "annotation {id}: document {}: {e:?}",
-                    loaded.docs.describe(d)
-                )
+                format!("annotation {id}: document {}: {e}", loaded.docs.describe(d))
             })?;
             Ok(doc_figure(annotation, &doc, &methods))
         })

@@ -225,8 +225,13 @@ fn read_results(p: &Path) -> Result<HashMap<String, Prediction>, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let pred =
-            Prediction::parse(line).map_err(|e| format!("{}:{}: {e}", p.display(), i + 1))?;
+        let pred = Prediction::parse(line).map_err(|e| {
+            format!(
+                "{}:{}: not an ERASER results record: {e}",
+                p.display(),
+                i + 1
+            )
+        })?;
         m.insert(pred.annotation_id.as_text(), pred);
     }
     if m.is_empty() {
@@ -246,7 +251,15 @@ pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
     }
     job.config.validate().map_err(|e| e.to_string())?;
     check_thresholds(&job.thresholds)?;
-    let model = TextClassifier::load(&model_dir(&job.model)).map_err(|e| e.to_string())?;
+    let dir = model_dir(&job.model);
+    if dir.join("select.json").is_file() {
+        eprintln!(
+            "note: {} is a selective rationalizer; explaining its rationale predictor post hoc \
+             (--method select gives the rationalizer's own rationales)",
+            dir.display()
+        );
+    }
+    let model = TextClassifier::load(&dir).map_err(|e| e.to_string())?;
     let data = DataDir::new(&job.data_dir);
     let mut set = ExampleSet::load(&data, &job.split).map_err(|e| e.to_string())?;
     if let Some(n) = job.limit {

@@ -268,7 +268,7 @@ fn draw_heatmaps(
         };
         let doc = docs
             .document(&docid)
-            .map_err(|e| format!("annotation {id}: document {}: {e:?}", docs.describe(&docid)))?;
+            .map_err(|e| format!("annotation {id}: document {}: {e}", docs.describe(&docid)))?;
         let fig = doc_figure(annotation, &doc, &preds);
         let pages = fig
             .render(&options)

@@ -58,14 +58,23 @@ impl Staging {
     }
 
     /// Replaces the output folder with the staging folder.
+    /// The earlier output is first renamed aside, so that an interruption leaves either the old
+    /// or the new folder in place, never a mix.
     pub fn commit(mut self) -> Result<(), String> {
+        let old = self.tmp.with_extension("old");
         if self.out.exists() {
-            std::fs::remove_dir_all(&self.out)
-                .map_err(|e| format!("{}: {e}", self.out.display()))?;
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
+            }
+            std::fs::rename(&self.out, &old)
+                .map_err(|e| format!("{} → {}: {e}", self.out.display(), old.display()))?;
         }
         std::fs::rename(&self.tmp, &self.out)
             .map_err(|e| format!("{} → {}: {e}", self.tmp.display(), self.out.display()))?;
         self.committed = true;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
+        }
         Ok(())
     }
 }

@@ -427,7 +427,6 @@ pub fn train_classifier(
     stop_after: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
-    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let data = DataDir::new(&cfg.data_dir);
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
     if let Some(n) = cfg.limit {
@@ -439,6 +438,8 @@ pub fn train_classifier(
             "empty training or validation split".into(),
         ));
     }
+    // Created only once the data loaded: a failed start leaves no empty output folder.
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
     let run_path = out.join("run.json");
     let last = out.join("last");
