@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 /// Options of `rationale explain`.
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  rationale explain --model runs/cls --data-dir datasets/movies --split test \\
+      --method integrated-gradients --out ig.jsonl
+  rationale explain --model runs/select --data-dir datasets/movies --method select --out sel.jsonl
+  rationale explain --model runs/cls --data-dir DIR --rationales-from other.jsonl --out measured.jsonl
+Then: rationale score --data-dir DIR --split test --results ig.jsonl")]
 pub struct ExplainArgs {
     /// A checkpoint directory, or a training output directory (its best/ is used).
     #[arg(long)]

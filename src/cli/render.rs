@@ -134,6 +134,9 @@ struct HeatmapArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Example:
+  rationale render curves --data-dir datasets/movies --split test --results ig.jsonl \\
+      --compare sel.jsonl --label ig --label select --out-dir figs/ --id negR_900.txt")]
 struct CurveArgs {
     #[command(flatten)]
     sources: Sources,

@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 /// Options of `train select`; any option given overrides `--config`.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  rationale train select --data-dir datasets/movies --out runs/select --noise 0.1 --budget 0.2
+  rationale train select --data-dir DIR --out runs/kuma --estimator hard-kuma --granularity sentence
+  rationale train select --config runs/select/run.json --out runs/select2 --seed 2")]
 pub struct SelectArgs {
     /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
     #[arg(long)]
