@@ -297,7 +297,9 @@ fn draw_heatmaps(
 
 /// AOPC curves (comprehensiveness and sufficiency per bin) of every method.
 fn draw_aopc_curves(evals: &[(String, Evaluation)], dir: &Path) -> Result<(), String> {
-    let series: Vec<(String, Vec<f64>, Vec<f64>, Vec<f64>)> = evals
+    // (method, thresholds, comprehensiveness points, sufficiency points)
+    type Series = (String, Vec<f64>, Vec<f64>, Vec<f64>);
+    let series: Vec<Series> = evals
         .iter()
         .filter_map(|(name, e)| {
             let a = e
