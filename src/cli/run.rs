@@ -57,7 +57,8 @@ pub struct RunArgs {
     /// Seed of both models and of the explanations [default: 1].
     #[arg(long)]
     seed: Option<u64>,
-    /// No stage lines or progress bars (errors only; the table is still printed).
+    /// No stage lines or progress bars (training still prints one line per epoch on stderr;
+    /// the table goes to stdout).
     #[arg(long, short)]
     quiet: bool,
     /// Print the table as JSON (one object per method) instead of Markdown.

@@ -20,7 +20,7 @@ pub struct SelectArgs {
     /// Output directory (best/, last/, run.json, history.json).
     #[arg(long)]
     out: PathBuf,
-    /// No progress bar and no per-epoch lines (the final line and warnings remain).
+    /// No progress bar.
     #[arg(long)]
     quiet: bool,
     /// ERASER data directory.

@@ -33,7 +33,7 @@ pub struct ClassifierArgs {
     /// Continue from OUT/last/ (same configuration).
     #[arg(long)]
     resume: bool,
-    /// No progress bar and no per-epoch lines (the final line and warnings remain).
+    /// No progress bar.
     #[arg(long)]
     quiet: bool,
     /// Stop this invocation after N epochs in total (continue later with --resume).

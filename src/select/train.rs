@@ -441,21 +441,19 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
             val_degenerate,
             seconds,
         };
-        if progress {
-            eprintln!(
-                "epoch {}/{}: train loss {:.4} acc {:.3} selected {:.3} replaced {:.3} | val objective {:.4} acc {:.3} selected {:.3} | {:.1}s",
-                stats.epoch,
-                cfg.epochs,
-                stats.train_loss,
-                stats.train_accuracy,
-                stats.train_selection_rate,
-                stats.replace_ratio,
-                val_objective,
-                val_accuracy,
-                val_rate,
-                seconds
-            );
-        }
+        eprintln!(
+            "epoch {}/{}: train loss {:.4} acc {:.3} selected {:.3} replaced {:.3} | val objective {:.4} acc {:.3} selected {:.3} | {:.1}s",
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            stats.train_selection_rate,
+            stats.replace_ratio,
+            val_objective,
+            val_accuracy,
+            val_rate,
+            seconds
+        );
         if let Some(w) = collapse_warning(&stats) {
             eprintln!("warning: {w}");
         }

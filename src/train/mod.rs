@@ -587,18 +587,16 @@ pub fn train_classifier(
             val_accuracy: val_acc,
             tokens_per_second: tokens as f64 / secs,
         };
-        if progress {
-            eprintln!(
-                "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
-                stats.epoch,
-                cfg.epochs,
-                stats.train_loss,
-                stats.train_accuracy,
-                val_loss,
-                val_acc,
-                stats.tokens_per_second
-            );
-        }
+        eprintln!(
+            "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            val_loss,
+            val_acc,
+            stats.tokens_per_second
+        );
         state.history.push(stats);
         let improved = match state.best {
             None => true,
