@@ -18,6 +18,8 @@ pub mod figures;
 #[cfg(feature = "models")]
 pub mod greedy;
 pub mod metrics;
+#[cfg(feature = "models")]
+pub mod pipeline;
 pub mod report;
 
 #[cfg(feature = "models")]

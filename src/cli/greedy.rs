@@ -36,6 +36,10 @@ pub enum StartArg {
 
 /// Arguments of `rationale greedy`.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  rationale greedy --model models/gpt2 --text \"The capital of France is Paris\"
+  rationale greedy --model bow.json --data-dir datasets/movies --split test --train-bow \\
+      --limit 5 --out greedy.jsonl")]
 pub struct GreedyArgs {
     /// A GPT-2 checkpoint folder; with --data-dir, a classifier checkpoint folder (`rationale
     /// train classifier`'s OUT/best) or a bag-of-words classifier JSON.
@@ -210,7 +214,7 @@ fn classifier_mode(args: &GreedyArgs) -> Result<(), String> {
     let tokens_of = |docid: &str| -> Result<Vec<String>, String> {
         let d = docs
             .document(docid)
-            .map_err(|e| format!("document {docid:?}: {e:?}"))?;
+            .map_err(|e| format!("document {docid:?}: {e}"))?;
         Ok(d.tokens().map(String::from).collect())
     };
     if args.train_bow {

@@ -9,6 +9,8 @@ mod explain;
 #[cfg(feature = "models")]
 mod greedy;
 mod render;
+#[cfg(feature = "models")]
+mod run;
 mod score;
 #[cfg(feature = "models")]
 mod select;
@@ -23,7 +25,9 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input.
+    after_help = "Start with `rationale run` (the main job on the bundled Movies sample, a few minutes).
+Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input or a
+failed job (the message says which file and what to do); clap's own usage errors also exit 2.
 Run `rationale <COMMAND> --help` for examples."
 )]
 pub struct Cli {
@@ -33,6 +37,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job: train a rationalizer and a classifier, explain, score, draw, compare.
+    #[cfg(feature = "models")]
+    Run(Box<run::RunArgs>),
     /// Score a results file with the ERASER metrics (drop-in for rationale_benchmark/metrics.py).
     Score(score::ScoreArgs),
     /// Check a results file against a dataset and report every problem.
@@ -40,6 +47,8 @@ enum Command {
     /// HateXplain's bias metrics (GMB Subgroup/BPSN/BNSP AUC) and one-vs-one AUROC.
     Bias(bias::BiasArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Example:
+  rationale completions bash > ~/.local/share/bash-completion/completions/rationale")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -54,6 +63,9 @@ enum Command {
     /// Train a model on an ERASER dataset.
     #[cfg(feature = "models")]
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  rationale train classifier --data-dir datasets/movies --out runs/cls --encoder cnn
+  rationale train select --data-dir datasets/movies --out runs/select --noise 0.1")]
     Train(train::TrainCommand),
     /// Explain a trained classifier post hoc and measure faithfulness; writes ERASER results.
     #[cfg(feature = "models")]
@@ -70,6 +82,8 @@ pub mod exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "models")]
+        Command::Run(args) => run::run(*args),
         Command::Score(args) => score::score(args),
         Command::Validate(args) => score::validate(args),
         Command::Render(args) => render::render(*args),

@@ -134,6 +134,9 @@ struct HeatmapArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Example:
+  rationale render curves --data-dir datasets/movies --split test --results ig.jsonl \\
+      --compare sel.jsonl --label ig --label select --out-dir figs/ --id negR_900.txt")]
 struct CurveArgs {
     #[command(flatten)]
     sources: Sources,
@@ -158,6 +161,12 @@ fn read_predictions(path: &Path) -> Result<HashMap<String, Prediction>, String> 
     loop {
         let batch = reader.next_batch(4 << 20).map_err(|e| e.to_string())?;
         if batch.is_empty() {
+            if out.is_empty() {
+                eprintln!(
+                    "warning: {}: no results records (empty file); only the human rationale is drawn",
+                    path.display()
+                );
+            }
             return Ok(out);
         }
         for (line, text) in batch {
@@ -231,10 +240,7 @@ fn figures_for(loaded: &Loaded, annotation: &Annotation) -> Result<Vec<DocFigure
         .into_iter()
         .map(|d| {
             let doc = loaded.docs.document(d).map_err(|e| {
-                format!(
-                    "annotation {id}: document {}: {e:?}",
-                    loaded.docs.describe(d)
-                )
+                format!("annotation {id}: document {}: {e}", loaded.docs.describe(d))
             })?;
             Ok(doc_figure(annotation, &doc, &methods))
         })

@@ -156,6 +156,13 @@ pub fn score(args: ScoreArgs) -> ExitCode {
         Err(code) => return code,
     };
     print_problems(&eval, &args.inputs.results, args.quiet);
+    if eval.lines.is_empty() {
+        eprintln!(
+            "error: {}: no results lines (the file is empty); nothing to score",
+            args.inputs.results.display()
+        );
+        return ExitCode::from(exit::PROBLEMS);
+    }
     let Some(scores) = &eval.scores else {
         eprintln!(
             "{} error(s): nothing scored. `rationale validate` lists the same problems.",

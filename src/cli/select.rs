@@ -1,22 +1,18 @@
-//! `rationale train select` (train a generator → predictor rationalizer, optionally with noise
-//! injection) and `rationale explain --method select` (its rationales as ERASER results, with
-//! faithfulness measured on its predictor).
+//! `rationale train select`: train a generator → predictor rationalizer, optionally with noise
+//! injection (`rationale explain --method select` writes its rationales).
 
-use super::explain::{eraser_record, model_dir};
 use super::train::set;
-use crate::corpus::DataDir;
-use crate::explain::faithfulness::measure;
-use crate::models::ExampleSet;
-use crate::select::train::word_sentences;
-use crate::select::{train_select, Estimator, Granularity, SelectConfig, SelectModel};
-use crate::train::argmax;
+use crate::select::{train_select, Estimator, Granularity, SelectConfig};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Options of `train select`; any option given overrides `--config`.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  rationale train select --data-dir datasets/movies --out runs/select --noise 0.1 --budget 0.2
+  rationale train select --data-dir DIR --out runs/kuma --estimator hard-kuma --granularity sentence
+  rationale train select --config runs/select/run.json --out runs/select2 --seed 2")]
 pub struct SelectArgs {
     /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
     #[arg(long)]
@@ -185,87 +181,4 @@ pub fn train(a: &SelectArgs) -> ExitCode {
             ExitCode::from(super::exit::UNUSABLE)
         }
     }
-}
-
-/// What `rationale explain --method select` needs.
-pub(super) struct SelectExplain {
-    pub model: PathBuf,
-    pub data_dir: PathBuf,
-    pub split: String,
-    pub out: PathBuf,
-    pub thresholds: Vec<f64>,
-    pub limit: Option<usize>,
-    pub quiet: bool,
-}
-
-/// Writes the rationalizer's ERASER results: hard rationales (dataset tokens), the generator's
-/// scores as soft rationales, `classification` = the prediction from the rationale alone,
-/// `classification_scores` = the predictor on the full text, and the predictor's
-/// probabilities without the rationale / on the rationale alone (and per AOPC bin of the
-/// generator's scores).
-pub(super) fn explain(a: SelectExplain) -> Result<usize, String> {
-    let dir = model_dir(&a.model);
-    let model = SelectModel::load(&dir).map_err(|e| e.to_string())?;
-    let data = DataDir::new(&a.data_dir);
-    let store = data.documents().map_err(|e| e.to_string())?;
-    let mut set = ExampleSet::load(&data, &a.split).map_err(|e| e.to_string())?;
-    if let Some(n) = a.limit {
-        set.examples.truncate(n);
-    }
-    let labels = model.labels().to_vec();
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        let b = ProgressBar::new(set.examples.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template("select [{bar:30}] {pos}/{len} ({elapsed}<{eta})")
-                .expect("template"),
-        );
-        b
-    };
-    if a.thresholds.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
-        return Err("--thresholds must be in (0, 1]".into());
-    }
-    let (mut selected, mut total) = (0usize, 0usize);
-    let mut lines = Vec::with_capacity(set.examples.len());
-    for chunk in set.examples.chunks(16) {
-        let mut encs = Vec::with_capacity(chunk.len());
-        let mut sents = Vec::with_capacity(chunk.len());
-        for ex in chunk {
-            encs.push(model.encode(&ex.words).map_err(|e| e.to_string())?);
-            sents.push(word_sentences(&store, ex).map_err(|e| e.to_string())?);
-        }
-        let rats = model
-            .rationalize(&encs, &sents)
-            .map_err(|e| e.to_string())?;
-        for ((ex, enc), r) in chunk.iter().zip(&encs).zip(&rats) {
-            let target = argmax(&r.probs);
-            selected += r.mask.iter().filter(|m| **m).count();
-            total += r.mask.len();
-            let f = measure(
-                model.predictor(),
-                enc,
-                &r.mask,
-                Some(&r.scores),
-                &a.thresholds,
-            )
-            .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?;
-            let pred = eraser_record(ex, &r.mask, Some(&r.scores), &labels, target, &f);
-            lines.push(serde_json::to_string(&pred).expect("prediction serialises"));
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    eprintln!(
-        "selected {selected} of {total} dataset tokens: selection rate {:.4}",
-        selected as f64 / total.max(1) as f64
-    );
-    let mut body = lines.join("\n");
-    body.push('\n');
-    write(&a.out, body.as_bytes())?;
-    Ok(lines.len())
-}
-
-fn write(path: &Path, body: &[u8]) -> Result<(), String> {
-    super::write_atomic(path, body).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -36,6 +36,10 @@ Example (BERT-HateXplain [Attn] as coded, on MiniLM):
 
 /// Options of `train classifier`; any option given overrides `--config`.
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  rationale train classifier --data-dir datasets/movies --out runs/cls --encoder cnn --epochs 8
+  rationale train classifier --data-dir DIR --out runs/bert --encoder bert:models/minilm --lr 3e-5
+  rationale train classifier --config runs/cls/run.json --out runs/cls --resume   # continue")]
 pub struct ClassifierArgs {
     /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
     #[arg(long)]

@@ -101,6 +101,17 @@ pub enum DocUnavailable {
     Unreadable(String),
 }
 
+impl std::fmt::Display for DocUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DocUnavailable::Missing => {
+                write!(f, "missing (no such file in docs/ or line in docs.jsonl)")
+            }
+            DocUnavailable::Unreadable(e) => write!(f, "unreadable: {e}"),
+        }
+    }
+}
+
 enum Source {
     Dir(PathBuf),
     Jsonl(HashMap<String, String>),

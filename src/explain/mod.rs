@@ -13,6 +13,7 @@ pub mod integrated_gradients;
 pub mod lime;
 pub mod occlusion;
 pub mod random;
+pub mod results;
 pub mod rollout;
 
 use crate::models::{AttentionClassifier, Encoded, GradientClassifier, ModelError};

@@ -49,7 +49,7 @@ pub fn gallery(root: &Path) -> Result<Vec<(String, String)>, String> {
             .iter()
             .find(|a| a.annotation_id.as_text() == id)
             .ok_or(format!("{id} not in Movies test"))?;
-        let doc = docs.document(id).map_err(|e| format!("{id}: {e:?}"))?;
+        let doc = docs.document(id).map_err(|e| format!("{id}: {e}"))?;
         let (m, u) = (find(&majority, id), find(&union, id));
         let fig = doc_figure(
             ann,

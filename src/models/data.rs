@@ -79,7 +79,7 @@ impl ExampleSet {
             for docid in input_docids(ann) {
                 let doc = store.document(&docid).map_err(|e| {
                     ModelError::Data(format!(
-                        "annotation {}: document {} unavailable: {e:?}",
+                        "annotation {}: document {} {e}",
                         ann.annotation_id,
                         store.describe(&docid)
                     ))

@@ -111,7 +111,7 @@ pub enum Granularity {
 
 /// Everything that defines a selective-rationalization run (`OUT/run.json` reproduces it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SelectConfig {
     /// ERASER data directory.
     pub data_dir: PathBuf,

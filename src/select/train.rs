@@ -82,7 +82,7 @@ pub fn word_sentences(store: &DocStore, ex: &Example) -> Result<Vec<usize>> {
     for (docid, _, end) in &ex.docs {
         let doc = store.document(docid).map_err(|err| {
             SelectError::Model(ModelError::Data(format!(
-                "annotation {}: document {docid} unavailable: {err:?}",
+                "annotation {}: document {docid} {err}",
                 ex.annotation_id
             )))
         })?;
@@ -213,7 +213,6 @@ pub fn evaluate(model: &SelectModel, data: &Encoded) -> Result<(f64, f64, f64, f
 /// Trains a selective rationalizer into `out` (layout in the module docs).
 pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<SelectReport> {
     cfg.validate()?;
-    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let data = DataDir::new(&cfg.data_dir);
     let store = data.documents()?;
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
@@ -226,6 +225,7 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
             "empty training or validation split".into(),
         ));
     }
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
     if labels.len() < 2 {
         return Err(SelectError::Config(format!(

@@ -87,7 +87,7 @@ pub enum Schedule {
 
 /// Everything that defines a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// ERASER data directory.
     pub data_dir: PathBuf,
@@ -449,7 +449,6 @@ pub fn train_classifier(
     stop_after: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
-    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let data = DataDir::new(&cfg.data_dir);
     let mut train_set = ExampleSet::load(&data, &cfg.train_split)?;
     if let Some(n) = cfg.limit {
@@ -471,6 +470,8 @@ pub fn train_classifier(
             "empty training or validation split".into(),
         ));
     }
+    // Created only once the data loaded: a failed start leaves no empty output folder.
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
     let run_path = out.join("run.json");
     let last = out.join("last");

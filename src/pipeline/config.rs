@@ -1,0 +1,133 @@
+//! The job's configuration: flags, or a JSON file (`OUT/run.json` of an earlier run).
+
+use crate::explain::Method;
+use crate::select::SelectConfig;
+use crate::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything that defines a `rationale run` (written to `OUT/run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// ERASER data directory (train, val and `split`).
+    pub data_dir: PathBuf,
+    /// Split explained and scored.
+    pub split: String,
+    /// Post-hoc methods applied to the classifier (the rationalizer is always run).
+    pub methods: Vec<Method>,
+    /// Documents drawn as heatmaps (the first annotations of `split` with human rationales).
+    pub figures: usize,
+    /// Only the first N annotations of `split` are explained and scored.
+    pub limit: Option<usize>,
+    /// Seed of the stochastic explanation methods.
+    pub seed: u64,
+    /// The classifier (its `data_dir` is replaced by the job's).
+    pub classifier: TrainConfig,
+    /// The selective rationalizer (its `data_dir` is replaced by the job's).
+    pub select: SelectConfig,
+}
+
+impl Default for RunConfig {
+    /// Sized for the bundled Movies sample (320 train / 60 val / 199 test documents) to finish
+    /// in a few minutes on 2 cores: CNN encoders of width 64 over the first 512 words.
+    fn default() -> Self {
+        let classifier = TrainConfig {
+            encoder: "cnn".into(),
+            embed_dim: 64,
+            filters: 64,
+            max_len: 512,
+            lr: 5e-3,
+            epochs: 8,
+            patience: 3,
+            ..TrainConfig::default()
+        };
+        let select = SelectConfig {
+            encoder: "cnn".into(),
+            embed_dim: 64,
+            filters: 64,
+            max_len: 512,
+            lr: 5e-3,
+            epochs: 5,
+            patience: 3,
+            noise: 0.1,
+            ..SelectConfig::default()
+        };
+        RunConfig {
+            data_dir: PathBuf::from("datasets/movies"),
+            split: "test".into(),
+            methods: vec![Method::Gradient, Method::GradInput],
+            figures: 3,
+            limit: None,
+            seed: 1,
+            classifier,
+            select,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads a configuration file (JSON; missing fields take the defaults).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if text.trim().is_empty() {
+            return Err(format!(
+                "{}: empty file; write a JSON object such as {{\"split\": \"test\"}}",
+                path.display()
+            ));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not a run configuration: {e} (see OUT/run.json of a run for every field)",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    /// Checks the job's own fields and the two training configurations, before anything runs.
+    pub fn validate(&self) -> Result<(), String> {
+        let data = crate::corpus::DataDir::new(&self.data_dir);
+        if !self.data_dir.is_dir() {
+            return Err(format!(
+                "data directory {} does not exist (pass --data-dir DIR with train.jsonl, \
+                 val.jsonl, {}.jsonl and docs/)",
+                self.data_dir.display(),
+                self.split
+            ));
+        }
+        for split in [
+            &self.classifier.train_split,
+            &self.classifier.val_split,
+            &self.select.train_split,
+            &self.select.val_split,
+            &self.split,
+        ] {
+            if !data.split_path(split).is_file() {
+                return Err(format!(
+                    "{} is missing: an ERASER data directory needs train.jsonl, val.jsonl, \
+                     {}.jsonl and docs/",
+                    data.split_path(split).display(),
+                    self.split
+                ));
+            }
+        }
+        if self.methods.contains(&Method::Select) {
+            return Err(
+                "methods: `select` is the rationalizer, which always runs; list post-hoc methods"
+                    .into(),
+            );
+        }
+        if self.limit == Some(0) {
+            return Err("limit must be at least 1".into());
+        }
+        let mut cls = self.classifier.clone();
+        cls.data_dir = self.data_dir.clone();
+        cls.validate().map_err(|e| format!("classifier: {e}"))?;
+        let mut sel = self.select.clone();
+        sel.data_dir = self.data_dir.clone();
+        sel.validate().map_err(|e| format!("select: {e}"))?;
+        Ok(())
+    }
+}
