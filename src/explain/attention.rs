@@ -6,7 +6,7 @@ use crate::models::{AttentionClassifier, Encoded};
 
 /// Attention per token, summed over each word's tokens. `layer` None: attention pooling if the
 /// model has it, else the last layer; `heads` None: mean of all heads; `query_row` Some(r):
-/// read query row r (0 = [CLS], as HateXplain's [Attn]) instead of the rows the classifier reads.
+/// read query row r (0 = `[CLS]`, as HateXplain's `[Attn]`) instead of the rows the classifier reads.
 pub fn explain<M: AttentionClassifier + ?Sized>(
     model: &M,
     enc: &Encoded,

@@ -9,7 +9,7 @@
 //! context the rationale (`reached_argmax = false`).
 //!
 //! Any model that can score a batch of input subsets implements [`SubsetScorer`]: language models
-//! ([`gpt2::LmScorer`]) and classifiers ([`classifier`]). [`exhaustive`] gives the optimum on small
+//! ([`lm::LmScorer`]) and classifiers ([`classifier`]). [`exhaustive`] gives the optimum on small
 //! inputs, [`dropout`] the compatibility fine-tuning (word dropout), [`majority`] the synthetic
 //! majority-class experiment and [`lambada`] the annotated-LAMBADA evaluation.
 

@@ -2,7 +2,7 @@
 //!
 //! candle's own GRU has no bidirectional mode and slices per time step in a way whose backward
 //! pass is quadratic in the length (`research/stack.md` §5.3). Here the whole layer is one
-//! fused op ([`BiGruScan`](super::gru_scan::BiGruScan)) with its own backward pass, so
+//! fused op ([`BiGruScan`]) with its own backward pass, so
 //! gradients reach the embeddings, `w_ih`, `b_ih`, `w_hh` and `b_hh` (and the mask). Padding is
 //! masked: a padded step leaves the state unchanged, so the reversed direction starts at each
 //! sequence's own last token. The parameters keep their names and shapes (checkpoints load

@@ -130,7 +130,7 @@ pub struct AttentionMaps {
     pub layers: Vec<Vec<Vec<Vec<f32>>>>,
     /// Attention-pooling weights over the T tokens, when the model pools with attention.
     pub pooling: Option<Vec<f32>>,
-    /// Which query rows the classifier reads: `Some(i)` for a [CLS]-style token, `None` for
+    /// Which query rows the classifier reads: `Some(i)` for a `[CLS]`-style token, `None` for
     /// pooling over all tokens.
     pub readout: Option<usize>,
 }

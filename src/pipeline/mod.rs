@@ -3,7 +3,7 @@
 //! everything with the ERASER metrics, draw figures and print one comparison table.
 //!
 //! Everything is written into a staging folder beside the output folder, which replaces the
-//! output folder only when the whole job succeeded ([`staging`]).
+//! output folder only when the whole job succeeded (module `staging`).
 
 mod config;
 mod staging;

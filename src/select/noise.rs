@@ -131,7 +131,7 @@ impl NoiseModel {
     }
 
     /// Replaces selected tokens: `ids[j]` (with rarity `rarity[j]`) becomes a draw from q with
-    /// probability min(1, p · rarity[j]). Returns the number of replaced tokens.
+    /// probability min(1, p · rarity_j). Returns the number of replaced tokens.
     pub fn inject(&self, ids: &mut [u32], rarity: &[f64], p: f64, rng: &mut impl Rng) -> usize {
         let mut replaced = 0;
         for (id, r) in ids.iter_mut().zip(rarity) {

@@ -6,7 +6,7 @@
 //!
 //! - A2R: CE(att) + λ·JS(att, rp.detach()) + CE(rp) + λ·JS(att.detach(), rp);
 //! - Gumbel: CE + w_s·|mean rate − budget| + w_c·continuity (through the straight-through z);
-//! - HardKuma: CE + λ₀·(E[L0] − budget) + λ₁·(E[transitions] − target), λ by the Lagrangian
+//! - HardKuma: CE + λ₀·(E(L0) − budget) + λ₁·(E(transitions) − target), λ by the Lagrangian
 //!   update of [`super::estimators::Lagrangian`];
 //! - REINFORCE: CE + mean((cost − baseline) · log p(z)), cost = per-example CE +
 //!   w_s·|rate − budget| + w_c·continuity, baseline a moving average of the cost (rate 0.9).

@@ -4,7 +4,7 @@
 //!
 //! - The attention distribution ([`attention_distribution`]) is the GRU's additive-attention
 //!   pooling weights, or one transformer layer's attention (one head, several heads or the mean
-//!   of all), read from the first query row ([CLS] for BERT checkpoints) or averaged over all
+//!   of all), read from the first query row (`[CLS]` for BERT checkpoints) or averaged over all
 //!   query rows, which is what `rationale explain --method attention` reads for these
 //!   mean-pooled models (the default, so the supervised map is the explained one).
 //! - The target ([`token_target`]) comes from the annotators' word masks (one ERASER evidence
@@ -56,7 +56,7 @@ pub enum TargetKind {
 pub enum Query {
     /// The mean of all (non-pad) query rows: what `explain --method attention` reads.
     Mean,
-    /// The first row ([CLS] for BERT checkpoints).
+    /// The first row (`[CLS]` for BERT checkpoints).
     First,
 }
 
