@@ -3,18 +3,11 @@
 
 mod common;
 
+use common::rationale as run;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rationale"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -1,16 +1,10 @@
 //! Bad input to every model subcommand: each gets a clear message and exit code, never a panic,
 //! and a failed start leaves no output behind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn rationale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rationale"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("binary runs")
-}
+use common::rationale;
+use std::path::{Path, PathBuf};
 
 fn fails_with(args: &[&str], code: i32, expect: &str) {
     let o = rationale(args);

@@ -1,15 +1,10 @@
 //! `rationale run` end to end on the bundled Movies sample, with tiny settings.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn rationale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rationale"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("binary runs")
-}
+use common::rationale;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

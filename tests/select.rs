@@ -5,10 +5,10 @@
 mod common;
 
 use common::planted;
+use common::rationale as run;
 use rationale::select::{train_select, Estimator, Granularity, SelectConfig, SelectModel};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 fn config(dir: &Path, estimator: Estimator) -> SelectConfig {
     SelectConfig {
@@ -131,13 +131,6 @@ fn sentence_granularity_selects_whole_sentences() {
     train_select(&cfg, &out, false).unwrap();
     let (hit, acc) = check(&dir, &out);
     assert!(hit >= 0.9 && acc >= 0.9, "hit {hit} acc {acc}");
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rationale"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

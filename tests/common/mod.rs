@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// `../shared/data` beside the checkout, if present.
 pub fn shared_data() -> Option<PathBuf> {
@@ -132,4 +133,13 @@ pub fn planted(dir: &Path, counts: [(&str, usize); 3], seed: u64) {
         }
         std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
     }
+}
+
+/// Runs the `rationale` binary (one rayon thread) and returns its output.
+pub fn rationale(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rationale"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("binary runs")
 }
