@@ -161,24 +161,9 @@ pub fn train(a: &SelectArgs) -> ExitCode {
         }
     };
     let (out, quiet) = (a.out.clone(), a.quiet);
-    match super::with_big_stack(move || train_select(&cfg, &out, !quiet)) {
-        Ok(r) => {
-            eprintln!(
-                "best epoch {} with validation objective {:.4}{}; checkpoint in {}",
-                r.best_epoch,
-                r.best_val_objective,
-                if r.stopped_early {
-                    " (stopped early)"
-                } else {
-                    ""
-                },
-                a.out.join("best").display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(super::exit::UNUSABLE)
-        }
-    }
+    let best = super::with_big_stack(move || train_select(&cfg, &out, !quiet)).map(|r| {
+        let what = format!("validation objective {:.4}", r.best_val_objective);
+        (r.best_epoch, what, r.stopped_early)
+    });
+    super::train::report_best(best, &a.out)
 }

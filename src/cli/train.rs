@@ -297,18 +297,28 @@ pub fn train(cmd: TrainCommand) -> ExitCode {
     };
     let (out, resume, quiet, stop) = (a.out.clone(), a.resume, a.quiet, a.stop_after_epochs);
     let res = super::with_big_stack(move || train_classifier(&cfg, &out, resume, !quiet, stop));
-    match res {
-        Ok(r) => {
+    let best = res.map(|r| {
+        let what = format!("validation accuracy {:.4}", r.best_val_accuracy);
+        (r.best_epoch, what, r.stopped_early)
+    });
+    report_best(best, &a.out)
+}
+
+/// Prints where a finished training run's best checkpoint is (or the error) and the exit code.
+pub(super) fn report_best<E: std::fmt::Display>(
+    result: Result<(usize, String, bool), E>,
+    out: &Path,
+) -> ExitCode {
+    match result {
+        Ok((epoch, what, stopped_early)) => {
+            let early = if stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            };
             eprintln!(
-                "best epoch {} with validation accuracy {:.4}{}; checkpoint in {}",
-                r.best_epoch,
-                r.best_val_accuracy,
-                if r.stopped_early {
-                    " (stopped early)"
-                } else {
-                    ""
-                },
-                a.out.join("best").display()
+                "best epoch {epoch} with {what}{early}; checkpoint in {}",
+                out.join("best").display()
             );
             ExitCode::SUCCESS
         }

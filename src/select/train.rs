@@ -28,7 +28,6 @@ use crate::models::tokenizer::{PAD, UNK};
 use crate::models::{Example, ExampleSet, ModelError, ModelTokenizer};
 use crate::train::{write_dir_atomic, AdamW, AdamWParams};
 use candle_core::{DType, Device, Tensor, D};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -313,20 +312,7 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
         }
         batches.shuffle(&mut rng);
         let mut noise_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e6f697365 ^ epoch as u64);
-        let bar = if progress {
-            let b = ProgressBar::new(steps);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = crate::train::epoch_bar(progress, steps, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen, mut rate_sum) = (0f64, 0usize, 0usize, 0f64);
         let (mut replaced, mut selected) = (0usize, 0usize);
         let t0 = std::time::Instant::now();

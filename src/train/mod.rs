@@ -437,6 +437,23 @@ fn encode_set(
     Ok((seqs, ys))
 }
 
+/// The progress bar of one training epoch (hidden when `progress` is false).
+pub fn epoch_bar(progress: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(steps);
+    b.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    b.set_prefix(format!("{}/{epochs}", epoch + 1));
+    b
+}
+
 /// Trains a classifier into `out` (see the module docs for the layout). With `resume`,
 /// continues from `out/last/` when it exists (the configuration must be the same).
 /// `stop_after` ends this invocation after that many epochs in total (training in slices;
@@ -566,20 +583,7 @@ pub fn train_classifier(
         );
         let mut order: Vec<usize> = (0..train_x.len()).collect();
         order.shuffle(&mut rng);
-        let bar = if progress {
-            let b = ProgressBar::new(steps_per_epoch);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = epoch_bar(progress, steps_per_epoch, epoch, cfg.epochs);
         let (mut loss_sum, mut correct, mut seen, mut tokens) = (0f64, 0usize, 0usize, 0usize);
         let (mut align_sum, mut align_batches) = (0f64, 0usize);
         let t0 = std::time::Instant::now();
