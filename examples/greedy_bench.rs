@@ -2,9 +2,9 @@
 //!
 //! First run `examples/greedy_bench.py OUT_DIR SIZE PROMPT GEN` (PyTorch + transformers): it
 //! saves the model to OUT_DIR and times the authors' algorithm there. Then
-//! `cargo run --profile ci --example greedy_bench -- OUT_DIR` rationalizes the same tokens with
-//! this crate (with and without key/value reuse), checks the rationales are identical, and
-//! prints both sides.
+//! `cargo run --release --example greedy_bench -- OUT_DIR` rationalizes the same tokens with
+//! this crate (one target at a time, and all targets in lock-step), checks the rationales are
+//! identical, and prints both sides.
 
 use candle_core::Device;
 use rationale::greedy::gpt2::Gpt2;
@@ -43,14 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report["pytorch"]["authors"]["rationales_out"] = Value::Null;
     report["pytorch"]["last_logits"]["rationales_out"] = Value::Null;
     // warm-up
-    rationalize_sequence(
-        &model,
-        &seq[..first + 1],
-        first,
-        &GreedyConfig::default(),
-        true,
-    )?;
-    for name in ["no_reuse", "kv_reuse", "batched_targets"] {
+    rationalize_sequence(&model, &seq[..first + 1], first, &GreedyConfig::default())?;
+    for name in ["one_target", "batched_targets"] {
         let t = Instant::now();
         let rats = if name == "batched_targets" {
             rationalize_sequence_batched(
@@ -61,13 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 DEFAULT_MAX_TOKENS,
             )?
         } else {
-            rationalize_sequence(
-                &model,
-                &seq,
-                first,
-                &GreedyConfig::default(),
-                name == "kv_reuse",
-            )?
+            rationalize_sequence(&model, &seq, first, &GreedyConfig::default())?
         };
         let secs = t.elapsed().as_secs_f64();
         let n = rats.len();
@@ -96,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (py_name, py_run) in py["runs"].as_object().ok_or("runs")? {
         let p = py_run["seconds"].as_f64().unwrap_or(f64::NAN);
-        for c in ["no_reuse", "kv_reuse", "batched_targets"] {
+        for c in ["one_target", "batched_targets"] {
             println!(
                 "speed-up candle {c} vs pytorch {py_name}: {:.2}x",
                 p / report["candle"][c]["seconds"].as_f64().unwrap_or(f64::NAN)

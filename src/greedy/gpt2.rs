@@ -8,13 +8,15 @@
 //! Every op used in training is composed from differentiable primitives (layer norm and softmax
 //! are written out: candle-nn's fused versions pass no gradient).
 
+use super::packed::PackedGpt2;
 use super::{GreedyError, SubsetScore};
-use candle_core::{DType, Device, IndexOp, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Hyper-parameters, read from a Hugging Face GPT-2 `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +71,7 @@ impl Gpt2Config {
     }
 
     fn validate(&self) -> Result<(), GreedyError> {
-        if self.n_head == 0 || self.n_embd % self.n_head != 0 {
+        if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             return Err(GreedyError::Invalid(format!(
                 "n_embd {} is not a multiple of n_head {}",
                 self.n_embd, self.n_head
@@ -97,17 +99,17 @@ impl Gpt2Config {
     }
 }
 
-struct Block {
-    ln1: (Tensor, Tensor),
-    attn_w: Tensor,
-    attn_b: Tensor,
-    proj_w: Tensor,
-    proj_b: Tensor,
-    ln2: (Tensor, Tensor),
-    fc_w: Tensor,
-    fc_b: Tensor,
-    fc_proj_w: Tensor,
-    fc_proj_b: Tensor,
+pub(super) struct Block {
+    pub(super) ln1: (Tensor, Tensor),
+    pub(super) attn_w: Tensor,
+    pub(super) attn_b: Tensor,
+    pub(super) proj_w: Tensor,
+    pub(super) proj_b: Tensor,
+    pub(super) ln2: (Tensor, Tensor),
+    pub(super) fc_w: Tensor,
+    pub(super) fc_b: Tensor,
+    pub(super) fc_proj_w: Tensor,
+    pub(super) fc_proj_b: Tensor,
 }
 
 /// A GPT-2 language model (inference and training).
@@ -121,11 +123,8 @@ pub struct Gpt2 {
     ln_f: (Tensor, Tensor),
     erf_gelu: bool,
     device: Device,
-}
-
-/// Per-layer keys and values of a run, `(1, heads, len, head_dim)` each.
-pub struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
+    /// The weights packed for greedy search, made on first use.
+    packed: OnceLock<PackedGpt2>,
 }
 
 fn names(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
@@ -265,6 +264,7 @@ impl Gpt2 {
             ln_f,
             erf_gelu,
             device: device.clone(),
+            packed: OnceLock::new(),
         })
     }
 
@@ -400,17 +400,14 @@ impl Gpt2 {
         }
     }
 
-    /// One block on `h (b, l, d)`; `past` = keys/values `(b or 1, H, p, hd)` of earlier tokens
-    /// every new token may attend to; `mask` additive `(l, p + l)`. Returns the new hidden states
-    /// and this block's keys and values for the new tokens.
+    /// One block on `h (b, l, d)` with the additive attention mask `(l, l)`.
     fn block(
         &self,
         blk: &Block,
         h: &Tensor,
-        past: Option<&(Tensor, Tensor)>,
         mask: &Tensor,
         train: bool,
-    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+    ) -> candle_core::Result<Tensor> {
         let (b, l, d) = h.dims3()?;
         let nh = self.config.n_head;
         let hd = d / nh;
@@ -424,50 +421,26 @@ impl Gpt2 {
                 .contiguous()
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-        let (kk, vv) = match past {
-            Some((pk, pv)) if pk.dim(2)? > 0 => {
-                let p = pk.dim(2)?;
-                let pk = pk.broadcast_as((b, nh, p, hd))?;
-                let pv = pv.broadcast_as((b, nh, p, hd))?;
-                (
-                    Tensor::cat(&[&pk, &k], 2)?.contiguous()?,
-                    Tensor::cat(&[&pv, &v], 2)?.contiguous()?,
-                )
-            }
-            _ => (k.clone(), v.clone()),
-        };
-        let att = (q.matmul(&kk.t()?)? * (1.0 / (hd as f64).sqrt()))?.broadcast_add(mask)?;
+        let att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?.broadcast_add(mask)?;
         let att = if train {
             candle_nn::ops::softmax(&att, D::Minus1)?
         } else {
             candle_nn::ops::softmax_last_dim(&att)?
         };
-        let y = att.matmul(&vv)?.transpose(1, 2)?.reshape((b, l, d))?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         let h = (h + conv1d(&y, &blk.proj_w, &blk.proj_b)?)?;
         let x = layer_norm(&h, &blk.ln2, eps)?;
         let m = self.gelu(&conv1d(&x, &blk.fc_w, &blk.fc_b)?)?;
-        let h = (h + conv1d(&m, &blk.fc_proj_w, &blk.fc_proj_b)?)?;
-        Ok((h, (k, v)))
+        h + conv1d(&m, &blk.fc_proj_w, &blk.fc_proj_b)?
     }
 
-    fn mask(
-        &self,
-        l: usize,
-        past: usize,
-        allowed: impl Fn(usize, usize) -> bool,
-    ) -> candle_core::Result<Tensor> {
-        let mut m = vec![0f32; l * (past + l)];
-        for i in 0..l {
-            for s in 0..past + l {
-                let ok = s < past || allowed(i, s - past);
-                if !ok {
-                    m[i * (past + l) + s] = -1e9;
-                }
-            }
-        }
-        Tensor::from_vec(m, (l, past + l), &self.device)
+    /// The causal mask `(l, l)`: 0 where position `s <= i`, −1e9 elsewhere.
+    fn causal_mask(&self, l: usize) -> candle_core::Result<Tensor> {
+        let m: Vec<f32> = (0..l * l)
+            .map(|x| if x % l <= x / l { 0.0 } else { -1e9 })
+            .collect();
+        Tensor::from_vec(m, (l, l), &self.device)
     }
-
     /// Logits `(b, l, vocab)` for a batch of equal-length token sequences with explicit position
     /// ids (row-major `b × l`), causal in sequence order. This is the sparse forward pass: a subset
     /// of a context is its tokens with their original positions.
@@ -490,7 +463,7 @@ impl Gpt2 {
         b: usize,
         extra_mask: Option<&Tensor>,
     ) -> Result<Tensor, GreedyError> {
-        if b == 0 || ids.len() % b != 0 {
+        if b == 0 || !ids.len().is_multiple_of(b) {
             return Err(GreedyError::Invalid(
                 "ids length is not a multiple of the batch size".into(),
             ));
@@ -511,86 +484,40 @@ impl Gpt2 {
         extra: Option<&Tensor>,
         train: bool,
     ) -> Result<Tensor, GreedyError> {
-        if b == 0 || ids.len() % b != 0 || ids.len() != positions.len() || ids.is_empty() {
+        if b == 0 || !ids.len().is_multiple_of(b) || ids.len() != positions.len() || ids.is_empty()
+        {
             return Err(GreedyError::Invalid(
                 "ids/positions lengths do not form a (batch, length) grid".into(),
             ));
         }
         let l = ids.len() / b;
         let mut h = self.embed(ids, positions, (b, l))?;
-        let mut mask = self.mask(l, 0, |i, s| s <= i)?;
+        let mut mask = self.causal_mask(l)?;
         if let Some(e) = extra {
             mask = (mask + e)?;
         }
         for blk in &self.blocks {
-            h = self.block(blk, &h, None, &mask, train)?.0;
+            h = self.block(blk, &h, &mask, train)?;
         }
         Ok(h)
     }
 
-    /// Runs one sequence `(1, l)` and keeps every layer's keys and values.
-    pub fn prefill(
-        &self,
-        ids: &[u32],
-        positions: &[usize],
-    ) -> Result<(Tensor, KvCache), GreedyError> {
-        let l = ids.len();
-        let mut h = self.embed(ids, positions, (1, l))?;
-        let mask = self.mask(l, 0, |i, s| s <= i)?;
-        let mut layers = Vec::with_capacity(self.blocks.len());
-        for blk in &self.blocks {
-            let (nh, kv) = self.block(blk, &h, None, &mask, false)?;
-            h = nh;
-            layers.push(kv);
+    /// The weights packed for greedy search ([`PackedGpt2`]), packed on the first call.
+    pub fn packed(&self) -> Result<&PackedGpt2, GreedyError> {
+        if let Some(p) = self.packed.get() {
+            return Ok(p);
         }
-        Ok((h, KvCache { layers }))
+        let p = PackedGpt2::new(self)?;
+        Ok(self.packed.get_or_init(|| p))
     }
 
-    /// For a batch of `b` continuations (row-major `b × l` ids and positions) that all follow the
-    /// first `past` tokens of `cache`, the log-softmax at each row's last position, scored for
-    /// `target`.
-    pub fn score_continuations(
-        &self,
-        cache: Option<&KvCache>,
-        past: usize,
-        ids: &[u32],
-        positions: &[usize],
-        b: usize,
-        target: u32,
-    ) -> Result<Vec<SubsetScore>, GreedyError> {
-        let l = ids.len() / b;
-        let mut h = self.embed(ids, positions, (b, l))?;
-        let mask = self.mask(l, past, |i, s| s <= i)?;
-        for (li, blk) in self.blocks.iter().enumerate() {
-            let past_kv = match cache {
-                Some(c) if past > 0 => {
-                    let (k, v) = &c.layers[li];
-                    Some((k.narrow(2, 0, past)?, v.narrow(2, 0, past)?))
-                }
-                _ => None,
-            };
-            h = self.block(blk, &h, past_kv.as_ref(), &mask, false)?.0;
-        }
-        let last = h.i((.., l - 1, ..))?;
-        let logits =
-            layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?;
-        scores_from_logits(&logits, target)
+    pub(super) fn blocks(&self) -> &[Block] {
+        &self.blocks
     }
-}
 
-impl Gpt2 {
-    /// Logits `(b, vocab)` at the last position of each of `b` equal-length sparse sequences
-    /// (row-major ids and original positions); the LM head runs on the last position only.
-    pub fn last_logits(
-        &self,
-        ids: &[u32],
-        positions: &[usize],
-        b: usize,
-    ) -> Result<Tensor, GreedyError> {
-        let h = self.hidden(ids, positions, b, None, false)?;
-        let l = h.dim(1)?;
-        let last = h.i((.., l - 1, ..))?;
-        Ok(layer_norm(&last, &self.ln_f, self.config.layer_norm_epsilon)?.matmul(&self.wte_t)?)
+    /// Token and position embeddings and the final layer norm.
+    pub(super) fn embeddings(&self) -> (&Tensor, &Tensor, &(Tensor, Tensor)) {
+        (&self.wte, &self.wpe, &self.ln_f)
     }
 }
 

@@ -1,25 +1,23 @@
 //! Language models as [`SubsetScorer`]s, and rationales for every token of a sequence.
 
-use super::gpt2::{score_row, Gpt2};
+use super::gpt2::Gpt2;
+use super::packed::{KvCache, PackedGpt2, Row};
 use super::{greedy, GreedyConfig, GreedyError, Rationale, Start, Step, SubsetScore, SubsetScorer};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 
 /// How many new tokens one batched forward pass may hold (the authors' `max_tokens_per_batch`).
 pub const DEFAULT_MAX_TOKENS: usize = 4096;
 
 /// A GPT-2 model on one context (token ids at positions `0..n`): subsets are scored for the
-/// next token after the subset's last position.
-///
-/// With `reuse` on (off by default: measured slower in candle on CPU, see the README), [`score_extensions`](SubsetScorer::score_extensions) runs the
-/// current rationale once, keeps every layer's keys and values, and for each candidate computes
-/// only the tokens at or after the candidate: tokens before it attend to exactly the same
-/// subset as in the rationale alone, so their states are reused (exact, up to float rounding).
+/// next token after the subset's last position, all of a step in one packed pass.
+/// [`rationalize_sequence_batched`] is faster when there are many targets: it also reuses
+/// cached keys and values.
 pub struct LmScorer<'a> {
     model: &'a Gpt2,
     ids: &'a [u32],
-    /// Reuse the rationale's keys and values across one step's candidates.
-    pub reuse: bool,
     /// New tokens per batched forward pass.
     pub max_tokens: usize,
     calls: u64,
@@ -31,37 +29,135 @@ impl<'a> LmScorer<'a> {
         LmScorer {
             model,
             ids,
-            reuse: false,
             max_tokens: DEFAULT_MAX_TOKENS,
             calls: 0,
         }
     }
 
-    fn run_rows(
-        &mut self,
-        rows: &[(Vec<u32>, Vec<usize>)],
-        cache: Option<&super::gpt2::KvCache>,
-        past: usize,
-        target: usize,
-    ) -> Result<Vec<SubsetScore>, GreedyError> {
-        let mut out = Vec::with_capacity(rows.len());
-        let l = rows.first().map_or(1, |r| r.0.len()).max(1);
-        let per = (self.max_tokens / l).max(1);
-        for chunk in rows.chunks(per) {
-            let ids: Vec<u32> = chunk.iter().flat_map(|r| r.0.iter().copied()).collect();
-            let pos: Vec<usize> = chunk.iter().flat_map(|r| r.1.iter().copied()).collect();
-            self.calls += 1;
-            out.extend(self.model.score_continuations(
-                cache,
-                past,
-                &ids,
-                &pos,
-                chunk.len(),
-                target as u32,
-            )?);
+    fn check(&self, positions: &[usize]) -> Result<(), GreedyError> {
+        let n = self.ids.len();
+        match positions.iter().find(|&&p| p >= n) {
+            Some(p) => Err(GreedyError::Invalid(format!(
+                "position {p} outside a context of {n}"
+            ))),
+            None => Ok(()),
         }
-        Ok(out)
     }
+}
+
+/// A row of the tokens of `ids` at `positions`.
+fn row<'c>(ids: &[u32], prefix: Option<(&'c KvCache, usize)>, positions: Vec<usize>) -> Row<'c> {
+    Row {
+        prefix,
+        ids: positions.iter().map(|&p| ids[p]).collect(),
+        positions,
+    }
+}
+
+/// Keys and values of single tokens, each alone at its position: the start of every row whose
+/// candidate comes before the whole rationale (shared by all steps and targets of a sequence).
+#[derive(Default)]
+struct Singles(HashMap<usize, KvCache>);
+
+impl Singles {
+    /// Computes the positions not yet cached, in shared passes.
+    fn fill(
+        &mut self,
+        model: &PackedGpt2,
+        ids: &[u32],
+        positions: impl IntoIterator<Item = usize>,
+        max_tokens: usize,
+        calls: &mut u64,
+    ) -> Result<(), GreedyError> {
+        let mut missing: Vec<usize> = positions
+            .into_iter()
+            .filter(|p| !self.0.contains_key(p))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let rows: Vec<Row> = missing.iter().map(|&p| row(ids, None, vec![p])).collect();
+        let caches = prefill_rows(model, &rows, max_tokens, calls)?;
+        self.0.extend(missing.into_iter().zip(caches));
+        Ok(())
+    }
+}
+
+/// Rows scoring the sorted, non-empty subset `base` plus each candidate, computing only what
+/// differs from cached work: a candidate inserted after `j ≥ 1` rationale tokens continues
+/// `cache` (the keys and values of `base`) after those `j`; a candidate before the whole
+/// rationale continues its own single-token cache (`singles`, filled for such candidates).
+fn extension_rows<'c>(
+    ids: &[u32],
+    base: &[usize],
+    cache: &'c KvCache,
+    singles: &'c Singles,
+    candidates: impl IntoIterator<Item = usize>,
+) -> Vec<Row<'c>> {
+    candidates
+        .into_iter()
+        .map(|c| match base.partition_point(|&p| p < c) {
+            0 => row(ids, Some((&singles.0[&c], 1)), base.to_vec()),
+            j => {
+                let mut positions = vec![c];
+                positions.extend_from_slice(&base[j..]);
+                row(ids, Some((cache, j)), positions)
+            }
+        })
+        .collect()
+}
+
+/// The candidates that come before every token of `base`.
+fn leading(base: &[usize], candidates: &[usize]) -> Vec<usize> {
+    let first = base.first().copied().unwrap_or(0);
+    candidates.iter().copied().filter(|&c| c < first).collect()
+}
+
+/// Consecutive ranges of `rows` with at most `max_tokens` new tokens each (at least one row).
+fn chunks(rows: &[Row], max_tokens: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut tokens) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        if i > start && tokens + r.ids.len() > max_tokens {
+            out.push(start..i);
+            (start, tokens) = (i, 0);
+        }
+        tokens += r.ids.len();
+    }
+    if start < rows.len() {
+        out.push(start..rows.len());
+    }
+    out
+}
+
+/// [`PackedGpt2::score`] in passes of at most `max_tokens` new tokens; counts the passes.
+fn score_rows(
+    model: &PackedGpt2,
+    rows: &[Row],
+    targets: &[u32],
+    max_tokens: usize,
+    calls: &mut u64,
+) -> Result<Vec<SubsetScore>, GreedyError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for c in chunks(rows, max_tokens) {
+        *calls += 1;
+        out.extend(model.score(&rows[c.clone()], &targets[c])?);
+    }
+    Ok(out)
+}
+
+/// [`PackedGpt2::prefill`] in passes of at most `max_tokens` new tokens; counts the passes.
+fn prefill_rows(
+    model: &PackedGpt2,
+    rows: &[Row],
+    max_tokens: usize,
+    calls: &mut u64,
+) -> Result<Vec<KvCache>, GreedyError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for c in chunks(rows, max_tokens) {
+        *calls += 1;
+        out.extend(model.prefill(&rows[c])?);
+    }
+    Ok(out)
 }
 
 impl SubsetScorer for LmScorer<'_> {
@@ -82,72 +178,21 @@ impl SubsetScorer for LmScorer<'_> {
                 "subsets must be non-empty and of equal length".into(),
             ));
         }
-        let n = self.ids.len();
-        let rows: Vec<(Vec<u32>, Vec<usize>)> = subsets
+        for s in subsets {
+            self.check(s)?;
+        }
+        let rows: Vec<Row> = subsets
             .iter()
-            .map(|s| {
-                if let Some(&p) = s.iter().find(|&&p| p >= n) {
-                    return Err(GreedyError::Invalid(format!(
-                        "position {p} outside a context of {n}"
-                    )));
-                }
-                Ok((s.iter().map(|&p| self.ids[p]).collect(), s.clone()))
-            })
-            .collect::<Result<_, _>>()?;
-        self.run_rows(&rows, None, 0, target)
-    }
-
-    fn score_extensions(
-        &mut self,
-        base: &[usize],
-        candidates: &[usize],
-        target: usize,
-    ) -> Result<Vec<SubsetScore>, GreedyError> {
-        if !self.reuse || base.is_empty() {
-            let subsets: Vec<Vec<usize>> = candidates
-                .iter()
-                .map(|&c| {
-                    let mut s = base.to_vec();
-                    s.insert(s.partition_point(|&p| p < c), c);
-                    s
-                })
-                .collect();
-            return self.score(&subsets, target);
-        }
-        let base_ids: Vec<u32> = base.iter().map(|&p| self.ids[p]).collect();
-        self.calls += 1;
-        let (_, cache) = self.model.prefill(&base_ids, base)?;
-        // Group candidates by how many rationale tokens precede them.
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); base.len() + 1];
-        for (i, &c) in candidates.iter().enumerate() {
-            groups[base.partition_point(|&p| p < c)].push(i);
-        }
-        let mut out = vec![
-            SubsetScore {
-                target_logprob: f32::NEG_INFINITY,
-                argmax: 0
-            };
-            candidates.len()
-        ];
-        for (j, members) in groups.iter().enumerate() {
-            if members.is_empty() {
-                continue;
-            }
-            let rows: Vec<(Vec<u32>, Vec<usize>)> = members
-                .iter()
-                .map(|&i| {
-                    let c = candidates[i];
-                    let mut pos = vec![c];
-                    pos.extend_from_slice(&base[j..]);
-                    (pos.iter().map(|&p| self.ids[p]).collect(), pos)
-                })
-                .collect();
-            let scores = self.run_rows(&rows, Some(&cache), j, target)?;
-            for (&i, s) in members.iter().zip(scores) {
-                out[i] = s;
-            }
-        }
-        Ok(out)
+            .map(|s| row(self.ids, None, s.clone()))
+            .collect();
+        let targets = vec![target as u32; rows.len()];
+        score_rows(
+            self.model.packed()?,
+            &rows,
+            &targets,
+            self.max_tokens,
+            &mut self.calls,
+        )
     }
 
     fn forward_calls(&self) -> u64 {
@@ -175,7 +220,6 @@ pub fn rationalize_sequence(
     ids: &[u32],
     first_target: usize,
     cfg: &GreedyConfig,
-    reuse: bool,
 ) -> Result<Vec<TokenRationale>, GreedyError> {
     if first_target == 0 {
         return Err(GreedyError::Invalid(
@@ -185,7 +229,6 @@ pub fn rationalize_sequence(
     let mut out = Vec::new();
     for t in first_target..ids.len() {
         let mut s = LmScorer::new(model, &ids[..t]);
-        s.reuse = reuse;
         let rationale = greedy(&mut s, ids[t] as usize, cfg)?;
         out.push(TokenRationale {
             target_position: t,
@@ -234,84 +277,97 @@ pub fn rationalize_sequence_batched(
             reached: false,
         })
         .collect();
+    if let Some(&t) = ids.iter().find(|&&t| t as usize >= model.config.vocab_size) {
+        return Err(GreedyError::Invalid(format!(
+            "token id {t} >= vocab size {}",
+            model.config.vocab_size
+        )));
+    }
+    let packed = model.packed()?;
     let mut calls = 0u64;
-    // rows: (state index, candidate position, subset)
-    let mut run = |rows: &[(usize, usize, Vec<usize>)],
-                   states: &[State]|
-     -> Result<Vec<SubsetScore>, GreedyError> {
-        let mut out = Vec::with_capacity(rows.len());
-        let l = rows.first().map_or(1, |r| r.2.len()).max(1);
-        for chunk in rows.chunks((max_tokens / l).max(1)) {
-            let tok: Vec<u32> = chunk
-                .iter()
-                .flat_map(|r| r.2.iter().map(|&p| ids[p]))
-                .collect();
-            let pos: Vec<usize> = chunk.iter().flat_map(|r| r.2.iter().copied()).collect();
-            calls += 1;
-            let logits = model
-                .last_logits(&tok, &pos, chunk.len())?
-                .to_vec2::<f32>()?;
-            out.extend(
-                chunk
-                    .iter()
-                    .zip(&logits)
-                    .map(|(r, lg)| score_row(lg, ids[states[r.0].t] as usize)),
-            );
+    let mut singles = Singles::default();
+    if cfg.start == Start::Last {
+        let rows: Vec<Row> = states
+            .iter()
+            .map(|s| row(ids, None, vec![s.t - 1]))
+            .collect();
+        let targets: Vec<u32> = states.iter().map(|s| ids[s.t]).collect();
+        let scores = score_rows(packed, &rows, &targets, max_tokens, &mut calls)?;
+        for (s, sc) in states.iter_mut().zip(scores) {
+            s.order.push(s.t - 1);
+            s.scored += 1;
+            s.steps.push(Step {
+                position: s.t - 1,
+                target_logprob: sc.target_logprob,
+                argmax: sc.argmax,
+            });
+            s.reached = sc.argmax == ids[s.t] as usize;
         }
-        Ok(out)
-    };
-    match cfg.start {
-        Start::Last => {
-            let rows: Vec<(usize, usize, Vec<usize>)> = states
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (i, s.t - 1, vec![s.t - 1]))
-                .collect();
-            let scores = run(&rows, &states)?;
-            for ((i, p, _), sc) in rows.into_iter().zip(scores) {
-                let s = &mut states[i];
-                s.order.push(p);
-                s.scored += 1;
-                s.steps.push(Step {
-                    position: p,
-                    target_logprob: sc.target_logprob,
-                    argmax: sc.argmax,
-                });
-                s.reached = sc.argmax == ids[s.t] as usize;
-            }
-        }
-        Start::Empty => {}
     }
     loop {
         for s in states.iter_mut() {
             let max = cfg.max_size.unwrap_or(s.t).min(s.t);
             s.done = s.reached || s.order.len() >= max;
         }
-        let mut rows = Vec::new();
-        for (i, s) in states.iter().enumerate().filter(|(_, s)| !s.done) {
-            let mut base = s.order.clone();
-            base.sort_unstable();
-            for c in (0..s.t).filter(|c| !s.order.contains(c)) {
-                let mut sub = base.clone();
-                sub.insert(sub.partition_point(|&p| p < c), c);
-                rows.push((i, c, sub));
-            }
-        }
-        if rows.is_empty() {
+        let active: Vec<usize> = (0..states.len()).filter(|&i| !states[i].done).collect();
+        if active.is_empty() {
             break;
         }
-        let scores = run(&rows, &states)?;
+        let bases: Vec<Vec<usize>> = active
+            .iter()
+            .map(|&i| {
+                let mut b = states[i].order.clone();
+                b.sort_unstable();
+                b
+            })
+            .collect();
+        // Keys and values of every non-empty rationale, and of the single tokens that start
+        // rows, in shared passes.
+        let base_rows: Vec<Row> = bases
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| row(ids, None, b.clone()))
+            .collect();
+        let mut caches = prefill_rows(packed, &base_rows, max_tokens, &mut calls)?.into_iter();
+        let caches: Vec<Option<KvCache>> = bases
+            .iter()
+            .map(|b| if b.is_empty() { None } else { caches.next() })
+            .collect();
+        let candidates: Vec<Vec<usize>> = active
+            .iter()
+            .map(|&i| {
+                (0..states[i].t)
+                    .filter(|c| !states[i].order.contains(c))
+                    .collect()
+            })
+            .collect();
+        let before = bases
+            .iter()
+            .zip(&candidates)
+            .filter(|(b, _)| !b.is_empty())
+            .flat_map(|(b, c)| leading(b, c));
+        singles.fill(packed, ids, before, max_tokens, &mut calls)?;
+        let (mut rows, mut owners, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+        for (((&i, base), cache), cands) in active.iter().zip(&bases).zip(&caches).zip(candidates) {
+            owners.extend(cands.iter().map(|&c| (i, c)));
+            targets.extend(cands.iter().map(|_| ids[states[i].t]));
+            rows.extend(match cache {
+                Some(cache) => extension_rows(ids, base, cache, &singles, cands),
+                None => cands.into_iter().map(|c| row(ids, None, vec![c])).collect(),
+            });
+        }
+        let scores = score_rows(packed, &rows, &targets, max_tokens, &mut calls)?;
         let mut best: Vec<Option<(usize, SubsetScore)>> = vec![None; states.len()];
-        for ((i, c, _), sc) in rows.iter().zip(scores) {
-            states[*i].scored += 1;
+        for (&(i, c), sc) in owners.iter().zip(scores) {
+            states[i].scored += 1;
             let lp = if sc.target_logprob.is_nan() {
                 f32::NEG_INFINITY
             } else {
                 sc.target_logprob
             };
-            if best[*i].is_none_or(|(_, b)| lp > b.target_logprob) {
-                best[*i] = Some((
-                    *c,
+            if best[i].is_none_or(|(_, b)| lp > b.target_logprob) {
+                best[i] = Some((
+                    c,
                     SubsetScore {
                         target_logprob: lp,
                         argmax: sc.argmax,
@@ -414,14 +470,65 @@ mod tests {
         assert!(worst < 1e-4, "max |Δlogit| = {worst}");
     }
 
+    /// The packed pass against transformers' logits (through the log-probability of every
+    /// vocabulary entry), without and with a cached prefix.
     #[test]
-    fn greedy_matches_the_authors_algorithm_with_and_without_reuse() {
+    fn packed_scores_match_transformers_with_and_without_a_cached_prefix() {
+        let (m, e) = fixture();
+        let packed = m.packed().unwrap();
+        let mut worst = 0f32;
+        for case in e["sparse"].as_array().unwrap() {
+            let (i, p) = (ids(&case["ids"]), usizes(&case["positions"]));
+            let logits = case["logits"].as_array().unwrap();
+            let last: Vec<f32> = logits[logits.len() - 1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let mx = last.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = mx + last.iter().map(|x| (x - mx).exp()).sum::<f32>().ln();
+            let cache = packed
+                .prefill(&[Row {
+                    prefix: None,
+                    ids: i.clone(),
+                    positions: p.clone(),
+                }])
+                .unwrap();
+            for (target, logit) in last.iter().enumerate() {
+                let whole = Row {
+                    prefix: None,
+                    ids: i.clone(),
+                    positions: p.clone(),
+                };
+                // The same sequence as its first token(s) from the cache plus the rest.
+                let split = i.len() / 2;
+                let tail = Row {
+                    prefix: Some((&cache[0], split)),
+                    ids: i[split..].to_vec(),
+                    positions: p[split..].to_vec(),
+                };
+                let got = packed.score(&[whole, tail], &[target as u32; 2]).unwrap();
+                for g in got {
+                    worst = worst.max((g.target_logprob - (logit - lse)).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-4, "max |Δ log p| = {worst}");
+    }
+
+    #[test]
+    fn greedy_matches_the_authors_algorithm_one_target_at_a_time_and_batched() {
         let (m, e) = fixture();
         for (seq_key, exp_key) in [("sequence", "greedy"), ("random_sequence", "greedy_random")] {
             let seq = ids(&e[seq_key]);
-            for reuse in [true, false] {
-                let got =
-                    rationalize_sequence(&m, &seq, 1, &GreedyConfig::default(), reuse).unwrap();
+            for batched in [false, true] {
+                let cfg = GreedyConfig::default();
+                let got = if batched {
+                    rationalize_sequence_batched(&m, &seq, 1, &cfg, 7).unwrap()
+                } else {
+                    rationalize_sequence(&m, &seq, 1, &cfg).unwrap()
+                };
                 let exp = e[exp_key].as_array().unwrap();
                 assert_eq!(got.len(), exp.len());
                 for (g, x) in got.iter().zip(exp) {
@@ -432,7 +539,7 @@ mod tests {
                     assert_eq!(
                         g.rationale.order,
                         usizes(&x["order"]),
-                        "target {} reuse {reuse}",
+                        "target {} batched {batched}",
                         g.target_position
                     );
                     assert_eq!(
@@ -467,6 +574,6 @@ mod tests {
         let bad = vec![1000u32, 2];
         let mut s = LmScorer::new(&m, &bad);
         assert!(greedy(&mut s, 1, &GreedyConfig::default()).is_err());
-        assert!(rationalize_sequence(&m, &[1, 2], 0, &GreedyConfig::default(), true).is_err());
+        assert!(rationalize_sequence(&m, &[1, 2], 0, &GreedyConfig::default()).is_err());
     }
 }

@@ -21,6 +21,7 @@ pub mod gpt2;
 pub mod lambada;
 pub mod lm;
 pub mod majority;
+pub mod packed;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

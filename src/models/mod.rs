@@ -10,6 +10,7 @@ pub mod bert;
 pub mod classifier;
 pub mod cnn;
 pub mod data;
+pub mod dense;
 pub mod embedding;
 pub mod fast_math;
 pub mod gru;

@@ -225,7 +225,9 @@ impl TrainConfig {
                 return bad(format!("CNN widths must be odd, got {w}"));
             }
         }
-        if self.encoder == "transformer" && (self.heads == 0 || self.embed_dim % self.heads != 0) {
+        if self.encoder == "transformer"
+            && (self.heads == 0 || !self.embed_dim.is_multiple_of(self.heads))
+        {
             return bad(format!(
                 "embed_dim {} must be a multiple of heads {}",
                 self.embed_dim, self.heads
