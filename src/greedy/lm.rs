@@ -112,24 +112,32 @@ fn leading(base: &[usize], candidates: &[usize]) -> Vec<usize> {
     candidates.iter().copied().filter(|&c| c < first).collect()
 }
 
-/// Consecutive ranges of `rows` with at most `max_tokens` new tokens each (at least one row).
-fn chunks(rows: &[Row], max_tokens: usize) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
+/// `pass` over consecutive chunks of `rows` with at most `max_tokens` new tokens each (at
+/// least one row), results concatenated; counts the passes.
+fn in_passes<T>(
+    rows: &[Row],
+    max_tokens: usize,
+    calls: &mut u64,
+    mut pass: impl FnMut(Range<usize>) -> Result<Vec<T>, GreedyError>,
+) -> Result<Vec<T>, GreedyError> {
+    let mut out = Vec::with_capacity(rows.len());
     let (mut start, mut tokens) = (0, 0);
     for (i, r) in rows.iter().enumerate() {
         if i > start && tokens + r.ids.len() > max_tokens {
-            out.push(start..i);
+            *calls += 1;
+            out.extend(pass(start..i)?);
             (start, tokens) = (i, 0);
         }
         tokens += r.ids.len();
     }
     if start < rows.len() {
-        out.push(start..rows.len());
+        *calls += 1;
+        out.extend(pass(start..rows.len())?);
     }
-    out
+    Ok(out)
 }
 
-/// [`PackedGpt2::score`] in passes of at most `max_tokens` new tokens; counts the passes.
+/// [`PackedGpt2::score`] of `rows` in passes of at most `max_tokens` new tokens.
 fn score_rows(
     model: &PackedGpt2,
     rows: &[Row],
@@ -137,27 +145,19 @@ fn score_rows(
     max_tokens: usize,
     calls: &mut u64,
 ) -> Result<Vec<SubsetScore>, GreedyError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for c in chunks(rows, max_tokens) {
-        *calls += 1;
-        out.extend(model.score(&rows[c.clone()], &targets[c])?);
-    }
-    Ok(out)
+    in_passes(rows, max_tokens, calls, |c| {
+        model.score(&rows[c.clone()], &targets[c])
+    })
 }
 
-/// [`PackedGpt2::prefill`] in passes of at most `max_tokens` new tokens; counts the passes.
+/// [`PackedGpt2::prefill`] of `rows` in passes of at most `max_tokens` new tokens.
 fn prefill_rows(
     model: &PackedGpt2,
     rows: &[Row],
     max_tokens: usize,
     calls: &mut u64,
 ) -> Result<Vec<KvCache>, GreedyError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for c in chunks(rows, max_tokens) {
-        *calls += 1;
-        out.extend(model.prefill(&rows[c])?);
-    }
-    Ok(out)
+    in_passes(rows, max_tokens, calls, |c| model.prefill(&rows[c]))
 }
 
 impl SubsetScorer for LmScorer<'_> {

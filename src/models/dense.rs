@@ -113,9 +113,7 @@ impl PackedMatrix {
         if std::arch::is_x86_feature_detected!("avx512f") {
             return self.accumulate_avx512(x, m, panels, c);
         }
-        self.blocks(x, m, panels, c, |a, rows, b, kc, cp, ncols| {
-            portable_tile(a, self.k, rows, b, kc, cp, self.n, ncols)
-        });
+        self.blocks(x, m, panels, c, |t| portable_tile(t));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -127,12 +125,10 @@ impl PackedMatrix {
         panels: std::ops::Range<usize>,
         c: &SharedOut,
     ) {
-        self.blocks(x, m, panels, c, |a, rows, b, kc, cp, ncols| {
-            avx512::tile(a, self.k, rows, b, kc, cp, self.n, ncols)
-        });
+        self.blocks(x, m, panels, c, |t| avx512::tile(t));
     }
 
-    /// The blocking loops around a register tile `tile(a, rows, b, kc, c, ncols)`.
+    /// The blocking loops around a register tile.
     #[inline(always)]
     unsafe fn blocks(
         &self,
@@ -140,7 +136,7 @@ impl PackedMatrix {
         m: usize,
         panels: std::ops::Range<usize>,
         c: &SharedOut,
-        tile: impl Fn(*const f32, usize, *const f32, usize, *mut f32, usize),
+        tile: impl Fn(Tile),
     ) {
         let (k, n) = (self.k, self.n);
         for k0 in (0..k).step_by(KC) {
@@ -151,9 +147,16 @@ impl PackedMatrix {
                     let b = self.panels.as_ptr().add(p * k * NR + k0 * NR);
                     let ncols = NR.min(n - p * NR);
                     for i in (i0..rows_end).step_by(MR) {
-                        let rows = MR.min(rows_end - i);
-                        let a = x.as_ptr().add(i * k + k0);
-                        tile(a, rows, b, kc, c.0.add(i * n + p * NR), ncols);
+                        tile(Tile {
+                            a: x.as_ptr().add(i * k + k0),
+                            lda: k,
+                            rows: MR.min(rows_end - i),
+                            b,
+                            kc,
+                            c: c.0.add(i * n + p * NR),
+                            ldc: n,
+                            ncols,
+                        });
                     }
                 }
             }
@@ -166,14 +169,11 @@ struct SharedOut(*mut f32);
 // SAFETY: threads write disjoint panels (see `PackedMatrix::apply`).
 unsafe impl Sync for SharedOut {}
 
-/// `c[r][j] += Σ_d a[r][d] · b[d][j]` for `rows ≤ MR` rows and `ncols ≤ NR` columns, in
-/// plain Rust.
-///
-/// # Safety
-/// `a` holds `rows` rows of stride `lda` with `kc` values each, `b` holds `kc × NR` values,
-/// `c` holds `rows` rows of stride `ldc` with `ncols` values each.
-#[allow(clippy::too_many_arguments)]
-unsafe fn portable_tile(
+/// The operands of one register tile: `rows ≤ MR` rows of `a` (stride `lda`, `kc` values each),
+/// a panel block `b` (`kc × NR` values), and `rows` rows of `c` (stride `ldc`, `ncols ≤ NR`
+/// values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
+#[derive(Clone, Copy)]
+struct Tile {
     a: *const f32,
     lda: usize,
     rows: usize,
@@ -182,19 +182,25 @@ unsafe fn portable_tile(
     c: *mut f32,
     ldc: usize,
     ncols: usize,
-) {
+}
+
+/// A tile in plain Rust.
+///
+/// # Safety
+/// The pointers of `t` hold what [`Tile`] describes.
+unsafe fn portable_tile(t: Tile) {
     let mut acc = [[0f32; NR]; MR];
-    for d in 0..kc {
-        let bd = std::slice::from_raw_parts(b.add(d * NR), NR);
-        for (r, sums) in acc.iter_mut().enumerate().take(rows) {
-            let av = *a.add(r * lda + d);
+    for d in 0..t.kc {
+        let bd = std::slice::from_raw_parts(t.b.add(d * NR), NR);
+        for (r, sums) in acc.iter_mut().enumerate().take(t.rows) {
+            let av = *t.a.add(r * t.lda + d);
             for (s, &bv) in sums.iter_mut().zip(bd) {
                 *s += av * bv;
             }
         }
     }
-    for (r, sums) in acc.iter().enumerate().take(rows) {
-        let out = std::slice::from_raw_parts_mut(c.add(r * ldc), ncols);
+    for (r, sums) in acc.iter().enumerate().take(t.rows) {
+        let out = std::slice::from_raw_parts_mut(t.c.add(r * t.ldc), t.ncols);
         for (o, s) in out.iter_mut().zip(sums) {
             *o += s;
         }
@@ -203,61 +209,43 @@ unsafe fn portable_tile(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR};
+    use super::{Tile, MR, NR};
     use std::arch::x86_64::*;
 
-    /// [`super::portable_tile`] with AVX-512 intrinsics (same contract).
-    #[allow(clippy::too_many_arguments)]
+    /// A tile with AVX-512 intrinsics (same contract as [`super::portable_tile`]).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile(
-        a: *const f32,
-        lda: usize,
-        rows: usize,
-        b: *const f32,
-        kc: usize,
-        c: *mut f32,
-        ldc: usize,
-        ncols: usize,
-    ) {
-        match rows {
-            8 => rows_tile::<8>(a, lda, b, kc, c, ldc, ncols),
-            7 => rows_tile::<7>(a, lda, b, kc, c, ldc, ncols),
-            6 => rows_tile::<6>(a, lda, b, kc, c, ldc, ncols),
-            5 => rows_tile::<5>(a, lda, b, kc, c, ldc, ncols),
-            4 => rows_tile::<4>(a, lda, b, kc, c, ldc, ncols),
-            3 => rows_tile::<3>(a, lda, b, kc, c, ldc, ncols),
-            2 => rows_tile::<2>(a, lda, b, kc, c, ldc, ncols),
-            _ => rows_tile::<1>(a, lda, b, kc, c, ldc, ncols),
+    pub(super) unsafe fn tile(t: Tile) {
+        match t.rows {
+            8 => rows_tile::<8>(t),
+            7 => rows_tile::<7>(t),
+            6 => rows_tile::<6>(t),
+            5 => rows_tile::<5>(t),
+            4 => rows_tile::<4>(t),
+            3 => rows_tile::<3>(t),
+            2 => rows_tile::<2>(t),
+            _ => rows_tile::<1>(t),
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows_tile<const R: usize>(
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        kc: usize,
-        c: *mut f32,
-        ldc: usize,
-        ncols: usize,
-    ) {
+    unsafe fn rows_tile<const R: usize>(t: Tile) {
         const { assert!(R <= MR && NR == 32) };
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
-        for d in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(d * NR));
-            let b1 = _mm512_loadu_ps(b.add(d * NR + 16));
+        for d in 0..t.kc {
+            let b0 = _mm512_loadu_ps(t.b.add(d * NR));
+            let b1 = _mm512_loadu_ps(t.b.add(d * NR + 16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + d));
+                let av = _mm512_set1_ps(*t.a.add(r * t.lda + d));
                 lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
                 hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
             }
         }
         let lanes = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
-        let (m0, m1) = (lanes(ncols), lanes(ncols.saturating_sub(16)));
+        let (m0, m1) = (lanes(t.ncols), lanes(t.ncols.saturating_sub(16)));
         for r in 0..R {
-            let p = c.add(r * ldc);
+            let p = t.c.add(r * t.ldc);
             _mm512_mask_storeu_ps(p, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p), lo[r]));
             let p = p.add(16);
             _mm512_mask_storeu_ps(p, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p), hi[r]));
@@ -334,11 +322,7 @@ mod tests {
             let count = p.n.div_ceil(NR);
             if m > 0 && p.k > 0 {
                 // SAFETY: one thread, the whole buffer.
-                unsafe {
-                    p.blocks(x, m, 0..count, &c, |a, rows, b, kc, cp, ncols| {
-                        portable_tile(a, p.k, rows, b, kc, cp, p.n, ncols)
-                    })
-                };
+                unsafe { p.blocks(x, m, 0..count, &c, |t| portable_tile(t)) };
             }
             out
         });
