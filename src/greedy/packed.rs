@@ -93,12 +93,6 @@ fn layer_norm(x: &mut [f32], d: usize, (w, b): &(Vec<f32>, Vec<f32>), eps: f32) 
     }
 }
 
-/// What a pass returns.
-enum Output {
-    Caches(Vec<KvCache>),
-    Hidden(Vec<f32>),
-}
-
 impl PackedGpt2 {
     /// Packs `model`'s weights (a copy; about the model's size again in memory).
     pub fn new(model: &Gpt2) -> Result<Self, GreedyError> {
@@ -133,10 +127,7 @@ impl PackedGpt2 {
     /// Every layer's keys and values of each row: the prefix's first `past` tokens, then the
     /// row's own.
     pub fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>, GreedyError> {
-        match self.run(rows, true)? {
-            Output::Caches(c) => Ok(c),
-            Output::Hidden(_) => unreachable!("prefill keeps caches"),
-        }
+        Ok(self.run(rows, true)?.0)
     }
 
     /// Log-probability of `targets[i]` and the argmax (lowest id among ties) of the next-token
@@ -145,9 +136,7 @@ impl PackedGpt2 {
         if rows.len() != targets.len() {
             return Err(GreedyError::Invalid("one target per row is needed".into()));
         }
-        let Output::Hidden(mut last) = self.run(rows, false)? else {
-            unreachable!("scoring returns hidden states")
-        };
+        let mut last = self.run(rows, false)?.1;
         layer_norm(&mut last, self.d, &self.ln_f, self.eps);
         // The LM head in blocks of rows: a block's logits stay small enough to be reused
         // memory rather than fresh pages.
@@ -196,9 +185,9 @@ impl PackedGpt2 {
         Ok(())
     }
 
-    /// One pass over the packed rows: caches of every row (`keep`), or the last block's output
-    /// at each row's last token.
-    fn run(&self, rows: &[Row], keep: bool) -> Result<Output, GreedyError> {
+    /// One pass over the packed rows: with `keep`, the caches of every row; without, the last
+    /// block's output at each row's last token `(rows, d)`.
+    fn run(&self, rows: &[Row], keep: bool) -> Result<(Vec<KvCache>, Vec<f32>), GreedyError> {
         self.check(rows)?;
         let d = self.d;
         let starts: Vec<usize> = rows
@@ -219,6 +208,7 @@ impl PackedGpt2 {
         }
         let mut caches: Vec<KvCache> = rows
             .iter()
+            .filter(|_| keep)
             .map(|r| KvCache {
                 len: r.prefix.map_or(0, |(_, p)| p) + r.ids.len(),
                 layers: Vec::new(),
@@ -283,11 +273,7 @@ impl PackedGpt2 {
                 *a += b;
             }
         }
-        Ok(if keep {
-            Output::Caches(caches)
-        } else {
-            Output::Hidden(h)
-        })
+        Ok((caches, h))
     }
 
     /// Attention output of token `i` of a row whose own tokens start at packed index `start`,
