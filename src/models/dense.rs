@@ -1,8 +1,8 @@
 //! `x · W + b` for inference on the CPU, with `W` packed once into column panels.
 //!
 //! The weights of a model are fixed while it scores many inputs, so each `(k, n)` matrix is
-//! rearranged at load into panels of [`NR`] columns, depth-major; a product then streams one
-//! panel block (kept in L1) past tiles of [`MR`] input rows, with sixteen running sums in
+//! rearranged at load into panels of 32 columns, depth-major; a product then streams one
+//! panel block (kept in L1) past tiles of 8 input rows, with sixteen running sums in
 //! registers. On x86-64 with AVX-512 (detected at run time) the tile is written with
 //! intrinsics; elsewhere the same loops in plain Rust, which the compiler vectorizes. Panels
 //! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
