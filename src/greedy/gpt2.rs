@@ -94,6 +94,23 @@ impl Gpt2Config {
         Ok(())
     }
 
+    /// Every token id inside the vocabulary and every position inside `n_positions`.
+    pub(super) fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), GreedyError> {
+        if let Some(&t) = ids.iter().find(|&&t| t as usize >= self.vocab_size) {
+            return Err(GreedyError::Invalid(format!(
+                "token id {t} >= vocab size {}",
+                self.vocab_size
+            )));
+        }
+        if let Some(&p) = positions.iter().find(|&&p| p >= self.n_positions) {
+            return Err(GreedyError::Invalid(format!(
+                "position {p} >= n_positions {} (context too long for this model)",
+                self.n_positions
+            )));
+        }
+        Ok(())
+    }
+
     fn inner(&self) -> usize {
         self.n_inner.unwrap_or(4 * self.n_embd)
     }
@@ -362,29 +379,13 @@ impl Gpt2 {
         &self.device
     }
 
-    fn check(&self, ids: &[u32], positions: &[usize]) -> Result<(), GreedyError> {
-        if let Some(&t) = ids.iter().find(|&&t| t as usize >= self.config.vocab_size) {
-            return Err(GreedyError::Invalid(format!(
-                "token id {t} >= vocab size {}",
-                self.config.vocab_size
-            )));
-        }
-        if let Some(&p) = positions.iter().find(|&&p| p >= self.config.n_positions) {
-            return Err(GreedyError::Invalid(format!(
-                "position {p} >= n_positions {} (context too long for this model)",
-                self.config.n_positions
-            )));
-        }
-        Ok(())
-    }
-
     fn embed(
         &self,
         ids: &[u32],
         positions: &[usize],
         shape: (usize, usize),
     ) -> Result<Tensor, GreedyError> {
-        self.check(ids, positions)?;
+        self.config.check_tokens(ids, positions)?;
         let ids = Tensor::from_slice(ids, ids.len(), &self.device)?;
         let pos: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
         let pos = Tensor::from_vec(pos, positions.len(), &self.device)?;

@@ -277,12 +277,7 @@ pub fn rationalize_sequence_batched(
             reached: false,
         })
         .collect();
-    if let Some(&t) = ids.iter().find(|&&t| t as usize >= model.config.vocab_size) {
-        return Err(GreedyError::Invalid(format!(
-            "token id {t} >= vocab size {}",
-            model.config.vocab_size
-        )));
-    }
+    model.config.check_tokens(ids, &[])?;
     let packed = model.packed()?;
     let mut calls = 0u64;
     let mut singles = Singles::default();

@@ -13,7 +13,7 @@
 //! Same mathematics as [`Gpt2::forward`] (tested equal to 1e-4 on the logits, and greedy
 //! search gives the authors' rationales); GELU's tanh comes from [`fast_math`].
 
-use super::gpt2::{score_row, Gpt2};
+use super::gpt2::{score_row, Gpt2, Gpt2Config};
 use super::{GreedyError, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::fast_math;
@@ -34,8 +34,7 @@ pub struct PackedGpt2 {
     heads: usize,
     eps: f32,
     erf_gelu: bool,
-    vocab: usize,
-    n_positions: usize,
+    config: Gpt2Config,
     wte: Vec<f32>,
     wpe: Vec<f32>,
     layers: Vec<Layer>,
@@ -114,8 +113,7 @@ impl PackedGpt2 {
             heads: c.n_head,
             eps: c.layer_norm_epsilon as f32,
             erf_gelu: c.activation_function == "gelu",
-            vocab: c.vocab_size,
-            n_positions: c.n_positions,
+            config: c.clone(),
             wte: values(wte)?,
             wpe: values(wpe)?,
             layers,
@@ -146,7 +144,7 @@ impl PackedGpt2 {
             let logits = self.head.apply(x, t.len());
             out.extend(
                 logits
-                    .chunks(self.vocab)
+                    .chunks(self.config.vocab_size)
                     .zip(t)
                     .map(|(r, &t)| score_row(r, t as usize)),
             );
@@ -161,18 +159,7 @@ impl PackedGpt2 {
                     "a row needs as many positions as tokens, at least one".into(),
                 ));
             }
-            if let Some(&t) = r.ids.iter().find(|&&t| t as usize >= self.vocab) {
-                return Err(GreedyError::Invalid(format!(
-                    "token id {t} >= vocab size {}",
-                    self.vocab
-                )));
-            }
-            if let Some(&p) = r.positions.iter().find(|&&p| p >= self.n_positions) {
-                return Err(GreedyError::Invalid(format!(
-                    "position {p} >= n_positions {} (context too long for this model)",
-                    self.n_positions
-                )));
-            }
+            self.config.check_tokens(&r.ids, &r.positions)?;
             if let Some((c, past)) = r.prefix {
                 if past > c.len {
                     return Err(GreedyError::Invalid(format!(
