@@ -134,6 +134,50 @@ fn sentence_granularity_selects_whole_sentences() {
 }
 
 #[test]
+fn a2r_window_selects_a_phrase_around_the_planted_word() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    planted(&dir, [("train", 200), ("val", 40), ("test", 40)], 5);
+    let out = tmp.path().join("run");
+    let cfg = SelectConfig {
+        window: 1,
+        budget: 0.25,
+        ..config(&dir, Estimator::A2r)
+    };
+    train_select(&cfg, &out, false).unwrap();
+    let (hit, acc) = check(&dir, &out);
+    assert!(hit >= 0.9 && acc >= 0.9, "hit {hit} acc {acc}");
+    // Top-3 of scores averaged over 3 words: the planted word comes with its neighbours.
+    let model = SelectModel::load(&out.join("best")).unwrap();
+    let set = rationale::models::ExampleSet::load(&rationale::corpus::DataDir::new(&dir), "test")
+        .unwrap();
+    let encs: Vec<_> = set
+        .examples
+        .iter()
+        .map(|e| model.encode(&e.words).unwrap())
+        .collect();
+    let sents: Vec<Vec<usize>> = encs.iter().map(|e| vec![0; e.n_words]).collect();
+    let rats = model.rationalize(&encs, &sents).unwrap();
+    let mut phrases = 0;
+    for (ex, r) in set.examples.iter().zip(&rats) {
+        let g = ex.gold[0];
+        let around = g.saturating_sub(1)..(g + 2).min(r.mask.len());
+        phrases += around.clone().all(|i| r.mask[i]) as usize;
+    }
+    assert!(
+        phrases as f64 >= 0.9 * rats.len() as f64,
+        "{phrases} of {}",
+        rats.len()
+    );
+    let bad = SelectConfig {
+        estimator: Estimator::HardKuma,
+        ..cfg
+    };
+    let err = train_select(&bad, &tmp.path().join("bad"), false).unwrap_err();
+    assert!(err.to_string().contains("--window 0"), "{err}");
+}
+
+#[test]
 fn cli_train_explain_score_render() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");

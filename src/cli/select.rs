@@ -38,6 +38,9 @@ pub struct SelectArgs {
     /// Share of tokens to select (top-k budget for a2r, sparsity target otherwise).
     #[arg(long)]
     budget: Option<f64>,
+    /// A2R: rank words by their score averaged with W words on either side (phrases; 0 = off).
+    #[arg(long)]
+    window: Option<usize>,
     /// Noise-injection magnitude p (0 = off): selected word i is replaced with probability
     /// min(1, p·r_i) during training.
     #[arg(long)]
@@ -112,6 +115,7 @@ fn build_config(a: &SelectArgs) -> Result<SelectConfig, String> {
         estimator,
         granularity,
         budget,
+        window,
         noise,
         train_split,
         val_split,

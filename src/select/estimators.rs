@@ -46,6 +46,23 @@ pub fn select_units(
     }
 }
 
+/// Each score averaged with the `w` scores on either side (fewer at the ends): A2R's phrase
+/// smoothing (`SelectConfig::window`), so that top-k selects runs of words instead of isolated
+/// ones. `w = 0` returns the scores unchanged.
+pub fn window_mean(scores: &[f32], w: usize) -> Vec<f32> {
+    let mut prefix = Vec::with_capacity(scores.len() + 1);
+    prefix.push(0f64);
+    for s in scores {
+        prefix.push(prefix.last().unwrap() + *s as f64);
+    }
+    (0..scores.len())
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(w), (i + w + 1).min(scores.len()));
+            ((prefix[b] - prefix[a]) / (b - a) as f64) as f32
+        })
+        .collect()
+}
+
 /// The window of `k` consecutive tokens with the largest summed score (first on ties).
 pub fn best_span(scores: &[f32], k: usize) -> Vec<bool> {
     let n = scores.len();
@@ -307,6 +324,19 @@ mod tests {
             .iter()
             .all(|b| *b));
         assert!(select_units(&[], 0.2, Granularity::Word, &[]).is_empty());
+    }
+
+    #[test]
+    fn window_mean_averages_neighbours_and_clips_at_the_ends() {
+        let s = [0.0, 3.0, 0.0, 0.0, 6.0];
+        assert_eq!(window_mean(&s, 0), s.to_vec());
+        assert_eq!(window_mean(&s, 1), vec![1.5, 1.0, 1.0, 2.0, 3.0]);
+        assert_eq!(window_mean(&s, 9), vec![1.8; 5]);
+        assert!(window_mean(&[], 2).is_empty());
+        // The isolated peak loses to the pair of high neighbours once smoothed.
+        let s = [0.0, 0.9, 0.0, 0.0, 0.6, 0.6, 0.0];
+        assert!(select_units(&s, 0.15, Granularity::Word, &[0; 7])[1]);
+        assert!(select_units(&window_mean(&s, 1), 0.15, Granularity::Word, &[0; 7])[4]);
     }
 
     #[test]

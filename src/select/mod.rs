@@ -143,6 +143,9 @@ pub struct SelectConfig {
     pub granularity: Granularity,
     /// Share of tokens to select: the top-k budget (A2R) or the sparsity target.
     pub budget: f64,
+    /// A2R word selection: rank each token by its score averaged with `window` tokens on
+    /// either side, so selections come as phrases (0: each token alone).
+    pub window: usize,
     /// Weight of |selection rate − budget| (REINFORCE, Gumbel).
     pub sparsity_weight: f64,
     /// Weight of the continuity term (REINFORCE, Gumbel).
@@ -197,6 +200,7 @@ impl Default for SelectConfig {
             estimator: Estimator::A2r,
             granularity: Granularity::Word,
             budget: 0.2,
+            window: 0,
             sparsity_weight: 1.0,
             continuity_weight: 0.5,
             transition_target: 0.02,
@@ -267,6 +271,11 @@ impl SelectConfig {
         }
         if self.estimator == Estimator::HardKuma && self.granularity == Granularity::Sentence {
             return bad("hard-kuma selects tokens; use word or span granularity".into());
+        }
+        if self.window > 0
+            && (self.estimator != Estimator::A2r || self.granularity != Granularity::Word)
+        {
+            return bad("window smooths A2R's word selection: use --estimator a2r with word granularity, or --window 0".into());
         }
         if let Some(g) = &self.glove {
             if !g.is_file() {

@@ -410,8 +410,8 @@ impl SelectModel {
                 let mut z = Vec::with_capacity(att.len() * t);
                 for ((a, row), sent) in att.iter().zip(&batch.rows).zip(&batch.sentences) {
                     let n = row.len();
-                    let mut m =
-                        estimators::select_units(&a[..n], cfg.budget, cfg.granularity, sent);
+                    let a = estimators::window_mean(&a[..n], cfg.window);
+                    let mut m = estimators::select_units(&a, cfg.budget, cfg.granularity, sent);
                     m.resize(t, false);
                     z.extend(m.iter().map(|b| *b as u8 as f32));
                 }
@@ -525,6 +525,14 @@ impl SelectModel {
         })
     }
 
+    /// One text's scores as the selection ranks them (A2R's window mean; unchanged otherwise).
+    fn ranked(&self, scores: &[f32]) -> Vec<f32> {
+        match self.meta.config.estimator {
+            Estimator::A2r => estimators::window_mean(scores, self.meta.config.window),
+            _ => scores.to_vec(),
+        }
+    }
+
     /// Rationalizes encoded inputs (no noise, deterministic mask): the selected dataset tokens,
     /// per-token scores, and the predictor's probabilities on the selection alone.
     /// `word_sentences[i]` holds the sentence of each dataset token of input i.
@@ -560,7 +568,7 @@ impl SelectModel {
                     mask[*w] = true;
                 }
             }
-            let scores = enc.to_words(&sv[r][..n]);
+            let scores = enc.to_words(&self.ranked(&sv[r][..n]));
             crate::models::check_finite(&probs[r..r + 1], "select probabilities")?;
             out.push(Rationalized {
                 mask,
