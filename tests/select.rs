@@ -6,7 +6,10 @@ mod common;
 
 use common::planted;
 use common::rationale as run;
-use rationale::select::{train_select, Estimator, Granularity, SelectConfig, SelectModel};
+use rationale::models::Example;
+use rationale::select::{
+    train_select, Estimator, Granularity, Rationalized, SelectConfig, SelectModel,
+};
 use serde_json::Value;
 use std::path::Path;
 
@@ -28,8 +31,8 @@ fn config(dir: &Path, estimator: Estimator) -> SelectConfig {
     }
 }
 
-/// Share of test documents whose selection contains the planted word, and the accuracy.
-fn check(dir: &Path, out: &Path) -> (f64, f64) {
+/// The test documents and the trained model's rationales of them (sentences of 6 words).
+fn test_rationales(dir: &Path, out: &Path) -> (Vec<Example>, Vec<Rationalized>) {
     let model = SelectModel::load(&out.join("best")).unwrap();
     let data = rationale::corpus::DataDir::new(dir);
     let set = rationale::models::ExampleSet::load(&data, "test").unwrap();
@@ -44,8 +47,14 @@ fn check(dir: &Path, out: &Path) -> (f64, f64) {
         .map(|e| (0..e.words.len()).map(|i| i / 6).collect())
         .collect();
     let rats = model.rationalize(&encs, &sents).unwrap();
+    (set.examples, rats)
+}
+
+/// Share of test documents whose selection contains the planted word, and the accuracy.
+fn check(dir: &Path, out: &Path) -> (f64, f64) {
+    let (examples, rats) = test_rationales(dir, out);
     let (mut hit, mut correct) = (0, 0);
-    for (ex, r) in set.examples.iter().zip(&rats) {
+    for (ex, r) in examples.iter().zip(&rats) {
         hit += r.mask[ex.gold[0]] as usize;
         let pred = if r.probs[1] > r.probs[0] {
             "POS"
@@ -54,7 +63,7 @@ fn check(dir: &Path, out: &Path) -> (f64, f64) {
         };
         correct += (pred == ex.label) as usize;
     }
-    let n = set.examples.len() as f64;
+    let n = examples.len() as f64;
     (hit as f64 / n, correct as f64 / n)
 }
 
@@ -148,18 +157,9 @@ fn a2r_window_selects_a_phrase_around_the_planted_word() {
     let (hit, acc) = check(&dir, &out);
     assert!(hit >= 0.9 && acc >= 0.9, "hit {hit} acc {acc}");
     // Top-3 of scores averaged over 3 words: the planted word comes with its neighbours.
-    let model = SelectModel::load(&out.join("best")).unwrap();
-    let set = rationale::models::ExampleSet::load(&rationale::corpus::DataDir::new(&dir), "test")
-        .unwrap();
-    let encs: Vec<_> = set
-        .examples
-        .iter()
-        .map(|e| model.encode(&e.words).unwrap())
-        .collect();
-    let sents: Vec<Vec<usize>> = encs.iter().map(|e| vec![0; e.n_words]).collect();
-    let rats = model.rationalize(&encs, &sents).unwrap();
+    let (examples, rats) = test_rationales(&dir, &out);
     let mut phrases = 0;
-    for (ex, r) in set.examples.iter().zip(&rats) {
+    for (ex, r) in examples.iter().zip(&rats) {
         let g = ex.gold[0];
         let around = g.saturating_sub(1)..(g + 2).min(r.mask.len());
         phrases += r.mask[around].iter().all(|m| *m) as usize;

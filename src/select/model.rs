@@ -512,8 +512,8 @@ impl SelectModel {
         Ok((out.logits, kept_ids))
     }
 
-    /// Per-token selection scores of a batch (B, T) for reports: attention (A2R), P(z ≠ 0)
-    /// (HardKuma) or σ(logit).
+    /// Per-token selection scores of a batch (B, T): attention (A2R, before its window mean),
+    /// P(z ≠ 0) (HardKuma) or σ(logit).
     pub fn scores(&self, gen: &GenOut) -> Result<Tensor> {
         Ok(match self.meta.config.estimator {
             Estimator::A2r => gen.attention.clone(),
@@ -523,14 +523,6 @@ impl SelectModel {
             }
             _ => candle_nn::ops::sigmoid(&gen.logits)?,
         })
-    }
-
-    /// One text's scores as the selection ranks them (A2R's window mean; unchanged otherwise).
-    fn ranked(&self, scores: &[f32]) -> Vec<f32> {
-        match self.meta.config.estimator {
-            Estimator::A2r => estimators::window_mean(scores, self.meta.config.window),
-            _ => scores.to_vec(),
-        }
     }
 
     /// Rationalizes encoded inputs (no noise, deterministic mask): the selected dataset tokens,
@@ -568,7 +560,9 @@ impl SelectModel {
                     mask[*w] = true;
                 }
             }
-            let scores = enc.to_words(&self.ranked(&sv[r][..n]));
+            // The scores as the selection ranks them (the window is 0 unless A2R).
+            let window = self.meta.config.window;
+            let scores = enc.to_words(&estimators::window_mean(&sv[r][..n], window));
             crate::models::check_finite(&probs[r..r + 1], "select probabilities")?;
             out.push(Rationalized {
                 mask,
