@@ -11,15 +11,18 @@
 //! - `select` (feature `models`): selective rationalization (generator → predictor) with
 //!   noise injection.
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod corpus;
 pub mod eval;
 pub mod figures;
 #[cfg(feature = "models")]
 pub mod greedy;
+pub mod io;
 pub mod metrics;
 #[cfg(feature = "models")]
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 
 #[cfg(feature = "models")]

@@ -1,7 +1,8 @@
 //! `rationale bias`: HateXplain's unintended-bias metrics of a classifier's results.
 
-use super::{exit, write_atomic};
+use super::exit;
 use crate::corpus::{DataDir, Prediction, ResultsReader};
+use crate::io::write_atomic;
 use crate::metrics::bias::{
     community_aucs, generalized_mean, multiclass_ovo_auc, BiasItem, HATEXPLAIN_COMMUNITIES,
 };

@@ -5,7 +5,8 @@
 use crate::greedy::dropout::{train_lm, TrainConfig};
 use crate::greedy::gpt2::Gpt2;
 use crate::greedy::lm::load_tokenizer;
-use crate::train::{write_dir_atomic, TrainError};
+use crate::io::write_dir_atomic;
+use crate::train::TrainError;
 use candle_core::Device;
 use clap::Args;
 use std::path::PathBuf;
@@ -108,11 +109,11 @@ fn run(a: &CompatArgs) -> Result<(), String> {
         mean(&losses[..tenth.min(losses.len())]),
         mean(&losses[losses.len().saturating_sub(tenth)..])
     );
-    write_dir_atomic(&a.out, |dir| {
-        let io = |path: &std::path::Path, source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+    let io = |path: &std::path::Path, source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    write_dir_atomic(&a.out, io, |dir| {
         Gpt2::save(&config, &vars, dir)
             .map_err(|e| io(dir, std::io::Error::other(e.to_string())))?;
         std::fs::copy(&tok_path, dir.join("tokenizer.json")).map_err(|e| io(&tok_path, e))?;

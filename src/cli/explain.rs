@@ -106,7 +106,7 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
             out.selection_rate
         );
     }
-    super::write_atomic(&a.out, results_jsonl(&out.predictions).as_bytes())
+    crate::io::write_atomic(&a.out, results_jsonl(&out.predictions).as_bytes())
         .map_err(|e| format!("{}: {e}", a.out.display()))?;
     Ok(out.predictions.len())
 }

@@ -8,8 +8,8 @@
 //! - `--model CKPT --data-dir DIR --split S`: the same for a `rationale train classifier`
 //!   checkpoint folder (GRU, CNN, transformer, BERT-family).
 
+use super::exit;
 use super::render::draw_sequential;
-use super::{exit, write_atomic};
 use crate::corpus::DataDir;
 use crate::greedy::checkpoint::CheckpointClassifier;
 use crate::greedy::classifier::{rationalize_document, BowClassifier, SubsetClassifier};
@@ -20,6 +20,7 @@ use crate::greedy::lm::{
     load_tokenizer, rationalize_sequence_batched, LmScorer, DEFAULT_MAX_TOKENS,
 };
 use crate::greedy::{GreedyConfig, Start};
+use crate::io::write_atomic;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;

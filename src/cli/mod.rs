@@ -18,7 +18,6 @@ mod select;
 mod train;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Rationale extraction and explainability for NLP: score rationales like ERASER, fast.
@@ -117,21 +116,4 @@ pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
         .expect("spawn worker thread")
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
-
-/// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

@@ -1,9 +1,10 @@
 //! `rationale render`: SVG heatmaps of human vs model rationales, and curves.
 
-use super::{exit, write_atomic};
+use super::exit;
 use crate::corpus::{Annotation, DataDir, DocStore, Prediction, ResultsReader};
 use crate::eval::{evaluate, ScoreOptions};
 use crate::figures::{doc_figure, pr_figure, DocFigure, FigureOptions};
+use crate::io::write_atomic;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;

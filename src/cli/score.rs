@@ -1,7 +1,8 @@
 //! `rationale score` and `rationale validate`.
 
-use super::{exit, write_atomic};
+use super::exit;
 use crate::eval::{evaluate, Evaluation, NoGoldAuprc, ScoreOptions};
+use crate::io::write_atomic;
 use crate::report::score_file::{score_file, summary_table};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};

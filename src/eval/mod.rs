@@ -16,7 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// What to do with a scored document whose truth has no positive unit, where AUPRC is 0/0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum NoGoldAuprc {
     /// NaN, which makes the dataset mean NaN (the reference with scikit-learn 0.20).
     #[default]

@@ -40,7 +40,8 @@ impl From<candle_core::Error> for ExplainError {
 pub type Result<T> = std::result::Result<T, ExplainError>;
 
 /// An explanation method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// L2 norm of the gradient of the target probability w.r.t. each token's embedding.

@@ -358,7 +358,7 @@ impl TextClassifier {
     }
 
     /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir` (which must
-    /// exist). Use [`crate::train::write_dir_atomic`] for an all-or-nothing write.
+    /// exist). Use [`crate::io::write_dir_atomic`] for an all-or-nothing write.
     pub fn save_into(&self, dir: &Path) -> Result<()> {
         let cfg = serde_json::to_string_pretty(&self.config).expect("config serialises");
         let p = dir.join("config.json");

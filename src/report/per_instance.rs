@@ -122,7 +122,7 @@ pub fn write(path: &Path, eval: &Evaluation, options: &ScoreOptions) -> Result<(
         "parquet" | "arrow" | "ipc" | "feather" => columnar(&rows, ext)?,
         _ => return Err(WriteError::Extension),
     };
-    crate::cli::write_atomic(path, &bytes)?;
+    crate::io::write_atomic(path, &bytes)?;
     Ok(())
 }
 

@@ -83,7 +83,8 @@ pub(crate) fn io_err(path: &Path, source: std::io::Error) -> SelectError {
 pub type Result<T> = std::result::Result<T, SelectError>;
 
 /// How the generator's mask is chosen and trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Estimator {
     /// Deterministic top-k budget on a soft-attention predictor's weights, coupled to the
@@ -98,7 +99,8 @@ pub enum Estimator {
 }
 
 /// The unit the generator selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     /// Single tokens.

@@ -24,9 +24,10 @@ use super::model::{Batch, SelectModel};
 use super::noise::NoiseModel;
 use super::{io_err, Estimator, Result, SelectConfig, SelectError};
 use crate::corpus::{DataDir, DocStore};
+use crate::io::write_dir_atomic;
 use crate::models::tokenizer::{PAD, UNK};
 use crate::models::{Example, ExampleSet, ModelError, ModelTokenizer};
-use crate::train::{write_dir_atomic, AdamW, AdamWParams};
+use crate::train::{AdamW, AdamWParams};
 use candle_core::{DType, Device, Tensor, D};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -240,7 +241,7 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
     let model = SelectModel::fresh(cfg.clone(), labels, tokenizer)?;
     let json = serde_json::to_string_pretty(cfg).expect("config serialises");
     let run_path = out.join("run.json");
-    crate::cli::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
+    crate::io::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
     let train = encode_split(&model, &train_set, &store)?;
     let val = encode_split(&model, &val_set, &store)?;
 
@@ -447,17 +448,13 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
         if best.is_none_or(|(_, b)| val_objective < b) {
             best = Some((epoch + 1, val_objective));
             bad_epochs = 0;
-            write_dir_atomic(&out.join("best"), |d| {
-                model.save_into(d).map_err(to_train_err)
-            })?;
+            write_dir_atomic(&out.join("best"), io_err, |d| model.save_into(d))?;
         } else {
             bad_epochs += 1;
         }
-        write_dir_atomic(&out.join("last"), |d| {
-            model.save_into(d).map_err(to_train_err)
-        })?;
+        write_dir_atomic(&out.join("last"), io_err, |d| model.save_into(d))?;
         let hist = out.join("history.json");
-        crate::cli::write_atomic(
+        crate::io::write_atomic(
             &hist,
             serde_json::to_string_pretty(&history)
                 .expect("serialises")
@@ -485,13 +482,5 @@ pub fn collapse_warning(e: &SelectEpoch) -> Option<String> {
         ))
     } else {
         None
-    }
-}
-
-fn to_train_err(e: SelectError) -> crate::train::TrainError {
-    match e {
-        SelectError::Model(m) => crate::train::TrainError::Model(m),
-        SelectError::Train(t) => t,
-        other => crate::train::TrainError::Config(other.to_string()),
     }
 }

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 const EPS: f64 = 1e-12;
 
 /// The distance between attention `a` and target `t`, per example (sums over its tokens).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum AlignLoss {
     /// Mean over the example's tokens of (a_i − t_i)².
@@ -37,7 +38,8 @@ pub enum AlignLoss {
 }
 
 /// How the annotators' masks become a target distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     /// Uniform over the words any annotator marked.
@@ -51,7 +53,8 @@ pub enum TargetKind {
 }
 
 /// Which query rows of a transformer layer give the attention distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Query {
     /// The mean of all (non-pad) query rows: what `explain --method attention` reads.

@@ -21,6 +21,7 @@ pub use align::{AlignConfig, AlignLoss, Query, TargetKind};
 pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
+use crate::io::write_dir_atomic;
 use crate::models::transformer::TransformerConfig;
 use crate::models::{
     bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
@@ -76,7 +77,8 @@ fn io_err(path: &Path, source: std::io::Error) -> TrainError {
 }
 
 /// Learning-rate schedule after warm-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// Constant after warm-up.
@@ -343,36 +345,6 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
-/// Writes a directory all-or-nothing: `fill` writes into a temporary sibling, which then
-/// replaces `dest`.
-pub fn write_dir_atomic(
-    dest: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
-) -> Result<(), TrainError> {
-    let parent = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if dest.exists() {
-        std::fs::rename(dest, &old).map_err(|e| io_err(dest, e))?;
-    }
-    std::fs::rename(&tmp, dest).map_err(|e| io_err(dest, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
 fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     let warm = (cfg.warmup * total as f64).round() as u64;
     if step < warm {
@@ -532,7 +504,7 @@ pub fn train_classifier(
         let ccfg = cfg.classifier_config(labels.clone(), vocab)?;
         let model = TextClassifier::fresh(ccfg, tokenizer, cfg.seed, cfg.glove.as_deref())?;
         let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-        crate::cli::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
+        crate::io::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
         let state = TrainState {
             epochs_done: 0,
             best: None,
@@ -666,12 +638,12 @@ pub fn train_classifier(
         if improved {
             state.best = Some((epoch + 1, val_acc, val_loss));
             state.bad_epochs = 0;
-            write_dir_atomic(&out.join("best"), |d| Ok(model.save_into(d)?))?;
+            write_dir_atomic(&out.join("best"), io_err, |d| Ok(model.save_into(d)?))?;
         } else {
             state.bad_epochs += 1;
         }
         state.epochs_done = epoch + 1;
-        write_dir_atomic(&last, |d| {
+        write_dir_atomic(&last, io_err, |d| {
             model.save_into(d)?;
             opt.save(&d.join("optimizer.safetensors"))?;
             let p = d.join("state.json");
@@ -682,7 +654,7 @@ pub fn train_classifier(
             .map_err(|e| io_err(&p, e))
         })?;
         let hist = out.join("history.json");
-        crate::cli::write_atomic(
+        crate::io::write_atomic(
             &hist,
             serde_json::to_string_pretty(&state.history)
                 .expect("serialises")
