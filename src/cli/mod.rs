@@ -1,6 +1,7 @@
 //! The `rationale` command line.
 
 mod bias;
+mod progress;
 #[cfg(feature = "models")]
 mod compat;
 mod convert;
