@@ -30,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         method: Method::GradInput,
         ..ExplainConfig::default()
     };
-    let explained = explain_split(&ExplainJob::new(&out, &data, "test", method))?;
+    let explained = explain_split(
+        &ExplainJob::new(&out, &data, "test", method),
+        &rationale::progress::Silent,
+    )?;
     let results = out.join("grad_input.jsonl");
     std::fs::write(&results, results_jsonl(&explained.predictions))?;
     // 3. Score like ERASER.

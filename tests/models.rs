@@ -7,7 +7,8 @@
 mod common;
 
 use candle_core::{Device, Tensor};
-use rationale::explain::faithfulness::{measure, top_k};
+use rationale::corpus::mask::top_k;
+use rationale::explain::faithfulness::measure;
 use rationale::explain::{self, ExplainConfig, Method};
 use rationale::models::bert::PretrainedEncoder;
 use rationale::models::classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};

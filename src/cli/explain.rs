@@ -1,6 +1,7 @@
 //! `rationale explain`: explain a trained classifier post hoc, measure faithfulness on it, and
 //! write an ERASER results file that `rationale score` reads.
 
+use super::progress::Terminal;
 use crate::explain::faithfulness::AOPC_THRESHOLDS;
 use crate::explain::results::{explain_split, results_jsonl, ExplainJob};
 use crate::explain::{ExplainConfig, Method};
@@ -96,9 +97,8 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
         k_split: a.k_split,
         thresholds: a.thresholds,
         limit: a.limit,
-        progress: !a.quiet,
     };
-    let out = explain_split(&job)?;
+    let out = explain_split(&job, &Terminal::new(a.quiet)).map_err(|e| e.to_string())?;
     if job.config.method == crate::explain::Method::Select && job.rationales_from.is_none() {
         eprintln!(
             "selected {:.1}% of the dataset tokens: selection rate {:.4}",

@@ -1,9 +1,9 @@
 //! `rationale render`: SVG heatmaps of human vs model rationales, and curves.
 
 use super::exit;
-use crate::corpus::{Annotation, DataDir, DocStore, Prediction, ResultsReader};
+use crate::corpus::{read_results, Annotation, DataDir, DocStore, Prediction};
 use crate::eval::{evaluate, ScoreOptions};
-use crate::figures::{doc_figure, pr_figure, DocFigure, FigureOptions};
+use crate::figures::{doc_figure, file_safe, pr_figure, DocFigure, FigureOptions};
 use crate::io::write_atomic;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -155,27 +155,17 @@ struct CurveArgs {
     png: bool,
 }
 
-/// Reads a results file into annotation id (as text) → prediction.
+/// Reads a results file into annotation id (as text) → prediction; an empty file draws only
+/// the human rationale.
 fn read_predictions(path: &Path) -> Result<HashMap<String, Prediction>, String> {
-    let mut reader = ResultsReader::open(path).map_err(|e| e.to_string())?;
-    let mut out = HashMap::new();
-    loop {
-        let batch = reader.next_batch(4 << 20).map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            if out.is_empty() {
-                eprintln!(
-                    "warning: {}: no results records (empty file); only the human rationale is drawn",
-                    path.display()
-                );
-            }
-            return Ok(out);
-        }
-        for (line, text) in batch {
-            let p =
-                Prediction::parse(&text).map_err(|e| format!("{}:{line}: {e}", path.display()))?;
-            out.insert(p.annotation_id.as_text(), p);
-        }
+    let out = read_results(path).map_err(|e| e.to_string())?;
+    if out.is_empty() {
+        eprintln!(
+            "warning: {}: no results records (empty file); only the human rationale is drawn",
+            path.display()
+        );
     }
+    Ok(out)
 }
 
 struct Loaded {
@@ -259,19 +249,6 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
         .map(|e| e.to_string_lossy().into_owned())
         .unwrap_or("svg".into());
     path.with_file_name(format!("{stem}-{suffix}.{ext}"))
-}
-
-/// A file name from an id: anything but letters, digits, `.`, `_`, `-` becomes `_`.
-fn file_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Writes an SVG figure and, with `png`, a PNG at twice its size beside it.

@@ -1,7 +1,8 @@
 //! `rationale run`: the main job (see [`crate::pipeline`]).
 
+use super::progress::Terminal;
 use crate::explain::Method;
-use crate::pipeline::{comparison_table, run as run_job, RunConfig};
+use crate::pipeline::{comparison_table, run as run_job, PipelineError, RunConfig};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,8 +58,8 @@ pub struct RunArgs {
     /// Seed of both models and of the explanations [default: 1].
     #[arg(long)]
     seed: Option<u64>,
-    /// No stage lines or progress bars (training still prints one line per epoch on stderr;
-    /// the table goes to stdout).
+    /// No stage lines, per-epoch lines or progress bars (warnings and errors still go to
+    /// stderr; the table goes to stdout).
     #[arg(long, short)]
     quiet: bool,
     /// Print the table as JSON (one object per method) instead of Markdown.
@@ -66,7 +67,7 @@ pub struct RunArgs {
     json: bool,
 }
 
-fn build_config(a: &RunArgs) -> Result<RunConfig, String> {
+fn build_config(a: &RunArgs) -> Result<RunConfig, PipelineError> {
     let mut cfg = match &a.config {
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
@@ -119,7 +120,8 @@ pub fn run(a: RunArgs) -> ExitCode {
         }
     };
     let (out, progress) = (a.out.clone(), !a.quiet);
-    match super::with_big_stack(move || run_job(&cfg, &out, progress)) {
+    let quiet = a.quiet;
+    match super::with_big_stack(move || run_job(&cfg, &out, &Terminal::new(quiet))) {
         Ok(report) => {
             if a.json {
                 println!(

@@ -3,6 +3,7 @@
 pub mod convert;
 mod documents;
 mod lenient_json;
+pub mod mask;
 mod results;
 
 pub use documents::{
@@ -10,7 +11,8 @@ pub use documents::{
 };
 pub use lenient_json::{parse_lenient, Num};
 pub use results::{
-    HardSpan, LabelScores, Prediction, RationalePrediction, ResultsReader, ThresholdedScores,
+    read_results, HardSpan, LabelScores, Prediction, RationalePrediction, ResultsReader,
+    ThresholdedScores,
 };
 
 use serde::{Deserialize, Serialize};

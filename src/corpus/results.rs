@@ -4,6 +4,7 @@ use super::{AnnotationId, CorpusError, Num};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -152,5 +153,26 @@ impl ResultsReader {
             }
         }
         Ok(batch)
+    }
+}
+
+/// Reads a whole results file into annotation id (as text) → record. A malformed line is an
+/// error naming the file and line; when an id repeats, the last record wins.
+pub fn read_results(path: &Path) -> Result<HashMap<String, Prediction>, CorpusError> {
+    let mut reader = ResultsReader::open(path)?;
+    let mut out = HashMap::new();
+    loop {
+        let batch = reader.next_batch(4 << 20)?;
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        for (line, text) in batch {
+            let p = Prediction::parse(&text).map_err(|e| CorpusError::Parse {
+                path: path.to_path_buf(),
+                line,
+                message: format!("not an ERASER results record: {e}"),
+            })?;
+            out.insert(p.annotation_id.as_text(), p);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! one input run as one batch.
 
 use super::Result;
+use crate::corpus::mask::top_k;
 use crate::models::{Classifier, Encoded};
 
 /// ERASER's default AOPC bins.
@@ -20,17 +21,6 @@ pub struct Faithfulness {
     pub sufficiency: Vec<f32>,
     /// Per AOPC bin: (threshold, deleted, kept alone).
     pub thresholded: Vec<(f64, Vec<f32>, Vec<f32>)>,
-}
-
-/// Indices of the `k` highest scores (ties: lower index first), as a per-word mask.
-pub fn top_k(scores: &[f32], k: usize) -> Vec<bool> {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let mut mask = vec![false; scores.len()];
-    for &i in idx.iter().take(k) {
-        mask[i] = true;
-    }
-    mask
 }
 
 /// Runs the model on the input, on the input without `rationale` and on `rationale` alone,

@@ -25,9 +25,54 @@ pub enum ExplainError {
     /// The model failed or cannot serve the method.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A dataset or results file could not be read.
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
+    /// A selective rationalizer failed to load or run.
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
     /// Invalid options.
     #[error("invalid explanation options: {0}")]
     Config(String),
+    /// The rationales to measure come from an empty results file.
+    #[error("{path}: no results records (the file is empty)")]
+    NoResults {
+        /// The results file.
+        path: std::path::PathBuf,
+    },
+    /// One annotation's input cannot be explained as given.
+    #[error("annotation {annotation}: {message}")]
+    Input {
+        /// The annotation id.
+        annotation: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Explaining one annotation failed.
+    #[error("annotation {annotation}: {source}")]
+    InAnnotation {
+        /// The annotation id.
+        annotation: String,
+        /// The failure.
+        #[source]
+        source: Box<ExplainError>,
+    },
+}
+
+impl ExplainError {
+    fn input(annotation: &crate::corpus::AnnotationId, message: String) -> Self {
+        ExplainError::Input {
+            annotation: annotation.to_string(),
+            message,
+        }
+    }
+
+    fn in_annotation(annotation: &crate::corpus::AnnotationId, source: ExplainError) -> Self {
+        ExplainError::InAnnotation {
+            annotation: annotation.to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 impl From<candle_core::Error> for ExplainError {

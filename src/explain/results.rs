@@ -2,17 +2,17 @@
 //! rationalizer's generator) over a split, measure faithfulness on the model, and build one
 //! results record per annotation, ready for [`crate::eval::evaluate`].
 
-use super::faithfulness::{measure, top_k, Faithfulness, AOPC_THRESHOLDS};
-use super::{explain as explain_one, ExplainConfig, Method};
+use super::faithfulness::{measure, Faithfulness, AOPC_THRESHOLDS};
+use super::{explain as explain_one, ExplainConfig, ExplainError, Method, Result};
+use crate::corpus::mask::{hard_spans, top_k};
 use crate::corpus::{
-    DataDir, HardSpan, LabelScores, Num, Prediction, RationalePrediction, ThresholdedScores,
+    read_results, DataDir, LabelScores, Num, Prediction, RationalePrediction, ThresholdedScores,
 };
 use crate::models::{Classifier, Example, ExampleSet, TextClassifier};
+use crate::progress::{Event, Observer};
 use crate::select::train::word_sentences;
 use crate::select::SelectModel;
 use crate::train::argmax;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One explanation job over a split.
@@ -36,8 +36,6 @@ pub struct ExplainJob {
     pub thresholds: Vec<f64>,
     /// Only the first N annotations.
     pub limit: Option<usize>,
-    /// Show a progress bar (on stderr).
-    pub progress: bool,
 }
 
 impl ExplainJob {
@@ -53,7 +51,6 @@ impl ExplainJob {
             k_split: "train".into(),
             thresholds: AOPC_THRESHOLDS.to_vec(),
             limit: None,
-            progress: false,
         }
     }
 }
@@ -103,7 +100,7 @@ pub fn eraser_record(
         .iter()
         .map(|(docid, s, e)| RationalePrediction {
             docid: docid.clone(),
-            hard_rationale_predictions: Some(spans(rationale, *s, *e)),
+            hard_rationale_predictions: Some(hard_spans(&rationale[*s..*e])),
             soft_rationale_predictions: soft
                 .map(|v| v[*s..*e].iter().map(|x| Num(*x as f64)).collect()),
             soft_sentence_predictions: None,
@@ -130,29 +127,8 @@ pub fn eraser_record(
     }
 }
 
-/// Contiguous runs of selected words inside `[start, end)`, as document-relative spans.
-pub fn spans(mask: &[bool], start: usize, end: usize) -> Vec<HardSpan> {
-    let mut out = Vec::new();
-    let mut i = start;
-    while i < end {
-        if mask[i] {
-            let s = i;
-            while i < end && mask[i] {
-                i += 1;
-            }
-            out.push(HardSpan {
-                start_token: (s - start) as i64,
-                end_token: (i - start) as i64,
-            });
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Per-word scores from an existing prediction: soft scores where given, else 1 on hard spans.
-fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool), String> {
+fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool)> {
     let mut scores = vec![0f32; ex.words.len()];
     let mut soft = true;
     for (docid, s, e) in &ex.docs {
@@ -162,19 +138,24 @@ fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool), Stri
         match (&r.soft_rationale_predictions, &r.hard_rationale_predictions) {
             (Some(v), _) => {
                 if v.len() != e - s {
-                    return Err(format!(
-                        "annotation {}: {} soft scores for document {docid} of {} tokens",
-                        ex.annotation_id,
-                        v.len(),
-                        e - s
+                    return Err(ExplainError::input(
+                        &ex.annotation_id,
+                        format!(
+                            "{} soft scores for document {docid} of {} tokens",
+                            v.len(),
+                            e - s
+                        ),
                     ));
                 }
                 for (i, x) in v.iter().enumerate() {
                     if !x.0.is_finite() {
-                        return Err(format!(
-                            "annotation {}: document {docid}: soft score {i} is {}; \
-                             scores must be finite numbers",
-                            ex.annotation_id, x.0
+                        return Err(ExplainError::input(
+                            &ex.annotation_id,
+                            format!(
+                                "document {docid}: soft score {i} is {}; \
+                                 scores must be finite numbers",
+                                x.0
+                            ),
                         ));
                     }
                     scores[s + i] = x.0 as f32;
@@ -196,94 +177,98 @@ fn scores_from(pred: &Prediction, ex: &Example) -> Result<(Vec<f32>, bool), Stri
     Ok((scores, soft))
 }
 
-fn progress_bar(show: bool, len: usize, label: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len as u64);
-    b.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}<{eta})")
-            .expect("template"),
-    );
-    b.set_message(label.to_string());
-    b
-}
-
-fn check_thresholds(t: &[f64]) -> Result<(), String> {
+fn check_thresholds(t: &[f64]) -> Result<()> {
     if t.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
-        return Err("AOPC thresholds must be in (0, 1]".into());
+        return Err(ExplainError::Config(
+            "AOPC thresholds must be in (0, 1]".into(),
+        ));
     }
     Ok(())
 }
 
-/// Reads an ERASER results file into annotation id (as text) → prediction.
-fn read_results(p: &Path) -> Result<HashMap<String, Prediction>, String> {
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    let mut m = HashMap::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let pred = Prediction::parse(line).map_err(|e| {
-            format!(
-                "{}:{}: not an ERASER results record: {e}",
-                p.display(),
-                i + 1
-            )
-        })?;
-        m.insert(pred.annotation_id.as_text(), pred);
+/// ERASER's k for top-k rationales: the mean human rationale length (in dataset tokens,
+/// rounded) of `split`, or of `fallback` when `data` has no such split. Returns k and the
+/// split it came from.
+pub fn mean_rationale_k(data: &DataDir, split: &str, fallback: &str) -> Result<(usize, String)> {
+    let from = if data.split_path(split).is_file() {
+        split
+    } else {
+        fallback
+    };
+    let set = ExampleSet::load(data, from)?;
+    Ok((
+        set.mean_rationale_length().round() as usize,
+        from.to_string(),
+    ))
+}
+
+/// Reports one step per example while a split is explained.
+struct Steps<'a> {
+    observer: &'a dyn Observer,
+}
+
+impl<'a> Steps<'a> {
+    fn start(observer: &'a dyn Observer, label: &str, total: usize) -> Self {
+        observer.event(Event::Start {
+            label,
+            total: total as u64,
+        });
+        Steps { observer }
     }
-    if m.is_empty() {
-        return Err(format!(
-            "{}: no results records (the file is empty)",
-            p.display()
-        ));
+
+    fn step(&self) {
+        self.observer.event(Event::Step { status: None });
     }
-    Ok(m)
+}
+
+impl Drop for Steps<'_> {
+    fn drop(&mut self) {
+        self.observer.event(Event::Finish);
+    }
 }
 
 /// Runs `job`: explains every annotation of the split (or measures the rationales of
-/// `rationales_from`) with faithfulness measured on the model.
-pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
+/// `rationales_from`) with faithfulness measured on the model, reporting one step per
+/// annotation to `observer`.
+pub fn explain_split(job: &ExplainJob, observer: &dyn Observer) -> Result<ExplainOutput> {
     if job.config.method == Method::Select && job.rationales_from.is_none() {
-        return select_split(job);
+        return select_split(job, observer);
     }
-    job.config.validate().map_err(|e| e.to_string())?;
+    job.config.validate()?;
     check_thresholds(&job.thresholds)?;
     let dir = model_dir(&job.model);
     if dir.join("select.json").is_file() {
-        eprintln!(
-            "note: {} is a selective rationalizer; explaining its rationale predictor post hoc \
+        observer.event(Event::Warning(&format!(
+            "{} is a selective rationalizer; explaining its rationale predictor post hoc \
              (--method select gives the rationalizer's own rationales)",
             dir.display()
-        );
+        )));
     }
-    let model = TextClassifier::load(&dir).map_err(|e| e.to_string())?;
+    let model = TextClassifier::load(&dir)?;
     let data = DataDir::new(&job.data_dir);
-    let mut set = ExampleSet::load(&data, &job.split).map_err(|e| e.to_string())?;
+    let mut set = ExampleSet::load(&data, &job.split)?;
     if let Some(n) = job.limit {
         set.examples.truncate(n);
     }
     let k_fixed = match job.k {
         Some(k) => k,
         None => {
-            let from = if data.split_path(&job.k_split).is_file() {
-                job.k_split.clone()
-            } else {
-                job.split.clone()
-            };
-            let ks = ExampleSet::load(&data, &from).map_err(|e| e.to_string())?;
-            let k = ks.mean_rationale_length().round() as usize;
-            if job.progress {
-                eprintln!("k = {k} tokens (mean human rationale length of {from})");
-            }
+            let (k, from) = mean_rationale_k(&data, &job.k_split, &job.split)?;
+            observer.event(Event::Line(&format!(
+                "k = {k} tokens (mean human rationale length of {from})"
+            )));
             k
         }
     };
     let given = match &job.rationales_from {
         None => None,
-        Some(p) => Some(read_results(p)?),
+        Some(p) => {
+            let m = read_results(p)?;
+            if m.is_empty() {
+                return Err(ExplainError::NoResults { path: p.clone() });
+            }
+            Some(m)
+        }
     };
     let labels = model.labels().to_vec();
     let method = given
@@ -291,33 +276,32 @@ pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
         .map_or(format!("{:?}", job.config.method), |_| {
             "measure".to_string()
         });
-    let bar = progress_bar(job.progress, set.examples.len(), &method);
+    let steps = Steps::start(observer, &method, set.examples.len());
     let (mut selected, mut total) = (0usize, 0usize);
     let mut predictions = Vec::with_capacity(set.examples.len());
     for (i, ex) in set.examples.iter().enumerate() {
-        let enc = model.encode(&ex.words).map_err(|e| e.to_string())?;
-        let full = model
-            .predict_proba(&[&enc.ids])
-            .map_err(|e| e.to_string())?
-            .remove(0);
+        let in_example = |e| ExplainError::in_annotation(&ex.annotation_id, e);
+        let enc = model.encode(&ex.words)?;
+        let full = model.predict_proba(&[&enc.ids])?.remove(0);
         let target = argmax(&full);
         let (scores, soft) = match &given {
             Some(m) => {
                 let pred = m.get(&ex.annotation_id.as_text()).ok_or_else(|| {
-                    format!(
-                        "annotation {}: no prediction in {}",
-                        ex.annotation_id,
-                        job.rationales_from
-                            .as_deref()
-                            .unwrap_or(Path::new(""))
-                            .display()
+                    ExplainError::input(
+                        &ex.annotation_id,
+                        format!(
+                            "no prediction in {}",
+                            job.rationales_from
+                                .as_deref()
+                                .unwrap_or(Path::new(""))
+                                .display()
+                        ),
                     )
                 })?;
                 scores_from(pred, ex)?
             }
             None => (
-                explain_one(&model, &enc, target, &job.config, i as u64)
-                    .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?,
+                explain_one(&model, &enc, target, &job.config, i as u64).map_err(in_example)?,
                 true,
             ),
         };
@@ -329,7 +313,7 @@ pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
         selected += rationale.iter().filter(|m| **m).count();
         total += rationale.len();
         let f = measure(&model, &enc, &rationale, Some(&scores), &job.thresholds)
-            .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?;
+            .map_err(in_example)?;
         predictions.push(eraser_record(
             ex,
             &rationale,
@@ -338,9 +322,9 @@ pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
             target,
             &f,
         ));
-        bar.inc(1);
+        steps.step();
     }
-    bar.finish_and_clear();
+    drop(steps);
     Ok(ExplainOutput {
         predictions,
         k: Some(k_fixed),
@@ -353,29 +337,27 @@ pub fn explain_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
 /// `classification_scores` = the predictor on the full text, and the predictor's
 /// probabilities without the rationale / on the rationale alone (and per AOPC bin of the
 /// generator's scores).
-fn select_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
+fn select_split(job: &ExplainJob, observer: &dyn Observer) -> Result<ExplainOutput> {
     check_thresholds(&job.thresholds)?;
-    let model = SelectModel::load(&model_dir(&job.model)).map_err(|e| e.to_string())?;
+    let model = SelectModel::load(&model_dir(&job.model))?;
     let data = DataDir::new(&job.data_dir);
-    let store = data.documents().map_err(|e| e.to_string())?;
-    let mut set = ExampleSet::load(&data, &job.split).map_err(|e| e.to_string())?;
+    let store = data.documents()?;
+    let mut set = ExampleSet::load(&data, &job.split)?;
     if let Some(n) = job.limit {
         set.examples.truncate(n);
     }
     let labels = model.labels().to_vec();
-    let bar = progress_bar(job.progress, set.examples.len(), "select");
+    let steps = Steps::start(observer, "select", set.examples.len());
     let (mut selected, mut total) = (0usize, 0usize);
     let mut predictions = Vec::with_capacity(set.examples.len());
     for chunk in set.examples.chunks(16) {
         let mut encs = Vec::with_capacity(chunk.len());
         let mut sents = Vec::with_capacity(chunk.len());
         for ex in chunk {
-            encs.push(model.encode(&ex.words).map_err(|e| e.to_string())?);
-            sents.push(word_sentences(&store, ex).map_err(|e| e.to_string())?);
+            encs.push(model.encode(&ex.words)?);
+            sents.push(word_sentences(&store, ex)?);
         }
-        let rats = model
-            .rationalize(&encs, &sents)
-            .map_err(|e| e.to_string())?;
+        let rats = model.rationalize(&encs, &sents)?;
         for ((ex, enc), r) in chunk.iter().zip(&encs).zip(&rats) {
             let target = argmax(&r.probs);
             selected += r.mask.iter().filter(|m| **m).count();
@@ -387,7 +369,7 @@ fn select_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
                 Some(&r.scores),
                 &job.thresholds,
             )
-            .map_err(|e| format!("annotation {}: {e}", ex.annotation_id))?;
+            .map_err(|e| ExplainError::in_annotation(&ex.annotation_id, e))?;
             predictions.push(eraser_record(
                 ex,
                 &r.mask,
@@ -396,10 +378,10 @@ fn select_split(job: &ExplainJob) -> Result<ExplainOutput, String> {
                 target,
                 &f,
             ));
-            bar.inc(1);
+            steps.step();
         }
     }
-    bar.finish_and_clear();
+    drop(steps);
     Ok(ExplainOutput {
         predictions,
         k: None,

@@ -41,6 +41,19 @@ pub struct FigureOptions {
     pub page_lines: Option<usize>,
 }
 
+/// A file name from an id: anything but letters, digits, `.`, `_`, `-` becomes `_`.
+pub fn file_safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Token flags for spans over `n` tokens (parts outside the document are ignored).
 pub fn span_mask(n: usize, spans: impl IntoIterator<Item = Span>) -> Vec<bool> {
     let mut mask = vec![false; n];

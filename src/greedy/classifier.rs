@@ -6,7 +6,8 @@
 //! bag-of-words softmax classifier used for tests and the default run.
 
 use super::{first_max, greedy, GreedyConfig, GreedyError, Rationale, SubsetScore, SubsetScorer};
-use crate::corpus::{AnnotationId, HardSpan, LabelScores, Prediction, RationalePrediction};
+use crate::corpus::mask::hard_spans;
+use crate::corpus::{AnnotationId, LabelScores, Prediction, RationalePrediction};
 use rand::seq::SliceRandom;
 use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -76,21 +77,6 @@ impl<C: SubsetClassifier + ?Sized> SubsetScorer for ClassifierScorer<'_, C> {
     }
 }
 
-/// Merges ascending positions into maximal runs (ERASER hard spans, end exclusive).
-pub fn spans(sorted: &[usize]) -> Vec<HardSpan> {
-    let mut out: Vec<HardSpan> = Vec::new();
-    for &p in sorted {
-        match out.last_mut() {
-            Some(s) if s.end_token == p as i64 => s.end_token += 1,
-            _ => out.push(HardSpan {
-                start_token: p as i64,
-                end_token: p as i64 + 1,
-            }),
-        }
-    }
-    out
-}
-
 fn label_scores(labels: &[String], lp: &[f32]) -> LabelScores {
     LabelScores(
         labels
@@ -128,17 +114,15 @@ pub fn rationalize_document<C: SubsetClassifier + ?Sized>(
         cfg,
     )?;
     let kept = rationale.sorted();
-    let rest: Vec<usize> = all
-        .iter()
-        .copied()
-        .filter(|p| kept.binary_search(p).is_err())
-        .collect();
+    let mut mask = vec![false; tokens.len()];
+    kept.iter().for_each(|&p| mask[p] = true);
+    let rest: Vec<usize> = all.iter().copied().filter(|&p| !mask[p]).collect();
     let lp = classifier.class_log_probs(tokens, &[rest, kept.clone()])?;
     let prediction = Prediction {
         annotation_id,
         rationales: vec![RationalePrediction {
             docid: docid.to_string(),
-            hard_rationale_predictions: Some(spans(&kept)),
+            hard_rationale_predictions: Some(hard_spans(&mask)),
             soft_rationale_predictions: None,
             soft_sentence_predictions: None,
         }],
@@ -297,21 +281,10 @@ mod tests {
     use super::super::exhaustive::exhaustive;
     use super::super::Start;
     use super::*;
+    use crate::corpus::HardSpan;
 
     fn toks(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn spans_merge_runs() {
-        assert_eq!(
-            spans(&[1, 2, 3, 7, 9, 10])
-                .iter()
-                .map(|s| (s.start_token, s.end_token))
-                .collect::<Vec<_>>(),
-            vec![(1, 4), (7, 8), (9, 11)]
-        );
-        assert!(spans(&[]).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The job's configuration: flags, or a JSON file (`OUT/run.json` of an earlier run).
 
+use super::PipelineError;
 use crate::explain::Method;
 use crate::select::SelectConfig;
 use crate::train::TrainConfig;
@@ -68,26 +69,30 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Reads a configuration file (JSON; missing fields take the defaults).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, PipelineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
         if text.trim().is_empty() {
-            return Err(format!(
+            return Err(PipelineError::Config(format!(
                 "{}: empty file; write a JSON object such as {{\"split\": \"test\"}}",
                 path.display()
-            ));
+            )));
         }
         serde_json::from_str(&text).map_err(|e| {
-            format!(
+            PipelineError::Config(format!(
                 "{}:{}:{}: not a run configuration: {e} (see OUT/run.json of a run for every field)",
                 path.display(),
                 e.line(),
                 e.column()
-            )
+            ))
         })
     }
 
     /// Checks the job's own fields and the two training configurations, before anything runs.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        self.check().map_err(PipelineError::Config)
+    }
+
+    fn check(&self) -> Result<(), String> {
         let data = crate::corpus::DataDir::new(&self.data_dir);
         if !self.data_dir.is_dir() {
             return Err(format!(

@@ -6,18 +6,21 @@
 //! output folder only when the whole job succeeded (module `staging`).
 
 mod config;
+mod error;
 mod staging;
 mod subset;
 mod table;
 
 pub use config::RunConfig;
+pub use error::PipelineError;
 pub use table::{comparison_table, MethodRow};
 
-use crate::corpus::DataDir;
+use crate::corpus::{read_results, DataDir};
 use crate::eval::{evaluate, Evaluation, ScoreOptions};
-use crate::explain::results::{explain_split, results_jsonl, ExplainJob};
+use crate::explain::results::{explain_split, mean_rationale_k, results_jsonl, ExplainJob};
 use crate::explain::{ExplainConfig, Method};
-use crate::figures::{doc_figure, FigureOptions};
+use crate::figures::{doc_figure, file_safe, FigureOptions};
+use crate::progress::{Event, Observer};
 use crate::report::score_file::score_file;
 use crate::select::train_select;
 use crate::train::train_classifier;
@@ -37,25 +40,27 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// Stage lines on stderr (unless quiet) and the progress bars of the stages.
-struct Progress {
-    show: bool,
+/// Numbered stage lines with the time elapsed, reported to the observer.
+struct Stages<'a> {
+    observer: &'a dyn Observer,
     start: Instant,
     stages: usize,
     done: usize,
 }
 
-impl Progress {
+impl Stages<'_> {
     fn stage(&mut self, what: &str) {
         self.done += 1;
-        if self.show {
-            eprintln!(
-                "[{}/{}] {what} ({:.0}s)",
-                self.done,
-                self.stages,
-                self.start.elapsed().as_secs_f64()
-            );
-        }
+        self.observer.event(Event::Line(&format!(
+            "[{}/{}] {what} ({:.0}s)",
+            self.done,
+            self.stages,
+            self.start.elapsed().as_secs_f64()
+        )));
+    }
+
+    fn line(&self, text: &str) {
+        self.observer.event(Event::Line(text));
     }
 }
 
@@ -68,12 +73,17 @@ fn method_name(m: Method) -> String {
 }
 
 /// Runs the whole job into `out` (replaced atomically when everything succeeded).
-pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, String> {
+/// Stage lines, per-epoch lines and progress go to `observer`.
+pub fn run(
+    cfg: &RunConfig,
+    out: &Path,
+    observer: &dyn Observer,
+) -> Result<RunReport, PipelineError> {
     cfg.validate()?;
     let stage_dir = staging::Staging::new(out)?;
     let dir = stage_dir.path().to_path_buf();
-    let mut p = Progress {
-        show: progress,
+    let mut p = Stages {
+        observer,
         start: Instant::now(),
         stages: 6,
         done: 0,
@@ -86,27 +96,22 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
     let mut cls_cfg = cfg.classifier.clone();
     cls_cfg.data_dir = data.clone();
     let cls_dir = dir.join("classifier");
-    let cls = train_classifier(&cls_cfg, &cls_dir, false, progress, None)
-        .map_err(|e| format!("training the classifier: {e}"))?;
-    if progress {
-        eprintln!(
-            "      best epoch {} (validation accuracy {:.3})",
-            cls.best_epoch, cls.best_val_accuracy
-        );
-    }
+    let cls = train_classifier(&cls_cfg, &cls_dir, false, true, None)
+        .map_err(PipelineError::Classifier)?;
+    p.line(&format!(
+        "      best epoch {} (validation accuracy {:.3})",
+        cls.best_epoch, cls.best_val_accuracy
+    ));
 
     p.stage("training the selective rationalizer (noise injection)");
     let mut sel_cfg = cfg.select.clone();
     sel_cfg.data_dir = data.clone();
     let sel_dir = dir.join("select");
-    let sel = train_select(&sel_cfg, &sel_dir, progress)
-        .map_err(|e| format!("training the rationalizer: {e}"))?;
-    if progress {
-        eprintln!(
-            "      best epoch {} (validation objective {:.3})",
-            sel.best_epoch, sel.best_val_objective
-        );
-    }
+    let sel = train_select(&sel_cfg, &sel_dir, true).map_err(PipelineError::Rationalizer)?;
+    p.line(&format!(
+        "      best epoch {} (validation objective {:.3})",
+        sel.best_epoch, sel.best_val_objective
+    ));
 
     p.stage("explaining and measuring faithfulness on the models");
     // With a limit, a seeded sample of the split becomes its own data directory, so that
@@ -115,32 +120,22 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
         Some(n) => {
             let sub = dir.join("subset");
             let kept = subset::write_subset(data, &cfg.split, n, cfg.seed, &sub)?;
-            if progress {
-                eprintln!(
-                    "      {kept} annotations of {} (seed {})",
-                    cfg.split, cfg.seed
-                );
-            }
+            p.line(&format!(
+                "      {kept} annotations of {} (seed {})",
+                cfg.split, cfg.seed
+            ));
             sub
         }
         None => data.clone(),
     };
-    let k = {
-        let d = DataDir::new(data);
-        let from = if d.split_path(&cfg.classifier.train_split).is_file() {
-            cfg.classifier.train_split.as_str()
-        } else {
-            cfg.split.as_str()
-        };
-        let set = crate::models::ExampleSet::load(&d, from).map_err(|e| e.to_string())?;
-        let k = set.mean_rationale_length().round() as usize;
-        if progress {
-            eprintln!(
-                "      post-hoc rationales: top {k} tokens (mean human rationale length of {from})"
-            );
-        }
-        k
-    };
+    let (k, from) = mean_rationale_k(&DataDir::new(data), &cfg.classifier.train_split, &cfg.split)
+        .map_err(|source| PipelineError::Explain {
+            method: "k".into(),
+            source,
+        })?;
+    p.line(&format!(
+        "      post-hoc rationales: top {k} tokens (mean human rationale length of {from})"
+    ));
     std::fs::create_dir_all(dir.join("results")).map_err(|e| io(&dir.join("results"), e))?;
     let mut methods: Vec<(String, PathBuf)> = Vec::new();
     let mut jobs = vec![(Method::Select, sel_dir.clone())];
@@ -158,13 +153,15 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
             },
         );
         job.k = Some(k);
-        job.progress = progress;
-        let got = explain_split(&job).map_err(|e| format!("{name}: {e}"))?;
-        if progress && method == Method::Select {
-            eprintln!(
+        let got = explain_split(&job, observer).map_err(|source| PipelineError::Explain {
+            method: name.clone(),
+            source,
+        })?;
+        if method == Method::Select {
+            p.line(&format!(
                 "      rationalizer selected {:.1}% of the dataset tokens",
                 100.0 * got.selection_rate
-            );
+            ));
         }
         let path = dir.join("results").join(format!("{name}.jsonl"));
         std::fs::write(&path, results_jsonl(&got.predictions)).map_err(|e| io(&path, e))?;
@@ -177,8 +174,13 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
     let mut rows = Vec::new();
     let mut evals: Vec<(String, Evaluation)> = Vec::new();
     for (name, path) in &methods {
-        let eval = evaluate(&eval_data, &cfg.split, path, &options, &mut |_| {})
-            .map_err(|e| format!("scoring {name}: {e}"))?;
+        let eval =
+            evaluate(&eval_data, &cfg.split, path, &options, &mut |_| {}).map_err(|source| {
+                PipelineError::Score {
+                    method: name.clone(),
+                    source,
+                }
+            })?;
         let Some(scores) = eval.scores.as_ref() else {
             let why: Vec<String> = eval
                 .problems
@@ -187,10 +189,10 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
                 .take(3)
                 .map(|p| p.display_with(&path.display().to_string()).to_string())
                 .collect();
-            return Err(format!(
-                "scoring {name}: nothing scored: {}",
-                why.join("; ")
-            ));
+            return Err(PipelineError::NothingScored {
+                method: name.clone(),
+                problems: why.join("; "),
+            });
         };
         let score_path = dir.join("scores").join(format!("{name}.json"));
         std::fs::write(&score_path, score_file(scores).to_python_string())
@@ -198,8 +200,12 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
         let rows_path = dir
             .join("scores")
             .join(format!("{name}.{}", table::PER_INSTANCE_EXT));
-        crate::report::per_instance::write(&rows_path, &eval, &options)
-            .map_err(|e| format!("{}: {e}", rows_path.display()))?;
+        crate::report::per_instance::write(&rows_path, &eval, &options).map_err(|e| {
+            PipelineError::Output {
+                what: rows_path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
         rows.push(MethodRow::new(name, scores));
         evals.push((name.clone(), eval));
     }
@@ -226,8 +232,8 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
     })
 }
 
-fn io(path: &Path, e: std::io::Error) -> String {
-    format!("{}: {e}", path.display())
+fn io(path: &Path, e: std::io::Error) -> PipelineError {
+    PipelineError::io(path, e)
 }
 
 /// Heatmaps of the first `cfg.figures` annotations: the human rationale, then each method.
@@ -236,13 +242,13 @@ fn draw_heatmaps(
     data: &Path,
     methods: &[(String, PathBuf)],
     dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), PipelineError> {
     let data = DataDir::new(data);
-    let annotations = data.annotations(&cfg.split).map_err(|e| e.to_string())?;
-    let docs = data.documents().map_err(|e| e.to_string())?;
+    let annotations = data.annotations(&cfg.split)?;
+    let docs = data.documents()?;
     let mut loaded = Vec::new();
     for (name, path) in methods {
-        loaded.push((name.clone(), table::read_results(path)?));
+        loaded.push((name.clone(), read_results(path)?));
     }
     let options = FigureOptions {
         context: Some(8),
@@ -266,23 +272,18 @@ fn draw_heatmaps(
         let Some(docid) = annotation.all_evidence().next().map(|e| e.docid.clone()) else {
             continue;
         };
-        let doc = docs
-            .document(&docid)
-            .map_err(|e| format!("annotation {id}: document {}: {e}", docs.describe(&docid)))?;
+        let doc = docs.document(&docid).map_err(|e| {
+            PipelineError::Data(format!(
+                "annotation {id}: document {}: {e}",
+                docs.describe(&docid)
+            ))
+        })?;
         let fig = doc_figure(annotation, &doc, &preds);
-        let pages = fig
-            .render(&options)
-            .map_err(|e| format!("{}: {e}", fig.title))?;
-        let safe: String = id
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let pages = fig.render(&options).map_err(|e| PipelineError::Output {
+            what: fig.title.clone(),
+            message: e.to_string(),
+        })?;
+        let safe = file_safe(&id);
         for (i, page) in pages.iter().enumerate() {
             let name = if pages.len() > 1 {
                 format!("heatmap_{safe}-p{}.svg", i + 1)
@@ -296,7 +297,7 @@ fn draw_heatmaps(
 }
 
 /// AOPC curves (comprehensiveness and sufficiency per bin) of every method.
-fn draw_aopc_curves(evals: &[(String, Evaluation)], dir: &Path) -> Result<(), String> {
+fn draw_aopc_curves(evals: &[(String, Evaluation)], dir: &Path) -> Result<(), PipelineError> {
     // (method, thresholds, comprehensiveness points, sufficiency points)
     type Series = (String, Vec<f64>, Vec<f64>, Vec<f64>);
     let series: Vec<Series> = evals
@@ -348,7 +349,11 @@ fn draw_aopc_curves(evals: &[(String, Evaluation)], dir: &Path) -> Result<(), St
             .collect();
         let mut opts = rationale_viz::CurveOptions::aopc(title, metric);
         opts.x_label = x_label.into();
-        let svg = rationale_viz::aopc_curves(&curves, &opts).map_err(|e| format!("{file}: {e}"))?;
+        let svg =
+            rationale_viz::aopc_curves(&curves, &opts).map_err(|e| PipelineError::Output {
+                what: file.to_string(),
+                message: e.to_string(),
+            })?;
         std::fs::write(dir.join(file), svg).map_err(|e| io(&dir.join(file), e))?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! the output folder only on success and is removed on failure (or by the next run after a
 //! Ctrl-C).
 
+use super::PipelineError;
 use std::path::{Path, PathBuf};
 
 /// A staging folder for `out`.
@@ -17,34 +18,36 @@ const MARKER: &str = "run.json";
 impl Staging {
     /// Creates `.<name>.partial` beside `out`, after checking that `out` is either missing, empty
     /// or an earlier run's output (never replaces anything else).
-    pub fn new(out: &Path) -> Result<Self, String> {
+    pub fn new(out: &Path) -> Result<Self, PipelineError> {
         if out.exists() {
             let empty = std::fs::read_dir(out)
-                .map_err(|e| format!("{}: {e}", out.display()))?
+                .map_err(|e| PipelineError::io(&out, e))?
                 .next()
                 .is_none();
             if !empty && !out.join(MARKER).is_file() {
-                return Err(format!(
+                return Err(PipelineError::Config(format!(
                     "{} exists and is not the output of `rationale run` (no {MARKER}); \
                      choose another --out or remove it",
                     out.display()
-                ));
+                )));
             }
         }
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|e| PipelineError::io(&parent, e))?;
         let name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("--out {}: not a folder name", out.display()))?;
+            .ok_or_else(|| {
+                PipelineError::Config(format!("--out {}: not a folder name", out.display()))
+            })?;
         let tmp = parent.join(format!(".{name}.partial"));
         if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            std::fs::remove_dir_all(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
         Ok(Staging {
             tmp,
             out: out.to_path_buf(),
@@ -60,20 +63,18 @@ impl Staging {
     /// Replaces the output folder with the staging folder.
     /// The earlier output is first renamed aside, so that an interruption leaves either the old
     /// or the new folder in place, never a mix.
-    pub fn commit(mut self) -> Result<(), String> {
+    pub fn commit(mut self) -> Result<(), PipelineError> {
         let old = self.tmp.with_extension("old");
         if self.out.exists() {
             if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
+                std::fs::remove_dir_all(&old).map_err(|e| PipelineError::io(&old, e))?;
             }
-            std::fs::rename(&self.out, &old)
-                .map_err(|e| format!("{} → {}: {e}", self.out.display(), old.display()))?;
+            std::fs::rename(&self.out, &old).map_err(|e| PipelineError::io(&self.out, e))?;
         }
-        std::fs::rename(&self.tmp, &self.out)
-            .map_err(|e| format!("{} → {}: {e}", self.tmp.display(), self.out.display()))?;
+        std::fs::rename(&self.tmp, &self.out).map_err(|e| PipelineError::io(&self.tmp, e))?;
         self.committed = true;
         if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| format!("{}: {e}", old.display()))?;
+            std::fs::remove_dir_all(&old).map_err(|e| PipelineError::io(&old, e))?;
         }
         Ok(())
     }

@@ -1,10 +1,7 @@
 //! The comparison table: one row per method, the ERASER metrics side by side.
 
-use crate::corpus::Prediction;
 use crate::eval::Scores;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::path::Path;
 
 /// Extension of the per-instance tables this build writes.
 #[cfg(feature = "columnar")]
@@ -80,18 +77,4 @@ pub fn comparison_table(rows: &[MethodRow]) -> String {
         ));
     }
     t
-}
-
-/// Reads a results file written by the job into annotation id → prediction.
-pub(super) fn read_results(path: &Path) -> Result<HashMap<String, Prediction>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            Prediction::parse(l)
-                .map(|p| (p.annotation_id.as_text(), p))
-                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
-        })
-        .collect()
 }

@@ -31,7 +31,7 @@ pub fn select_units(
     }
     let k = ((budget * n as f64).round() as usize).clamp(1, n);
     match granularity {
-        Granularity::Word => crate::explain::faithfulness::top_k(scores, k),
+        Granularity::Word => crate::corpus::mask::top_k(scores, k),
         Granularity::Span => best_span(scores, k),
         Granularity::Sentence => {
             let n_sent = sentence_of.iter().copied().max().map_or(1, |m| m + 1);
@@ -40,7 +40,7 @@ pub fn select_units(
                 sum[j] += s;
             }
             let ks = ((budget * n_sent as f64).round() as usize).clamp(1, n_sent);
-            let top = crate::explain::faithfulness::top_k(&sum, ks);
+            let top = crate::corpus::mask::top_k(&sum, ks);
             sentence_of.iter().map(|&j| top[j]).collect()
         }
     }

@@ -59,27 +59,16 @@ pub fn mask_to_evidence(
     sentence_of: &[usize],
     mask: &[bool],
 ) -> Vec<Evidence> {
-    let mut out = Vec::new();
-    let mut t = 0;
-    while t < mask.len() {
-        if !mask[t] {
-            t += 1;
-            continue;
-        }
-        let start = t;
-        while t < mask.len() && mask[t] {
-            t += 1;
-        }
-        out.push(Evidence {
+    super::mask::runs(mask)
+        .map(|(start, end)| Evidence {
             docid: docid.to_owned(),
             start_token: start as i64,
-            end_token: t as i64,
+            end_token: end as i64,
             start_sentence: sentence_of[start] as i64,
-            end_sentence: sentence_of[t - 1] as i64 + 1,
-            text: serde_json::Value::String(tokens[start..t].join(" ")),
-        });
-    }
-    out
+            end_sentence: sentence_of[end - 1] as i64 + 1,
+            text: serde_json::Value::String(tokens[start..end].join(" ")),
+        })
+        .collect()
 }
 
 /// An annotation with one evidence group per annotator mask that marks something.
