@@ -54,7 +54,8 @@ mod tests {
 
     #[test]
     fn top_k_breaks_ties_by_position() {
-        assert_eq!(top_k(&[0.5, 0.9, 0.5, 0.1], 2), [false, true, true, false]);
+        assert_eq!(top_k(&[0.5, 0.9, 0.5, 0.1], 2), [true, true, false, false]);
+        assert_eq!(top_k(&[0.1, 0.5, 0.9, 0.5], 2), [false, true, true, false]);
         assert_eq!(top_k(&[1.0, 2.0], 5), [true, true]);
         assert_eq!(top_k(&[1.0, 2.0], 0), [false, false]);
     }

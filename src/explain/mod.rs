@@ -16,7 +16,7 @@ pub mod random;
 pub mod results;
 pub mod rollout;
 
-use crate::models::{AttentionClassifier, Encoded, GradientClassifier, ModelError};
+use crate::models::{Classifier, Encoded, GradientClassifier, ModelError};
 use serde::{Deserialize, Serialize};
 
 /// Errors of the explanation layer.
@@ -166,25 +166,43 @@ impl ExplainConfig {
 
 /// Scores each dataset token of `enc` for class `target` with the configured method.
 /// `index` (the example's position) varies the seed of stochastic methods per example.
-pub fn explain<M: GradientClassifier + AttentionClassifier>(
-    model: &M,
+///
+/// Each method asks only for the capability it uses: occlusion and LIME need class
+/// probabilities alone, gradient methods [`Classifier::gradients`], attention methods
+/// [`Classifier::attention`]; a model without it gets an error naming what is missing.
+pub fn explain(
+    model: &dyn Classifier,
     enc: &Encoded,
     target: usize,
     cfg: &ExplainConfig,
     index: u64,
 ) -> Result<Vec<f32>> {
     let seed = cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(index);
+    let gradients = || {
+        model
+            .gradients()
+            .ok_or_else(|| missing(cfg.method, "gradients with respect to its input embeddings"))
+    };
+    let attention = || {
+        model
+            .attention()
+            .ok_or_else(|| missing(cfg.method, "attention weights"))
+    };
     let scores = match cfg.method {
-        Method::Gradient => gradient::explain(model, enc, target)?,
-        Method::GradInput => grad_input::explain(model, enc, target)?,
+        Method::Gradient => gradient::explain(gradients()?, enc, target)?,
+        Method::GradInput => grad_input::explain(gradients()?, enc, target)?,
         Method::IntegratedGradients => {
-            integrated_gradients::explain(model, enc, target, cfg.ig_steps)?
+            integrated_gradients::explain(gradients()?, enc, target, cfg.ig_steps)?
         }
         Method::Occlusion => occlusion::explain(model, enc, target, cfg.occlusion_window)?,
-        Method::Attention => {
-            attention::explain(model, enc, cfg.layer, cfg.heads.as_deref(), cfg.query_row)?
-        },
-        Method::Rollout => rollout::explain(model, enc)?,
+        Method::Attention => attention::explain(
+            attention()?,
+            enc,
+            cfg.layer,
+            cfg.heads.as_deref(),
+            cfg.query_row,
+        )?,
+        Method::Rollout => rollout::explain(attention()?, enc)?,
         Method::Lime => lime::explain(
             model,
             enc,
@@ -206,6 +224,15 @@ pub fn explain<M: GradientClassifier + AttentionClassifier>(
     Ok(scores)
 }
 
+/// The error for a model that lacks what `method` needs.
+fn missing(method: Method, what: &str) -> ExplainError {
+    ModelError::Unsupported(format!(
+        "{method:?} needs {what}, which this model does not expose; \
+         occlusion and LIME need only class probabilities"
+    ))
+    .into()
+}
+
 /// The gradient of the target probability w.r.t. the input embeddings of one sequence:
 /// returns (embeddings (T, E), gradient (T, E)).
 pub(crate) fn input_gradient<M: GradientClassifier + ?Sized>(
@@ -222,4 +249,76 @@ pub(crate) fn input_gradient<M: GradientClassifier + ?Sized>(
         ModelError::Unsupported("no gradient reached the input embeddings".into())
     })?;
     Ok((emb, g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probabilities-only model: p(class 1) grows with the number of token-id-7 tokens.
+    struct CountSevens;
+
+    impl Classifier for CountSevens {
+        fn labels(&self) -> &[String] {
+            static LABELS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+            LABELS.get_or_init(|| vec!["other".into(), "sevens".into()])
+        }
+        fn predict_proba(&self, batch: &[&[u32]]) -> crate::models::Result<Vec<Vec<f32>>> {
+            Ok(batch
+                .iter()
+                .map(|ids| {
+                    let n = ids.iter().filter(|&&t| t == 7).count() as f32;
+                    let p = n / (n + 1.0);
+                    vec![1.0 - p, p]
+                })
+                .collect())
+        }
+    }
+
+    fn input() -> Encoded {
+        Encoded {
+            ids: vec![3, 7, 4, 7],
+            word_of: (0..4).map(Some).collect(),
+            n_words: 4,
+            pad_id: 0,
+        }
+    }
+
+    #[test]
+    fn perturbation_methods_need_only_probabilities() {
+        let cfg = ExplainConfig {
+            method: Method::Occlusion,
+            ..ExplainConfig::default()
+        };
+        let scores = explain(&CountSevens, &input(), 1, &cfg, 0).unwrap();
+        // Deleting a 7 drops p from 2/3 to 1/2; deleting anything else changes nothing.
+        let want = [0.0, 2.0 / 3.0 - 0.5, 0.0, 2.0 / 3.0 - 0.5];
+        for (s, w) in scores.iter().zip(want) {
+            assert!((s - w).abs() < 1e-6, "{scores:?}");
+        }
+        let lime = ExplainConfig {
+            method: Method::Lime,
+            lime_samples: 64,
+            ..ExplainConfig::default()
+        };
+        let scores = explain(&CountSevens, &input(), 1, &lime, 0).unwrap();
+        assert!(scores[1] > scores[0] && scores[3] > scores[2], "{scores:?}");
+    }
+
+    #[test]
+    fn a_method_names_the_capability_it_lacks() {
+        for (method, what) in [
+            (Method::Gradient, "gradients"),
+            (Method::IntegratedGradients, "gradients"),
+            (Method::Attention, "attention weights"),
+            (Method::Rollout, "attention weights"),
+        ] {
+            let cfg = ExplainConfig {
+                method,
+                ..ExplainConfig::default()
+            };
+            let err = explain(&CountSevens, &input(), 1, &cfg, 0).unwrap_err();
+            assert!(err.to_string().contains(what), "{method:?}: {err}");
+        }
+    }
 }

@@ -41,6 +41,26 @@ pub struct FigureOptions {
     pub page_lines: Option<usize>,
 }
 
+/// Errors drawing figures.
+#[derive(Debug, thiserror::Error)]
+pub enum FigureError {
+    /// The figure could not be laid out or drawn.
+    #[error(transparent)]
+    Viz(#[from] VizError),
+    /// The data to draw could not be read.
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
+    /// The results to draw could not be scored.
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    /// An input the figure needs is missing (the message names it).
+    #[error("{0}")]
+    Missing(String),
+    /// The SVG could not be rasterised.
+    #[error("PNG: {0}")]
+    Png(String),
+}
+
 /// A file name from an id: anything but letters, digits, `.`, `_`, `-` becomes `_`.
 pub fn file_safe(id: &str) -> String {
     id.chars()

@@ -531,6 +531,12 @@ impl Classifier for TextClassifier {
         check_finite(&out, "class probabilities")?;
         Ok(out)
     }
+    fn gradients(&self) -> Option<&dyn GradientClassifier> {
+        Some(self)
+    }
+    fn attention(&self) -> Option<&dyn AttentionClassifier> {
+        Some(self)
+    }
 }
 
 impl GradientClassifier for TextClassifier {

@@ -114,6 +114,14 @@ pub trait Classifier {
     fn labels(&self) -> &[String];
     /// Class probabilities for each sequence.
     fn predict_proba(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>>;
+    /// The gradient capability, when the model has it (gradient methods ask for it).
+    fn gradients(&self) -> Option<&dyn GradientClassifier> {
+        None
+    }
+    /// The attention capability, when the model has it (attention methods ask for it).
+    fn attention(&self) -> Option<&dyn AttentionClassifier> {
+        None
+    }
 }
 
 /// Gradient capability: probabilities as a differentiable function of input embeddings.

@@ -89,13 +89,10 @@ impl RunConfig {
 
     /// Checks the job's own fields and the two training configurations, before anything runs.
     pub fn validate(&self) -> Result<(), PipelineError> {
-        self.check().map_err(PipelineError::Config)
-    }
-
-    fn check(&self) -> Result<(), String> {
+        let invalid = |message: String| Err(PipelineError::Config(message));
         let data = crate::corpus::DataDir::new(&self.data_dir);
         if !self.data_dir.is_dir() {
-            return Err(format!(
+            return invalid(format!(
                 "data directory {} does not exist (pass --data-dir DIR with train.jsonl, \
                  val.jsonl, {}.jsonl and docs/)",
                 self.data_dir.display(),
@@ -110,7 +107,7 @@ impl RunConfig {
             &self.split,
         ] {
             if !data.split_path(split).is_file() {
-                return Err(format!(
+                return invalid(format!(
                     "{} is missing: an ERASER data directory needs train.jsonl, val.jsonl, \
                      {}.jsonl and docs/",
                     data.split_path(split).display(),
@@ -119,20 +116,24 @@ impl RunConfig {
             }
         }
         if self.methods.contains(&Method::Select) {
-            return Err(
+            return invalid(
                 "methods: `select` is the rationalizer, which always runs; list post-hoc methods"
                     .into(),
             );
         }
         if self.limit == Some(0) {
-            return Err("limit must be at least 1".into());
+            return invalid("limit must be at least 1".into());
         }
         let mut cls = self.classifier.clone();
         cls.data_dir = self.data_dir.clone();
-        cls.validate().map_err(|e| format!("classifier: {e}"))?;
+        if let Err(e) = cls.validate() {
+            return invalid(format!("classifier: {e}"));
+        }
         let mut sel = self.select.clone();
         sel.data_dir = self.data_dir.clone();
-        sel.validate().map_err(|e| format!("select: {e}"))?;
+        if let Err(e) = sel.validate() {
+            return invalid(format!("select: {e}"));
+        }
         Ok(())
     }
 }

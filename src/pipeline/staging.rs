@@ -21,7 +21,7 @@ impl Staging {
     pub fn new(out: &Path) -> Result<Self, PipelineError> {
         if out.exists() {
             let empty = std::fs::read_dir(out)
-                .map_err(|e| PipelineError::io(&out, e))?
+                .map_err(|e| PipelineError::io(out, e))?
                 .next()
                 .is_none();
             if !empty && !out.join(MARKER).is_file() {
@@ -36,7 +36,7 @@ impl Staging {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| PipelineError::io(&parent, e))?;
+        std::fs::create_dir_all(parent).map_err(|e| PipelineError::io(parent, e))?;
         let name = out
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -42,7 +42,7 @@ pub fn write_subset(
         docids.extend(input_docids(&annotations[i]));
         docids.extend(annotations[i].all_evidence().map(|e| e.docid.clone()));
     }
-    std::fs::create_dir_all(dest).map_err(|e| PipelineError::io(&dest, e))?;
+    std::fs::create_dir_all(dest).map_err(|e| PipelineError::io(dest, e))?;
     let out = dest.join(format!("{split}.jsonl"));
     std::fs::write(&out, body).map_err(|e| PipelineError::io(&out, e))?;
     let docs = data.join("docs");
