@@ -3,7 +3,7 @@
 use super::exit;
 use crate::corpus::{read_results, Annotation, DataDir, DocStore, Prediction};
 use crate::eval::{evaluate, ScoreOptions};
-use crate::figures::{doc_figure, file_safe, pr_figure, DocFigure, FigureOptions};
+use crate::figures::{annotation_figures, file_safe, pr_figure, DocFigure, FigureOptions};
 use crate::io::write_atomic;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -213,29 +213,7 @@ fn figures_for(loaded: &Loaded, annotation: &Annotation) -> Result<Vec<DocFigure
         .iter()
         .map(|(l, m)| (l.as_str(), m.get(&id)))
         .collect();
-    let mut docids: Vec<&str> = annotation
-        .all_evidence()
-        .map(|e| e.docid.as_str())
-        .collect();
-    for p in methods.iter().filter_map(|(_, p)| *p) {
-        docids.extend(p.rationales.iter().map(|r| r.docid.as_str()));
-    }
-    let mut seen = Vec::new();
-    docids.retain(|d| {
-        !seen.contains(d) && {
-            seen.push(*d);
-            true
-        }
-    });
-    docids
-        .into_iter()
-        .map(|d| {
-            let doc = loaded.docs.document(d).map_err(|e| {
-                format!("annotation {id}: document {}: {e}", loaded.docs.describe(d))
-            })?;
-            Ok(doc_figure(annotation, &doc, &methods))
-        })
-        .collect()
+    annotation_figures(annotation, &loaded.docs, &methods).map_err(|e| e.to_string())
 }
 
 /// `fig.svg` → `fig-<suffix>.svg`.

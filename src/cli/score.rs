@@ -3,7 +3,7 @@
 use super::exit;
 use crate::eval::{evaluate, Evaluation, NoGoldAuprc, ScoreOptions};
 use crate::io::write_atomic;
-use crate::report::score_file::{score_file, summary_table};
+use crate::report::{Report, ScoreError};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -157,37 +157,37 @@ pub fn score(args: ScoreArgs) -> ExitCode {
         Err(code) => return code,
     };
     print_problems(&eval, &args.inputs.results, args.quiet);
-    if eval.lines.is_empty() {
-        eprintln!(
-            "error: {}: no results lines (the file is empty); nothing to score",
-            args.inputs.results.display()
-        );
-        return ExitCode::from(exit::PROBLEMS);
-    }
-    let Some(scores) = &eval.scores else {
-        eprintln!(
-            "{} error(s): nothing scored. `rationale validate` lists the same problems.",
-            eval.errors()
-        );
-        return ExitCode::from(exit::PROBLEMS);
+    let report = match Report::new(eval, &args.inputs.results, &options) {
+        Ok(r) => r,
+        Err(ScoreError::Invalid { problems, .. }) => {
+            eprintln!(
+                "{} error(s): nothing scored. `rationale validate` lists the same problems.",
+                problems.iter().filter(|p| p.is_error()).count()
+            );
+            return ExitCode::from(exit::PROBLEMS);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::PROBLEMS);
+        }
     };
     if let Some(path) = &args.score_file {
-        let text = score_file(scores).to_python_string();
+        let text = report.score_file().to_python_string();
         if let Err(e) = write_atomic(path, text.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(exit::UNUSABLE);
         }
     }
     if let Some(path) = &args.per_instance {
-        if let Err(e) = crate::report::per_instance::write(path, &eval, &options) {
+        if let Err(e) = crate::report::per_instance::write(path, &report.evaluation, &options) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(exit::UNUSABLE);
         }
     }
     if args.json {
-        println!("{}", score_file(scores).to_python_string());
+        println!("{}", report.score_file().to_python_string());
     } else if !args.quiet {
-        print!("{}", summary_table(scores));
+        print!("{}", report.summary_table());
     }
     ExitCode::SUCCESS
 }

@@ -15,6 +15,9 @@ pub mod occlusion;
 pub mod random;
 pub mod results;
 pub mod rollout;
+mod text;
+
+pub use text::{explain_text, TextExplanation};
 
 use crate::models::{Classifier, Encoded, GradientClassifier, ModelError};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,9 @@
 //! Figures from ERASER records: per-document token heatmaps (human rationale vs each method)
 //! and curves, drawn by the `rationale-viz` crate.
 
-use crate::corpus::{Annotation, Document, Prediction, RationalePrediction};
+use crate::corpus::{
+    read_results, Annotation, DataDir, DocStore, Document, Prediction, RationalePrediction,
+};
 use crate::metrics::ranking::pr_curve;
 use crate::metrics::spans::Span;
 pub mod gallery;
@@ -9,6 +11,7 @@ pub mod gallery;
 pub mod png;
 
 use rationale_viz::{Curve, CurveOptions, Heatmap, HeatmapOptions, Scale, VizError};
+use std::path::Path;
 
 /// One method's row: a score per token and, when the method gave spans, its hard rationale.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +165,90 @@ pub fn doc_figure(
         gold,
         rows,
     }
+}
+
+/// The figures of one annotation: one per document that has gold or predicted rationales
+/// (evidence documents first, in order), each with one row per method that predicts it.
+pub fn annotation_figures(
+    annotation: &Annotation,
+    docs: &DocStore,
+    methods: &[(&str, Option<&Prediction>)],
+) -> Result<Vec<DocFigure>, FigureError> {
+    let id = annotation.annotation_id.as_text();
+    let mut docids: Vec<&str> = annotation
+        .all_evidence()
+        .map(|e| e.docid.as_str())
+        .collect();
+    for p in methods.iter().filter_map(|(_, p)| *p) {
+        docids.extend(p.rationales.iter().map(|r| r.docid.as_str()));
+    }
+    let mut seen = Vec::new();
+    docids.retain(|d| {
+        !seen.contains(d) && {
+            seen.push(*d);
+            true
+        }
+    });
+    docids
+        .into_iter()
+        .map(|d| {
+            let doc = docs.document(d).map_err(|e| {
+                FigureError::Missing(format!(
+                    "annotation {id}: document {}: {e}",
+                    docs.describe(d)
+                ))
+            })?;
+            Ok(doc_figure(annotation, &doc, methods))
+        })
+        .collect()
+}
+
+/// Draws annotation `id` of `split`: the human rationale, then one row per `(label, results
+/// file)`, one SVG per document (or per page with `page_lines`), as `rationale render` does.
+///
+/// ```
+/// let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/movies");
+/// let union = data.join("movies_union_human_perf.jsonl");
+/// let svgs = rationale::figures::render(
+///     &data,
+///     "test",
+///     "negR_904.txt",
+///     &[("second annotator", union.as_path())],
+///     &rationale::figures::FigureOptions::default(),
+/// )?;
+/// assert!(svgs[0].starts_with("<svg") && svgs[0].contains("second annotator"));
+/// # Ok::<(), rationale::figures::FigureError>(())
+/// ```
+pub fn render(
+    data_dir: &Path,
+    split: &str,
+    id: &str,
+    methods: &[(&str, &Path)],
+    options: &FigureOptions,
+) -> Result<Vec<String>, FigureError> {
+    let data = DataDir::new(data_dir);
+    let annotations = data.annotations(split)?;
+    let annotation = annotations
+        .iter()
+        .find(|a| a.annotation_id.as_text() == id)
+        .ok_or_else(|| {
+            FigureError::Missing(format!(
+                "annotation {id:?} is not in {}",
+                data.split_path(split).display()
+            ))
+        })?;
+    let docs = data.documents()?;
+    let loaded = methods
+        .iter()
+        .map(|(label, path)| Ok((*label, read_results(path)?)))
+        .collect::<Result<Vec<_>, FigureError>>()?;
+    let rows: Vec<(&str, Option<&Prediction>)> =
+        loaded.iter().map(|(l, m)| (*l, m.get(id))).collect();
+    let mut svgs = Vec::new();
+    for figure in annotation_figures(annotation, &docs, &rows)? {
+        svgs.extend(figure.render(options)?);
+    }
+    Ok(svgs)
 }
 
 impl DocFigure {

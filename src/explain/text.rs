@@ -1,0 +1,40 @@
+//! Explaining a raw text: its whitespace-separated words, one score per word.
+
+use super::{explain, ExplainConfig, Result};
+use crate::models::{Classifier, TextClassifier};
+use crate::train::argmax;
+use serde::Serialize;
+
+/// One text explained for the class the model predicts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextExplanation {
+    /// The text's whitespace-separated words.
+    pub words: Vec<String>,
+    /// One score per word: higher is more important for `target`.
+    pub scores: Vec<f32>,
+    /// The predicted class, which the scores explain.
+    pub target: String,
+    /// Every class with its probability, in the model's label order.
+    pub probs: Vec<(String, f32)>,
+}
+
+/// Explains `text` with the configured method: the words are the text split on whitespace (as
+/// ERASER tokenises documents); the model's own tokens are mapped back to them.
+pub fn explain_text(
+    model: &TextClassifier,
+    text: &str,
+    cfg: &ExplainConfig,
+) -> Result<TextExplanation> {
+    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    let enc = model.encode(&words)?;
+    let probs = model.predict_proba(&[&enc.ids])?.remove(0);
+    let target = argmax(&probs);
+    let scores = explain(model, &enc, target, cfg, 0)?;
+    let labels = model.labels();
+    Ok(TextExplanation {
+        words,
+        scores,
+        target: labels[target].clone(),
+        probs: labels.iter().cloned().zip(probs).collect(),
+    })
+}
