@@ -25,12 +25,12 @@ use std::time::Instant;
 
 fn main() {
     // `cargo bench` adds `--bench` to the arguments.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let arg = |i: usize, default: usize| {
-        args.get(i)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let arg =
+        |i: usize, default: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
     let (steps, b, t) = (arg(0, 6), arg(1, 16), arg(2, 256));
     std::thread::Builder::new()
         .stack_size(1 << 30)

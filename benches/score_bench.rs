@@ -16,7 +16,10 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn main() {
     // `cargo bench` adds `--bench` to the arguments.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(dir) = args.first().map(PathBuf::from) else {
         eprintln!("score_bench: skipped (usage: score_bench DATA_DIR [SPLIT] [REPEATS])");
         return;

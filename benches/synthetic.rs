@@ -28,7 +28,10 @@ fn distribution(rng: &mut ChaCha8Rng) -> (f64, f64) {
 
 fn main() -> std::io::Result<()> {
     // `cargo bench` adds `--bench` to the arguments.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let out = PathBuf::from(
         args.first()
             .map(String::as_str)

@@ -1,7 +1,7 @@
 //! Times rendering 199 documents of 800 tokens (the size of ERASER Movies' test split), each with
 //! a gold rationale, one score row and a predicted rationale.
 //!
-//! `cargo run -p rationale-viz --release --example throughput`
+//! `cargo bench -p rationale-viz --bench throughput`
 
 use std::time::Instant;
 
