@@ -15,7 +15,7 @@ fn text_mode_json_svg_and_exhaustive() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("g.json");
     let svg = dir.path().join("g.svg");
-    let model = root().join("src/greedy/testdata");
+    let model = root().join("tests/fixtures/gpt2_tiny");
     let o = run(&[
         "greedy",
         "--model",
@@ -197,7 +197,7 @@ fn word_dropout_fine_tuning_lowers_the_loss_and_greedy_reads_the_result() {
     let block: Vec<String> = (1..=8).map(|i| format!("w{i}")).collect();
     std::fs::write(&text, vec![block.join(" "); 40].join(" ")).unwrap();
     let out = dir.path().join("compat");
-    let model = root().join("src/greedy/testdata");
+    let model = root().join("tests/fixtures/gpt2_tiny");
     let o = run(&[
         "train",
         "compat",

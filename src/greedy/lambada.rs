@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn passage_through_the_fixture_model() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/greedy/testdata");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_tiny");
         let m = Gpt2::load(&dir, &Device::Cpu).unwrap();
         let tok = super::super::lm::load_tokenizer(&dir.join("tokenizer.json")).unwrap();
         // ids 3 4 19 19 19 (word wN has id N+1); human rationale = "w3" (chars 3..5)

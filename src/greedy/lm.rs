@@ -420,7 +420,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture() -> (Gpt2, Value) {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/greedy/testdata");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_tiny");
         let m = Gpt2::load(&dir, &Device::Cpu).unwrap();
         let e: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())

@@ -6,7 +6,7 @@
 //! registers. On x86-64 with AVX-512 (detected at run time) the tile is written with
 //! intrinsics; elsewhere the same loops in plain Rust, which the compiler vectorizes. Panels
 //! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
-//! `examples/dense_bench.rs` and `examples/dense_bench_torch.py`.
+//! `benches/dense_bench.rs` and `benches/dense_bench_torch.py`.
 
 use rayon::prelude::*;
 

@@ -349,7 +349,7 @@ mod tests {
     /// Example 0: attention [0.5, 0.3, 0.2], target [0, ½, ½]; example 1 (last token padded):
     /// attention [¼, ¾], target [1, 0]. Hand-derived: MSE (¼ + 0.04 + 0.09)/3 and (2·0.5625)/2;
     /// KL ½ln(0.5/0.3) + ½ln(0.5/0.2) and ln 4; CE −½(ln 0.3 + ln 0.2) and ln 4; Pruthi −ln ½ and
-    /// −ln ¼. PyTorch (`testdata/align_reference.py`) prints the same values, and `ce_quirk`.
+    /// −ln ¼. PyTorch (`tests/fixtures/align/align_reference.py`) prints the same values, and `ce_quirk`.
     #[test]
     fn losses_match_hand_derived_and_pytorch_values() {
         let att = t2(&[0.5, 0.3, 0.2, 0.25, 0.75, 0.0], 2, 3);
@@ -389,7 +389,7 @@ mod tests {
     }
 
     /// Token 1 marked by 2 of 3 annotators, token 2 by 1 (the research note's example and
-    /// HateXplain's `aggregate_attention`; values from `testdata/align_reference.py`).
+    /// HateXplain's `aggregate_attention`; values from `tests/fixtures/align/align_reference.py`).
     #[test]
     fn hatexplain_target_reproduces_the_code_and_the_intended_temperature() {
         let groups = vec![vec![1, 2], vec![1]];
