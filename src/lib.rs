@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod corpus;
 pub mod eval;
