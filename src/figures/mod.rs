@@ -73,7 +73,7 @@ pub enum FigureError {
 }
 
 /// A file name from an id: anything but letters, digits, `.`, `_`, `-` becomes `_`.
-pub(crate) fn file_safe(id: &str) -> String {
+pub fn file_safe(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_alphanumeric() || "._-".contains(c) {
