@@ -172,7 +172,7 @@ pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads an annotation file (`<data_dir>/<split>.jsonl`); blank lines are skipped.
-pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
+fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
     read_jsonl(path, "an ERASER annotation")
 }
 

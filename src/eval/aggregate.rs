@@ -99,7 +99,8 @@ pub struct ClassificationScores {
     /// The AOPC keys, from `thresholded_scores`.
     pub aopc: Option<Aopc>,
     /// `tokens_to_flip`: mean over the split's annotations that give one of `tokens_to_flip`
-    /// divided by the token count of the annotation's evidence documents.
+    /// divided by the token count of the annotation's evidence documents (annotations without
+    /// evidence documents are left out, with a warning).
     pub tokens_to_flip: Option<f64>,
 }
 
@@ -107,7 +108,7 @@ pub struct ClassificationScores {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scores {
     /// `iou_scores`: IOU F1, one entry per [`ScoreOptions::iou_thresholds`] value; present when a
-    /// line has `hard_rationale_predictions` (as are `rationale_prf` and `token_prf`).
+    /// line has a hard rationale span (as are `rationale_prf` and `token_prf`).
     pub iou_scores: Option<Vec<IouScore>>,
     /// `rationale_prf`: exact-span precision, recall and F1.
     pub rationale_prf: Option<MicroMacro>,

@@ -34,8 +34,8 @@ pub struct ScoreOptions {
     /// IOU thresholds for `iou_scores`: a predicted span matches a gold span when their IOU is
     /// at least the threshold (the reference's `--iou_thresholds`; default `[0.5]`).
     pub iou_thresholds: Vec<f64>,
-    /// The AOPC bins: fractions of tokens whose `thresholded_scores` entries are averaged (the
-    /// reference's `--aopc_thresholds`; default `[0.01, 0.05, 0.1, 0.2, 0.5]`).
+    /// The AOPC bins: each line needs one `thresholded_scores` entry per bin, other entries are
+    /// ignored (the reference's `--aopc_thresholds`; default `[0.01, 0.05, 0.1, 0.2, 0.5]`).
     pub aopc_thresholds: Vec<f64>,
     /// AUPRC of a document without gold units (default: NaN, as the reference).
     pub no_gold_auprc: NoGoldAuprc,
