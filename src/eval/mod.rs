@@ -83,8 +83,8 @@ pub struct Evaluation {
     pub(crate) keys: Vec<KeyScore>,
     /// The parsed lines, in file order.
     pub(crate) lines: Vec<LineScore>,
-    /// Scored `(annotation, docid)` keys whose truth has no positive token (AUPRC 0/0), empty
-    /// when there are errors.
+    /// `(annotation, docid)` keys scored with `soft_rationale_predictions` whose truth has no
+    /// positive token (AUPRC 0/0); empty when there are errors.
     pub no_gold_keys: Vec<(AnnotationId, String)>,
     /// The split's annotations.
     pub(crate) gold: Gold,
