@@ -35,7 +35,11 @@
 //! the main job — `pipeline`; the command line — `cli` (feature `cli`).
 #![warn(missing_docs)]
 
+// The command line, public only for the `rationale` binary; its doc comments are clap help
+// texts, not Markdown.
 #[cfg(feature = "cli")]
+#[doc(hidden)]
+#[allow(rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod corpus;
 pub mod eval;

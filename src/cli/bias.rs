@@ -16,7 +16,7 @@ use std::process::ExitCode;
 #[command(after_help = "Example:
   rationale convert hatexplain --source ../shared/data/hatexplain --out data/hatexplain
   rationale bias --data-dir data/hatexplain --split test --results preds.jsonl")]
-pub struct BiasArgs {
+pub(crate) struct BiasArgs {
     /// ERASER data directory with the split and a targets file (from `rationale convert hatexplain`).
     #[arg(long = "data-dir", alias = "data_dir", value_name = "DIR")]
     data_dir: PathBuf,
@@ -56,7 +56,7 @@ fn fail(message: String, code: u8) -> ExitCode {
 }
 
 /// Computes AUROC and the GMB bias AUCs.
-pub fn bias(args: BiasArgs) -> ExitCode {
+pub(crate) fn bias(args: BiasArgs) -> ExitCode {
     let data = DataDir::new(&args.data_dir);
     let annotations = match data.annotations(&args.split) {
         Ok(a) => a,

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 #[command(after_help = "Example:
   rationale train compat --model gpt2/ --text corpus.txt --out gpt2-compatible/ --steps 2000
   rationale greedy --model gpt2-compatible/ --text \"The capital of France is Paris\"")]
-pub struct CompatArgs {
+pub(crate) struct CompatArgs {
     /// GPT-2-format checkpoint folder (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     model: PathBuf,
@@ -48,7 +48,7 @@ pub struct CompatArgs {
 }
 
 /// Runs `rationale train compat`.
-pub fn compat(a: &CompatArgs) -> ExitCode {
+pub(crate) fn compat(a: &CompatArgs) -> ExitCode {
     match run(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

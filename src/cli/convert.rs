@@ -11,7 +11,7 @@ use std::process::ExitCode;
   rationale convert hatexplain --source ../shared/data/hatexplain --out data/hatexplain
   rationale convert toxic-spans --source ../shared/data/toxic_spans --out data/toxic_spans
   rationale score --data-dir data/hatexplain --split test --results preds.jsonl")]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Which dataset the source folder holds.
     #[arg(value_enum)]
     dataset: Dataset,
@@ -32,7 +32,7 @@ enum Dataset {
 }
 
 /// Runs the conversion and reports what was skipped.
-pub fn convert(args: ConvertArgs) -> ExitCode {
+pub(crate) fn convert(args: ConvertArgs) -> ExitCode {
     let result: Result<Converted, ConvertError> = match args.dataset {
         Dataset::Hatexplain => convert_hatexplain(&args.source),
         Dataset::ToxicSpans => convert_toxic_spans(&args.source),

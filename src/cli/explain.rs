@@ -17,7 +17,7 @@ use std::process::ExitCode;
   rationale explain --model runs/select --data-dir datasets/movies --method select --out sel.jsonl
   rationale explain --model runs/cls --data-dir DIR --rationales-from other.jsonl --out measured.jsonl
 Then: rationale score --data-dir DIR --split test --results ig.jsonl")]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// A checkpoint directory, or a training output directory (its best/ is used).
     #[arg(long)]
     model: PathBuf,
@@ -112,7 +112,7 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
 }
 
 /// Runs `rationale explain`.
-pub fn explain(args: ExplainArgs) -> ExitCode {
+pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
     let out = args.out.clone();
     match super::with_big_stack(move || run(args)) {
         Ok(n) => {

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 /// Where greedy search starts.
 #[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum StartArg {
+pub(crate) enum StartArg {
     /// With the token just before the target (language models; the authors' code).
     Last,
     /// From the empty set (the default for classifiers).
@@ -41,7 +41,7 @@ pub enum StartArg {
   rationale greedy --model models/gpt2 --text \"The capital of France is Paris\"
   rationale greedy --model bow.json --data-dir datasets/movies --split test --train-bow \\
       --limit 5 --out greedy.jsonl")]
-pub struct GreedyArgs {
+pub(crate) struct GreedyArgs {
     /// A GPT-2 checkpoint folder; with --data-dir, a classifier checkpoint folder (`rationale
     /// train classifier`'s OUT/best) or a bag-of-words classifier JSON.
     #[arg(long, value_name = "PATH")]
@@ -101,7 +101,7 @@ fn emit(out: &Option<PathBuf>, text: &str) -> Result<(), String> {
 }
 
 /// Runs `rationale greedy`.
-pub fn greedy(args: GreedyArgs) -> ExitCode {
+pub(crate) fn greedy(args: GreedyArgs) -> ExitCode {
     let r = if args.data_dir.is_some() {
         classifier_mode(&args)
     } else if args.text.is_some() || args.lambada.is_some() {

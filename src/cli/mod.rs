@@ -30,7 +30,7 @@ Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable in
 failed job (the message says which file and what to do); clap's own usage errors also exit 2.
 Run `rationale <COMMAND> --help` for examples."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -73,9 +73,9 @@ enum Command {
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
-pub mod exit {
-    pub const PROBLEMS: u8 = 1;
-    pub const UNUSABLE: u8 = 2;
+pub(crate) mod exit {
+    pub(crate) const PROBLEMS: u8 = 1;
+    pub(crate) const UNUSABLE: u8 = 2;
 }
 
 /// Parses arguments and runs the command.

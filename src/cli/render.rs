@@ -22,7 +22,7 @@ use std::process::ExitCode;
   rationale render --data-dir DIR --split test --results preds.jsonl --all --out-dir figs/
   rationale render curves --data-dir DIR --split test --results a.jsonl --compare b.jsonl --out-dir figs/
   rationale render sequential --greedy greedy.json --target 12 --out seq.svg")]
-pub struct RenderArgs {
+pub(crate) struct RenderArgs {
     #[command(subcommand)]
     curves: Option<RenderCommand>,
     #[command(flatten)]
@@ -281,7 +281,7 @@ fn fail(message: String, code: u8) -> ExitCode {
 }
 
 /// `rationale render` and `rationale render curves`.
-pub fn render(args: RenderArgs) -> ExitCode {
+pub(crate) fn render(args: RenderArgs) -> ExitCode {
     match args.curves {
         Some(RenderCommand::Curves(c)) => curves(c),
         Some(RenderCommand::Sequential(a)) => match sequential(&a) {

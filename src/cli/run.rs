@@ -20,7 +20,7 @@ Writes into --out (replaced only when the whole job succeeded): run.json (the co
 classifier/ and select/ (checkpoints), results/<method>.jsonl (ERASER results),
 scores/<method>.json (score files) and scores/<method>.parquet (per instance), figures/
 (heatmaps: human vs each method; AOPC curves), table.md and summary.json.")]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Start from this configuration (JSON, e.g. OUT/run.json of an earlier run); flags
     /// override it.
     #[arg(long, value_name = "FILE")]
@@ -111,7 +111,7 @@ fn build_config(a: &RunArgs) -> Result<RunConfig, PipelineError> {
 }
 
 /// Runs `rationale run`.
-pub fn run(a: RunArgs) -> ExitCode {
+pub(crate) fn run(a: RunArgs) -> ExitCode {
     let cfg = match build_config(&a) {
         Ok(c) => c,
         Err(e) => {

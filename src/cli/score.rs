@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// Where the data and the results are (shared by `score` and `validate`).
 #[derive(Args, Debug)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// ERASER data directory: <split>.jsonl and docs/ (or docs.jsonl).
     #[arg(long = "data-dir", alias = "data_dir", value_name = "DIR")]
     data_dir: PathBuf,
@@ -33,7 +33,7 @@ pub struct Inputs {
   rationale score --data_dir DIR --split test --results preds.jsonl --strict \\
       --iou_thresholds 0.5 --score_file out.json          # the reference's spellings
   rationale score ... --per-instance rows.parquet --auprc-no-gold half --json")]
-pub struct ScoreArgs {
+pub(crate) struct ScoreArgs {
     #[command(flatten)]
     inputs: Inputs,
     /// Write the score file (the reference's JSON layout) here.
@@ -69,7 +69,7 @@ pub struct ScoreArgs {
 #[command(after_help = "Example:
   rationale validate --data-dir datasets/movies --split test \\
       --results datasets/movies/movies_union_human_perf.jsonl")]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     #[command(flatten)]
     inputs: Inputs,
 }
@@ -117,7 +117,7 @@ fn print_problems(eval: &Evaluation, results: &Path, errors_only: bool) {
 }
 
 /// `rationale validate`: exit 0 when clean (warnings allowed), 1 with errors, 2 if unusable.
-pub fn validate(args: ValidateArgs) -> ExitCode {
+pub(crate) fn validate(args: ValidateArgs) -> ExitCode {
     let options = ScoreOptions {
         aopc_thresholds: args.inputs.aopc_thresholds.clone(),
         ..ScoreOptions::default()
@@ -143,7 +143,7 @@ pub fn validate(args: ValidateArgs) -> ExitCode {
 }
 
 /// `rationale score`.
-pub fn score(args: ScoreArgs) -> ExitCode {
+pub(crate) fn score(args: ScoreArgs) -> ExitCode {
     let options = ScoreOptions {
         iou_thresholds: args.iou_thresholds.clone(),
         aopc_thresholds: args.inputs.aopc_thresholds.clone(),

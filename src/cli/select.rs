@@ -13,7 +13,7 @@ use std::process::ExitCode;
   rationale train select --data-dir datasets/movies --out runs/select --noise 0.1 --budget 0.2
   rationale train select --data-dir DIR --out runs/kuma --estimator hard-kuma --granularity sentence
   rationale train select --config runs/select/run.json --out runs/select2 --seed 2")]
-pub struct SelectArgs {
+pub(crate) struct SelectArgs {
     /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -156,7 +156,7 @@ fn build_config(a: &SelectArgs) -> Result<SelectConfig, String> {
 }
 
 /// Runs `rationale train select`.
-pub fn train(a: &SelectArgs) -> ExitCode {
+pub(crate) fn train(a: &SelectArgs) -> ExitCode {
     let cfg = match build_config(a) {
         Ok(c) => c,
         Err(e) => {

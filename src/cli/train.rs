@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// What to train.
 #[derive(Subcommand, Debug)]
-pub enum TrainCommand {
+pub(crate) enum TrainCommand {
     /// A classifier (GRU, CNN, transformer or a BERT-family checkpoint) with early stopping.
     Classifier(Box<ClassifierArgs>),
     /// A selective rationalizer: generator → predictor, optionally with noise injection.
@@ -40,7 +40,7 @@ Example (BERT-HateXplain [Attn] as coded, on MiniLM):
   rationale train classifier --data-dir datasets/movies --out runs/cls --encoder cnn --epochs 8
   rationale train classifier --data-dir DIR --out runs/bert --encoder bert:models/minilm --lr 3e-5
   rationale train classifier --config runs/cls/run.json --out runs/cls --resume   # continue")]
-pub struct ClassifierArgs {
+pub(crate) struct ClassifierArgs {
     /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -119,7 +119,7 @@ pub struct ClassifierArgs {
 
 /// Options of `train supervise`: every `train classifier` option, plus the alignment term.
 #[derive(Args, Debug)]
-pub struct SuperviseArgs {
+pub(crate) struct SuperviseArgs {
     #[command(flatten)]
     base: ClassifierArgs,
     /// Distance between attention and target: mse | kl (KL(target‖attention)) | ce | pruthi.
@@ -204,7 +204,7 @@ fn build_supervise_config(a: &SuperviseArgs) -> Result<TrainConfig, String> {
 
 /// Pooling choices on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum PoolingArg {
+pub(crate) enum PoolingArg {
     /// Additive attention.
     Attention,
     /// Max over time.
@@ -281,7 +281,7 @@ fn build_config(a: &ClassifierArgs) -> Result<TrainConfig, String> {
 }
 
 /// Runs `rationale train ...`.
-pub fn train(cmd: TrainCommand) -> ExitCode {
+pub(crate) fn train(cmd: TrainCommand) -> ExitCode {
     let (cfg, a) = match cmd {
         TrainCommand::Classifier(a) => (build_config(&a), a),
         TrainCommand::Supervise(s) => (build_supervise_config(&s), Box::new(s.base)),

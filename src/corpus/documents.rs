@@ -9,7 +9,9 @@ use std::sync::RwLock;
 /// A tokenised document: sentences of whitespace tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
+    /// The document's id (its file name under `docs/`).
     pub docid: String,
+    /// Sentences (one per line of the text), each a list of tokens.
     pub sentences: Vec<Vec<String>>,
 }
 
@@ -19,6 +21,7 @@ impl Document {
         self.sentences.iter().flatten().map(String::as_str)
     }
 
+    /// Its token and sentence counts.
     pub fn shape(&self) -> DocShape {
         DocShape {
             tokens: self.sentences.iter().map(Vec::len).sum(),
@@ -30,7 +33,9 @@ impl Document {
 /// Token and sentence counts of a document: all that scoring needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocShape {
+    /// Tokens, across all sentences.
     pub tokens: usize,
+    /// Sentences.
     pub sentences: usize,
 }
 
@@ -97,7 +102,9 @@ fn docs_jsonl_shape(text: &str) -> DocShape {
 /// Why a document could not be had.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DocUnavailable {
+    /// No such file in `docs/` or line in `docs.jsonl`.
     Missing,
+    /// The file exists but cannot be read, or is not UTF-8 (the reason).
     Unreadable(String),
 }
 

@@ -10,9 +10,9 @@ pub use documents::{
     tokenize_docs_dir_text, tokenize_docs_jsonl_text, DocShape, DocStore, DocUnavailable, Document,
 };
 pub use lenient_json::{parse_lenient, Num};
+pub(crate) use results::ResultsReader;
 pub use results::{
-    read_results, HardSpan, LabelScores, Prediction, RationalePrediction, ResultsReader,
-    ThresholdedScores,
+    read_results, HardSpan, LabelScores, Prediction, RationalePrediction, ThresholdedScores,
 };
 
 use serde::{Deserialize, Serialize};
@@ -23,22 +23,37 @@ use std::path::{Path, PathBuf};
 /// Errors reading a dataset or a results file.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
+    /// A file could not be opened or read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A line is not the record expected.
     #[error("{path}:{line}: {message}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// What was expected and what the parser said.
         message: String,
     },
+    /// The data directory has both `docs.jsonl` and `docs/`.
     #[error("{data_dir}: both docs.jsonl and docs/ exist; keep one of them (the reference scorer refuses this too)")]
-    DocsConflict { data_dir: PathBuf },
+    DocsConflict {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// The data directory has neither `docs/` nor `docs.jsonl`.
     #[error("{data_dir}: neither docs/ nor docs.jsonl found; an ERASER data directory needs one of them")]
-    NoDocs { data_dir: PathBuf },
+    NoDocs {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
 }
 
 impl CorpusError {
@@ -55,7 +70,9 @@ impl CorpusError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AnnotationId {
+    /// An integer id (BoolQ).
     Int(i64),
+    /// A string id.
     Str(String),
 }
 
@@ -81,15 +98,21 @@ impl AnnotationId {
 /// One piece of evidence: a token span (end exclusive) of a document, with best-guess sentences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// The document the evidence is in.
     pub docid: String,
+    /// First token, into the document flattened across sentences (−1 when absent).
     #[serde(default = "minus_one")]
     pub start_token: i64,
+    /// One past the last token (−1 when absent).
     #[serde(default = "minus_one")]
     pub end_token: i64,
+    /// First sentence, a best guess (−1 when unknown, as in Movies test).
     #[serde(default = "minus_one")]
     pub start_sentence: i64,
+    /// One past the last sentence (−1 when unknown).
     #[serde(default = "minus_one")]
     pub end_sentence: i64,
+    /// The evidence text as the annotation gives it (not used in scoring).
     #[serde(default)]
     pub text: serde_json::Value,
 }
@@ -101,14 +124,21 @@ fn minus_one() -> i64 {
 /// A human annotation: label, query and evidence groups (each group alone justifies the label).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Annotation {
+    /// The id results records refer to.
     pub annotation_id: AnnotationId,
+    /// The gold label.
     pub classification: String,
+    /// The query (question or hypothesis) for tasks that have one; the scorer does not read it.
     #[serde(default)]
     pub query: serde_json::Value,
+    /// The query's type, where the dataset gives one.
     #[serde(default)]
     pub query_type: Option<String>,
+    /// The documents the annotation is about, where the dataset lists them (BoolQ); the scorer
+    /// does not read it.
     #[serde(default)]
     pub docids: Option<Vec<String>>,
+    /// Evidence groups: each group alone justifies the label; scoring uses their union.
     pub evidences: Vec<Vec<Evidence>>,
 }
 
@@ -121,7 +151,7 @@ impl Annotation {
 
 /// Reads a JSON-lines file into records, skipping blank lines; `expected` names the record
 /// shape for error messages.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(
     path: &Path,
     expected: &str,
 ) -> Result<Vec<T>, CorpusError> {
@@ -142,17 +172,19 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads an annotation file (`<data_dir>/<split>.jsonl`); blank lines are skipped.
-pub fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
+fn read_annotations(path: &Path) -> Result<Vec<Annotation>, CorpusError> {
     read_jsonl(path, "an ERASER annotation")
 }
 
 /// An ERASER data directory: `<split>.jsonl` annotation files and `docs/` or `docs.jsonl`.
 #[derive(Debug, Clone)]
 pub struct DataDir {
+    /// The directory.
     pub root: PathBuf,
 }
 
 impl DataDir {
+    /// The data directory at `root` (nothing is read until asked for).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DataDir { root: root.into() }
     }

@@ -12,18 +12,24 @@ use std::path::{Path, PathBuf};
 /// A predicted token span, `end_token` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HardSpan {
+    /// First token, into the document flattened across sentences.
     pub start_token: i64,
+    /// One past the last token.
     pub end_token: i64,
 }
 
 /// A model's rationale for one document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RationalePrediction {
+    /// The document.
     pub docid: String,
+    /// The hard rationale: disjoint token spans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hard_rationale_predictions: Option<Vec<HardSpan>>,
+    /// One importance score per token of the document (higher: more important).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft_rationale_predictions: Option<Vec<Num>>,
+    /// One importance score per sentence of the document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft_sentence_predictions: Option<Vec<Num>>,
 }
@@ -33,10 +39,12 @@ pub struct RationalePrediction {
 pub struct LabelScores(pub Vec<(String, f64)>);
 
 impl LabelScores {
+    /// The probability of `label`, if the distribution names it.
     pub fn get(&self, label: &str) -> Option<f64> {
         self.0.iter().find(|(l, _)| l == label).map(|(_, p)| *p)
     }
 
+    /// The probabilities, in order.
     pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
         self.0.iter().map(|(_, p)| *p)
     }
@@ -79,9 +87,12 @@ impl Serialize for LabelScores {
 /// Model outputs at one AOPC bin: the top `threshold` fraction of tokens removed or kept alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdedScores {
+    /// The fraction of tokens removed or kept (an AOPC bin, e.g. 0.05).
     pub threshold: f64,
+    /// Class probabilities with the top `threshold` fraction of tokens removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comprehensiveness_classification_scores: Option<LabelScores>,
+    /// Class probabilities with only the top `threshold` fraction of tokens kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sufficiency_classification_scores: Option<LabelScores>,
 }
@@ -89,18 +100,26 @@ pub struct ThresholdedScores {
 /// One line of an ERASER results file: every field the reference scorer reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
+    /// The annotation predicted (compared with the split's ids as a JSON value).
     pub annotation_id: AnnotationId,
+    /// The rationale for each document.
     pub rationales: Vec<RationalePrediction>,
+    /// The predicted label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<String>,
+    /// Class probabilities on the full input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification_scores: Option<LabelScores>,
+    /// Class probabilities with the hard rationale removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comprehensiveness_classification_scores: Option<LabelScores>,
+    /// Class probabilities with only the hard rationale kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sufficiency_classification_scores: Option<LabelScores>,
+    /// How many of the most important tokens must be removed to change the prediction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_to_flip: Option<Num>,
+    /// Class probabilities at each AOPC bin, for comprehensiveness and sufficiency AOPC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholded_scores: Option<Vec<ThresholdedScores>>,
 }
@@ -113,14 +132,14 @@ impl Prediction {
 }
 
 /// Streams the non-blank lines of a results file in batches, with their 1-based line numbers.
-pub struct ResultsReader {
+pub(crate) struct ResultsReader {
     path: PathBuf,
     reader: Box<dyn BufRead + Send>,
     line_no: usize,
 }
 
 impl ResultsReader {
-    pub fn open(path: &Path) -> Result<Self, CorpusError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, CorpusError> {
         let file = std::fs::File::open(path).map_err(|e| CorpusError::io(path, e))?;
         Ok(ResultsReader {
             path: path.to_path_buf(),
@@ -130,7 +149,10 @@ impl ResultsReader {
     }
 
     /// Up to `max_bytes` worth of lines (at least one), or an empty batch at the end.
-    pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<(usize, String)>, CorpusError> {
+    pub(crate) fn next_batch(
+        &mut self,
+        max_bytes: usize,
+    ) -> Result<Vec<(usize, String)>, CorpusError> {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while bytes < max_bytes {

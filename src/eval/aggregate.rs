@@ -12,67 +12,114 @@ use crate::metrics::ranking::Ranking;
 /// Precision, recall and F1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prf {
+    /// Precision (score-file key `p`).
     pub p: f64,
+    /// Recall (`r`).
     pub r: f64,
+    /// F1 (`f1`): 0 when precision or recall is 0.
     pub f1: f64,
 }
 
 /// `instance_micro` (global micro) and `instance_macro` (mean over (annotation, doc) keys).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MicroMacro {
+    /// `instance_micro`: overlap, predicted and gold counts summed over all keys, then divided.
     pub micro: Prf,
+    /// `instance_macro`: per-key precision, recall and F1 averaged over the keys with gold or
+    /// predicted items (F1 is the mean of the per-key F1s).
     pub macro_avg: Prf,
 }
 
 /// IOU F1 at one threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IouScore {
+    /// `threshold`: a predicted span matches when its best IOU with a gold span is at least this.
     pub threshold: f64,
+    /// `micro`: matched predicted spans over all predicted spans (precision) and over all gold
+    /// spans (recall), summed across keys.
     pub micro: Prf,
+    /// `macro`: per-key precision averaged over keys with predicted spans, per-key recall over
+    /// keys with gold spans; F1 of those two means.
     pub macro_avg: Prf,
 }
 
-/// Mean ranking metrics over scored documents.
+/// Mean ranking metrics over scored documents (each NaN when no document counts).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RankingMeans {
+    /// `auprc`: mean area under the precision–recall curve (the paper's AUPRC); documents
+    /// without a gold unit count as [`ScoreOptions::no_gold_auprc`] says.
     pub auprc: f64,
+    /// `average_precision`: mean average precision over the documents whose truth has both
+    /// classes.
     pub average_precision: f64,
+    /// `roc_auc_score`: mean ROC AUC over the same documents as `average_precision`.
     pub roc_auc: f64,
 }
 
 /// Area over the perturbation curve, overall and per bin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aopc {
+    /// `aopc_thresholds`: the bins, as given in [`ScoreOptions::aopc_thresholds`].
     pub thresholds: Vec<f64>,
+    /// `comprehensiveness_aopc`: mean over lines and bins of the predicted class's probability
+    /// on the full input minus with the bin's top tokens removed.
     pub comprehensiveness: f64,
+    /// `comprehensiveness_aopc_points`: that mean per bin, in increasing threshold order.
     pub comprehensiveness_points: Vec<f64>,
+    /// `sufficiency_aopc`: as `comprehensiveness`, with only the bin's top tokens kept.
     pub sufficiency: f64,
+    /// `sufficiency_aopc_points`: that mean per bin, in increasing threshold order.
     pub sufficiency_points: Vec<f64>,
 }
 
 /// The reference's `classification_scores` section (plus `tokens_to_flip`, which it drops).
+///
+/// The faithfulness fields are means over results lines (the lines of annotations outside the
+/// split included), `j` being each line's predicted class and `full` its
+/// `classification_scores`; each is `None` (`null` in the score file) when the lines lack its
+/// inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassificationScores {
+    /// `accuracy`: fraction of the split's classified annotations whose label is the gold one.
     pub accuracy: f64,
+    /// `prf`: per-label precision, recall, F1 and support, and their averages.
     pub report: ClassificationReport,
+    /// `comprehensiveness`: mean of `full[j] − comprehensiveness[j]` (the rationale removed).
     pub comprehensiveness: Option<f64>,
+    /// `sufficiency`: mean of `full[j] − sufficiency[j]` (only the rationale kept).
     pub sufficiency: Option<f64>,
+    /// `comprehensiveness_entropy`: mean of `H(full) − H(comprehensiveness)`, entropies in nats.
     pub comprehensiveness_entropy: Option<f64>,
+    /// `comprehensiveness_kl`: mean of `KL(comprehensiveness ‖ full)` in nats (may be infinite).
     pub comprehensiveness_kl: Option<f64>,
+    /// `sufficiency_entropy`: mean of `H(full) − H(sufficiency)`, entropies in nats.
     pub sufficiency_entropy: Option<f64>,
+    /// `sufficiency_kl`: mean of `KL(sufficiency ‖ full)` in nats (may be infinite).
     pub sufficiency_kl: Option<f64>,
+    /// The AOPC keys, from `thresholded_scores`.
     pub aopc: Option<Aopc>,
+    /// `tokens_to_flip`: mean over the split's annotations that give one of `tokens_to_flip`
+    /// divided by the token count of the annotation's evidence documents (annotations without
+    /// evidence documents are left out, with a warning).
     pub tokens_to_flip: Option<f64>,
 }
 
 /// Every metric family; a family is `None` when no line has its inputs.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scores {
+    /// `iou_scores`: IOU F1, one entry per [`ScoreOptions::iou_thresholds`] value; present when a
+    /// line has a hard rationale span (as are `rationale_prf` and `token_prf`).
     pub iou_scores: Option<Vec<IouScore>>,
+    /// `rationale_prf`: exact-span precision, recall and F1.
     pub rationale_prf: Option<MicroMacro>,
+    /// `token_prf`: token-level precision, recall and F1 (the paper's Token F1 is
+    /// `macro_avg.f1`).
     pub token_prf: Option<MicroMacro>,
+    /// `token_soft_metrics`: from `soft_rationale_predictions`, per token.
     pub token_soft_metrics: Option<RankingMeans>,
+    /// `sentence_soft_metrics`: from `soft_sentence_predictions`, per sentence.
     pub sentence_soft_metrics: Option<RankingMeans>,
+    /// `classification_scores`: present when lines have a `classification`.
     pub classification_scores: Option<ClassificationScores>,
 }
 
@@ -166,7 +213,7 @@ fn ranking_means<'a>(
 }
 
 /// Computes the score file's families. Called only when the pass found no error.
-pub fn scores(
+pub(crate) fn scores(
     gold: &Gold,
     docs: &DocStore,
     lines: &[LineScore],

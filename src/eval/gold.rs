@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 /// Gold evidence of one annotation in one document.
 #[derive(Debug, Clone)]
-pub struct GoldDoc {
+pub(crate) struct GoldDoc {
     pub docid: String,
     /// Distinct token spans over all evidence groups (the reference keeps them in a set).
     pub spans: Vec<Span>,
@@ -18,7 +18,7 @@ pub struct GoldDoc {
 
 /// One annotation of the split.
 #[derive(Debug, Clone)]
-pub struct GoldAnnotation {
+pub(crate) struct GoldAnnotation {
     pub id: AnnotationId,
     pub label: usize,
     /// Documents with evidence, in order of first appearance.
@@ -26,14 +26,14 @@ pub struct GoldAnnotation {
 }
 
 impl GoldAnnotation {
-    pub fn doc(&self, docid: &str) -> Option<&GoldDoc> {
+    pub(crate) fn doc(&self, docid: &str) -> Option<&GoldDoc> {
         self.docs.iter().find(|d| d.docid == docid)
     }
 }
 
 /// All annotations of a split, their labels and an id index.
 #[derive(Debug, Clone)]
-pub struct Gold {
+pub(crate) struct Gold {
     pub annotations: Vec<GoldAnnotation>,
     /// Gold labels, sorted.
     pub labels: Vec<String>,
@@ -41,7 +41,7 @@ pub struct Gold {
 }
 
 impl Gold {
-    pub fn new(annotations: &[Annotation]) -> Self {
+    pub(crate) fn new(annotations: &[Annotation]) -> Self {
         let mut labels: Vec<String> = annotations
             .iter()
             .map(|a| a.classification.clone())
@@ -93,18 +93,18 @@ impl Gold {
     }
 
     /// Index of an annotation id (exact JSON scalar match).
-    pub fn find(&self, id: &AnnotationId) -> Option<usize> {
+    pub(crate) fn find(&self, id: &AnnotationId) -> Option<usize> {
         self.index.get(id).copied()
     }
 
     /// The gold label of an annotation of the split.
-    pub fn label_of(&self, id: &AnnotationId) -> Option<&str> {
+    pub(crate) fn label_of(&self, id: &AnnotationId) -> Option<&str> {
         self.find(id)
             .map(|i| self.labels[self.annotations[i].label].as_str())
     }
 
     /// Ids that occur more than once in the split, with their count.
-    pub fn duplicate_ids(&self) -> Vec<(AnnotationId, usize)> {
+    pub(crate) fn duplicate_ids(&self) -> Vec<(AnnotationId, usize)> {
         let mut counts: HashMap<&AnnotationId, usize> = HashMap::new();
         for a in &self.annotations {
             *counts.entry(&a.id).or_default() += 1;
@@ -121,7 +121,7 @@ impl Gold {
 
 /// A truth vector of `len` units marked by `ranges` with Python list indexing (negative
 /// indices count from the end). Returns the first range that falls outside, as an error.
-pub fn truth_vector(len: usize, ranges: &[Span]) -> Result<Vec<bool>, Span> {
+pub(crate) fn truth_vector(len: usize, ranges: &[Span]) -> Result<Vec<bool>, Span> {
     let mut truth = vec![false; len];
     let n = len as i64;
     for &(s, e) in ranges {

@@ -15,7 +15,7 @@ use crate::metrics::spans::{
 
 /// Hard and soft scores of one (annotation, document) key.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KeyScore {
+pub(crate) struct KeyScore {
     pub annotation_id: AnnotationId,
     pub docid: String,
     /// Results line that predicted this key; `None` for gold keys without a prediction.
@@ -34,7 +34,7 @@ pub struct KeyScore {
 
 impl KeyScore {
     /// Scores hard spans of a key (gold spans distinct; predicted spans distinct).
-    pub fn hard(
+    pub(crate) fn hard(
         annotation_id: AnnotationId,
         docid: &str,
         line: Option<usize>,
@@ -73,7 +73,7 @@ impl KeyScore {
 
 /// Which optional fields a line carries (each must be on all lines or none).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Fields {
+pub(crate) struct Fields {
     pub hard: bool,
     /// The first rationale entry has hard spans (the reference looks only there, on line 1).
     pub hard_in_first_rationale: bool,
@@ -89,7 +89,7 @@ pub struct Fields {
 
 /// Faithfulness of one line (each part present when its inputs are).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Faithfulness {
+pub(crate) struct Faithfulness {
     pub comprehensiveness: Option<f64>,
     pub sufficiency: Option<f64>,
     pub comprehensiveness_entropy: Option<f64>,
@@ -103,7 +103,7 @@ pub struct Faithfulness {
 
 /// Everything one results line contributes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LineScore {
+pub(crate) struct LineScore {
     pub line: usize,
     pub annotation_id: AnnotationId,
     /// Index of the annotation in the split, if it is there.
@@ -118,13 +118,13 @@ pub struct LineScore {
 }
 
 /// What a line yields: its scores (unless unparseable) and its problems.
-pub struct LineOutcome {
+pub(crate) struct LineOutcome {
     pub score: Option<LineScore>,
     pub problems: Vec<Problem>,
 }
 
 /// Shared read-only state for scoring lines.
-pub struct LineContext<'a> {
+pub(crate) struct LineContext<'a> {
     pub gold: &'a Gold,
     pub docs: &'a DocStore,
     pub options: &'a ScoreOptions,
@@ -182,7 +182,7 @@ fn fmt_spans(spans: &[Span]) -> String {
 }
 
 /// Parses, checks and scores one line.
-pub fn score_line(ctx: &LineContext, line_no: usize, text: &str) -> LineOutcome {
+pub(crate) fn score_line(ctx: &LineContext, line_no: usize, text: &str) -> LineOutcome {
     let mut problems = Vec::new();
     let pred = match Prediction::parse(text) {
         Ok(p) => p,

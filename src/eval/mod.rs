@@ -6,8 +6,8 @@ mod line;
 mod problems;
 
 pub use aggregate::{Aopc, ClassificationScores, IouScore, MicroMacro, Prf, RankingMeans, Scores};
-pub use gold::{truth_vector, Gold, GoldAnnotation, GoldDoc};
-pub use line::{Faithfulness, Fields, KeyScore, LineScore};
+pub(crate) use gold::Gold;
+pub(crate) use line::{Fields, KeyScore, LineScore};
 pub use problems::{Problem, Severity};
 
 use crate::corpus::{AnnotationId, CorpusError, DataDir, ResultsReader};
@@ -31,8 +31,13 @@ pub enum NoGoldAuprc {
 /// Options of a scoring run; the defaults are the reference scorer's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreOptions {
+    /// IOU thresholds for `iou_scores`: a predicted span matches a gold span when their IOU is
+    /// at least the threshold (the reference's `--iou_thresholds`; default `[0.5]`).
     pub iou_thresholds: Vec<f64>,
+    /// The AOPC bins: each line needs one `thresholded_scores` entry per bin, other entries are
+    /// ignored (the reference's `--aopc_thresholds`; default `[0.01, 0.05, 0.1, 0.2, 0.5]`).
     pub aopc_thresholds: Vec<f64>,
+    /// AUPRC of a document without gold units (default: NaN, as the reference).
     pub no_gold_auprc: NoGoldAuprc,
     /// Match predicted to gold spans one-to-one for IOU F1 (the reference lets several
     /// predicted spans match the same gold span).
@@ -59,8 +64,10 @@ impl Default for ScoreOptions {
 /// Errors that make a run impossible (as opposed to problems in the results file).
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The dataset or the results file could not be read.
     #[error(transparent)]
     Corpus(#[from] CorpusError),
+    /// The options cannot be scored with (the message says which and why).
     #[error("invalid options: {0}")]
     Options(String),
 }
@@ -68,22 +75,28 @@ pub enum EvalError {
 /// The outcome of a pass: problems, and scores when there was no error.
 #[derive(Debug)]
 pub struct Evaluation {
+    /// Every problem found, in line order; problems of the whole file last.
     pub problems: Vec<Problem>,
+    /// The scores; `None` when a problem is an error.
     pub scores: Option<Scores>,
     /// Every (annotation, document) key: predicted ones in file order, then gold-only ones.
-    pub keys: Vec<KeyScore>,
-    pub lines: Vec<LineScore>,
-    /// Scored keys whose truth had no positive token (AUPRC 0/0).
+    pub(crate) keys: Vec<KeyScore>,
+    /// The parsed lines, in file order.
+    pub(crate) lines: Vec<LineScore>,
+    /// `(annotation, docid)` keys scored with `soft_rationale_predictions` whose truth has no
+    /// positive token (AUPRC 0/0); empty when there are errors.
     pub no_gold_keys: Vec<(AnnotationId, String)>,
     /// The split's annotations.
-    pub gold: Gold,
+    pub(crate) gold: Gold,
 }
 
 impl Evaluation {
+    /// How many problems are errors.
     pub fn errors(&self) -> usize {
         self.problems.iter().filter(|p| p.is_error()).count()
     }
 
+    /// How many problems are warnings.
     pub fn warnings(&self) -> usize {
         self.problems.len() - self.errors()
     }

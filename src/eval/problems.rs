@@ -5,25 +5,31 @@ use std::fmt;
 /// Errors stop scoring (the reference scorer refuses or crashes on them); warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// The file is not scored.
     Error,
+    /// The file is scored; the warning says what was assumed or how it differs from the reference.
     Warning,
 }
 
 /// One problem, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
+    /// Error or warning.
     pub severity: Severity,
     /// 1-based line of the results file; `None` for problems of the whole file.
     pub line: Option<usize>,
     /// The annotation id as written in the file (JSON form: strings quoted).
     pub annotation_id: Option<String>,
+    /// The document the problem is in, if it is about one.
     pub docid: Option<String>,
+    /// What is wrong.
     pub what: String,
+    /// What to do about it (may be empty).
     pub fix: String,
 }
 
 impl Problem {
-    pub fn error(what: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn error(what: impl Into<String>, fix: impl Into<String>) -> Self {
         Problem {
             severity: Severity::Error,
             line: None,
@@ -34,28 +40,29 @@ impl Problem {
         }
     }
 
-    pub fn warning(what: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn warning(what: impl Into<String>, fix: impl Into<String>) -> Self {
         Problem {
             severity: Severity::Warning,
             ..Problem::error(what, fix)
         }
     }
 
-    pub fn at_line(mut self, line: usize) -> Self {
+    pub(crate) fn at_line(mut self, line: usize) -> Self {
         self.line = Some(line);
         self
     }
 
-    pub fn for_annotation(mut self, id: impl fmt::Display) -> Self {
+    pub(crate) fn for_annotation(mut self, id: impl fmt::Display) -> Self {
         self.annotation_id = Some(id.to_string());
         self
     }
 
-    pub fn for_doc(mut self, docid: &str) -> Self {
+    pub(crate) fn for_doc(mut self, docid: &str) -> Self {
         self.docid = Some(docid.to_owned());
         self
     }
 
+    /// Whether the problem stops scoring.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

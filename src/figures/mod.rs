@@ -16,18 +16,26 @@ use std::path::Path;
 /// One method's row: a score per token and, when the method gave spans, its hard rationale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodRow {
+    /// The row's name in the figure.
     pub label: String,
+    /// One score per token of the document (1 on the hard rationale when no soft scores).
     pub scores: Vec<f64>,
+    /// Per token: in the method's hard rationale; `None` when it gave no spans.
     pub predicted: Option<Vec<bool>>,
 }
 
 /// Everything drawn for one (annotation, document).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocFigure {
+    /// The document.
     pub docid: String,
+    /// The heading: annotation id, document, gold and predicted labels.
     pub title: String,
+    /// The document's tokens, across sentences.
     pub tokens: Vec<String>,
+    /// Per token: in the human rationale (any evidence group).
     pub gold: Vec<bool>,
+    /// One row per method that predicts the document.
     pub rows: Vec<MethodRow>,
 }
 
@@ -78,7 +86,7 @@ pub fn file_safe(id: &str) -> String {
 }
 
 /// Token flags for spans over `n` tokens (parts outside the document are ignored).
-pub fn span_mask(n: usize, spans: impl IntoIterator<Item = Span>) -> Vec<bool> {
+pub(crate) fn span_mask(n: usize, spans: impl IntoIterator<Item = Span>) -> Vec<bool> {
     let mut mask = vec![false; n];
     for (s, e) in spans {
         let (s, e) = (s.clamp(0, n as i64) as usize, e.clamp(0, n as i64) as usize);
@@ -91,7 +99,7 @@ pub fn span_mask(n: usize, spans: impl IntoIterator<Item = Span>) -> Vec<bool> {
 
 /// A method's row for a document: soft scores when given, else 1 on its hard rationale.
 /// `None` when the method says nothing about the document.
-pub fn method_row(
+pub(crate) fn method_row(
     label: &str,
     prediction: &Prediction,
     docid: &str,

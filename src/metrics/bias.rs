@@ -23,17 +23,26 @@ pub const HATEXPLAIN_COMMUNITIES: [&str; 10] = [
 /// One post: is it toxic (gold), the model's toxicity score, and its target communities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BiasItem {
+    /// Whether the post is toxic (HateXplain: most annotators chose a label other than normal).
     pub toxic: bool,
+    /// The model's toxicity score (higher: more toxic).
     pub score: f64,
+    /// The communities the post targets.
     pub communities: Vec<String>,
 }
 
 /// The three AUCs of one community; `None` where its subset lacks a class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommunityAucs {
+    /// The community.
     pub community: String,
+    /// Subgroup AUC: on the posts that target the community.
     pub subgroup: Option<f64>,
+    /// BPSN AUC (background positive, subgroup negative): the community's non-toxic posts with
+    /// the other communities' toxic posts.
     pub bpsn: Option<f64>,
+    /// BNSP AUC (background negative, subgroup positive): the community's toxic posts with the
+    /// other communities' non-toxic posts.
     pub bnsp: Option<f64>,
 }
 

@@ -5,20 +5,30 @@ use super::numeric::pairwise_sum;
 /// Precision, recall, F1 and support of one class or one average.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassScores {
+    /// `precision` (0 when nothing is predicted).
     pub precision: f64,
+    /// `recall` (0 when the class has no instance).
     pub recall: f64,
+    /// `f1-score` (0 when there is no true positive).
     pub f1: f64,
+    /// `support`: gold instances of the class (all instances for an average).
     pub support: u64,
 }
 
 /// The per-class rows and the micro, macro and weighted averages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassificationReport {
+    /// The labels, in the order given (`truth` and `pred` index them).
     pub labels: Vec<String>,
+    /// One row per label, in `labels` order.
     pub per_class: Vec<ClassScores>,
+    /// `micro avg` (scikit-learn 0.20's key): global counts over all classes.
     pub micro: ClassScores,
+    /// `macro avg`: unweighted mean of the per-class rows.
     pub macro_avg: ClassScores,
+    /// `weighted avg`: mean of the per-class rows weighted by support.
     pub weighted: ClassScores,
+    /// Fraction of predictions equal to the truth (0 when there are none).
     pub accuracy: f64,
 }
 

@@ -3,6 +3,6 @@
 pub mod bias;
 pub mod classification;
 pub mod faithfulness;
-pub mod numeric;
+pub(crate) mod numeric;
 pub mod ranking;
 pub mod spans;

@@ -16,7 +16,7 @@ pub struct Report {
     pub scores: Scores,
     /// Every problem found (warnings only: a file with errors is not scored).
     pub problems: Vec<Problem>,
-    /// The pass the scores came from (per-line and per-key scores, the gold annotations).
+    /// The pass the scores came from; [`Report::rows`] gives its per-(annotation, document) rows.
     pub evaluation: Evaluation,
     /// The options scored with.
     pub options: ScoreOptions,

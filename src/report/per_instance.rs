@@ -5,34 +5,59 @@ use crate::metrics::numeric::{f1, mean, ratio};
 use serde::Serialize;
 use std::path::Path;
 
-/// The per-instance table row.
+/// The per-instance table row: one (annotation, document) key. Span and token counts are of
+/// distinct hard spans and of the tokens they cover; a `None` is an empty cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The annotation id as plain text.
     pub annotation_id: String,
+    /// The document.
     pub docid: String,
     /// Results line, or `None` for a gold document the results do not mention.
     pub line: Option<u64>,
+    /// Whether the annotation is in the split (gold-only rows always are).
     pub in_split: bool,
+    /// The annotation's gold label, `None` outside the split.
     pub gold_label: Option<String>,
+    /// The line's `classification`, if any.
     pub predicted_label: Option<String>,
+    /// Gold spans in the document (all evidence groups).
     pub gold_spans: u64,
+    /// Predicted hard spans.
     pub predicted_spans: u64,
+    /// Predicted spans equal to a gold span.
     pub exact_span_matches: u64,
+    /// Tokens covered by gold spans.
     pub gold_tokens: u64,
+    /// Tokens covered by predicted spans.
     pub predicted_tokens: u64,
+    /// Tokens covered by both.
     pub overlap_tokens: u64,
+    /// `overlap_tokens / predicted_tokens` (0 when no token is predicted).
     pub token_precision: f64,
+    /// `overlap_tokens / gold_tokens` (0 when there is no gold token).
     pub token_recall: f64,
+    /// F1 of the token precision and recall (0 when either is 0).
     pub token_f1: f64,
     /// `(threshold, matched predicted spans)` for each IOU threshold.
     pub iou_matches: Vec<(f64, u64)>,
+    /// AUPRC of `soft_rationale_predictions` against the gold tokens; `None` without soft
+    /// scores or without a gold token.
     pub auprc: Option<f64>,
+    /// Average precision of the soft token scores; `None` without them or when the truth is
+    /// all one class.
     pub average_precision: Option<f64>,
+    /// ROC AUC of the soft token scores; `None` as for `average_precision`.
     pub roc_auc: Option<f64>,
+    /// AUPRC of `soft_sentence_predictions` against the gold sentences; `None` as for `auprc`.
     pub sentence_auprc: Option<f64>,
+    /// The line's comprehensiveness (predicted class's probability, full − rationale removed).
     pub comprehensiveness: Option<f64>,
+    /// The line's sufficiency (predicted class's probability, full − rationale alone).
     pub sufficiency: Option<f64>,
+    /// The line's comprehensiveness averaged over the AOPC bins.
     pub comprehensiveness_aopc: Option<f64>,
+    /// The line's sufficiency averaged over the AOPC bins.
     pub sufficiency_aopc: Option<f64>,
 }
 
@@ -92,15 +117,20 @@ pub fn rows(eval: &Evaluation, options: &ScoreOptions) -> Vec<Row> {
 /// Errors writing a per-instance file.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The file could not be written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The extension names no known format.
     #[error("unknown extension: use .parquet, .arrow or .jsonl")]
     Extension,
+    /// Parquet or Arrow was asked for in a build without the `columnar` feature.
     #[error("Parquet and Arrow output need the `columnar` feature (on by default)")]
     NoColumnar,
+    /// The Arrow table could not be built or written.
     #[cfg(feature = "columnar")]
     #[error("{0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The Parquet file could not be written.
     #[cfg(feature = "columnar")]
     #[error("{0}")]
     Parquet(#[from] parquet::errors::ParquetError),

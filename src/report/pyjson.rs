@@ -7,10 +7,15 @@ use std::fmt::Write;
 /// A JSON value with Python's number model (ints and floats are distinct).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyJson {
+    /// `null` (Python `None`).
     Null,
+    /// An integer, written without a decimal point.
     Int(i64),
+    /// A float, written as Python's `repr` (`1.0`, `1e-05`, `NaN`, `Infinity`).
     Float(f64),
+    /// A string, written as Python's `json` does (`ensure_ascii`: `\uXXXX` escapes).
     Str(String),
+    /// A list.
     List(Vec<PyJson>),
     /// Keys are kept sorted (by code point, as Python's `sort_keys`).
     Dict(BTreeMap<String, PyJson>),
@@ -35,7 +40,9 @@ impl From<u64> for PyJson {
 }
 
 /// Builds a dict from `(key, value)` pairs.
-pub fn dict<K: Into<String>, V: Into<PyJson>>(items: impl IntoIterator<Item = (K, V)>) -> PyJson {
+pub(crate) fn dict<K: Into<String>, V: Into<PyJson>>(
+    items: impl IntoIterator<Item = (K, V)>,
+) -> PyJson {
     PyJson::Dict(
         items
             .into_iter()
@@ -46,7 +53,7 @@ pub fn dict<K: Into<String>, V: Into<PyJson>>(items: impl IntoIterator<Item = (K
 
 /// Python's `repr(float)`: shortest round-trip digits; scientific notation when the decimal
 /// exponent is below −4 or at least 16.
-pub fn float_repr(x: f64) -> String {
+pub(crate) fn float_repr(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }

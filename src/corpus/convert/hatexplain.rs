@@ -18,7 +18,7 @@ use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// HateXplain's label names in the HuggingFace ClassLabel order.
-pub const LABELS: [&str; 3] = ["hatespeech", "normal", "offensive"];
+const LABELS: [&str; 3] = ["hatespeech", "normal", "offensive"];
 const QUERY: &str = "Is this post hate speech, offensive or normal?";
 
 #[derive(Deserialize)]
@@ -43,7 +43,7 @@ fn majority(labels: &[usize]) -> Option<usize> {
 
 /// Communities named more than once among the annotators' targets (HateXplain's bias
 /// protocol counts raw occurrences), sorted.
-pub fn communities(targets: &[Vec<String>]) -> Vec<String> {
+fn communities(targets: &[Vec<String>]) -> Vec<String> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for t in targets.iter().flatten() {
         *counts.entry(t.as_str()).or_default() += 1;

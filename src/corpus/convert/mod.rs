@@ -12,14 +12,24 @@ use std::path::{Path, PathBuf};
 /// Errors of a conversion: where and what.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
+    /// A source file is missing or not what the converter expects.
     #[error("{path}: {message}")]
-    Input { path: PathBuf, message: String },
+    Input {
+        /// The source file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The output folder exists and is not empty.
     #[error("{0} exists and is not empty; choose a new --out folder")]
     OutExists(PathBuf),
 }
@@ -53,7 +63,7 @@ pub struct Converted {
 
 /// Evidence spans (one per run of marked tokens) of one annotator's token mask over a
 /// document whose sentence of each token is `sentence_of`.
-pub fn mask_to_evidence(
+pub(crate) fn mask_to_evidence(
     docid: &str,
     tokens: &[String],
     sentence_of: &[usize],
@@ -72,7 +82,12 @@ pub fn mask_to_evidence(
 }
 
 /// An annotation with one evidence group per annotator mask that marks something.
-pub fn annotation(id: &str, label: &str, query: &str, groups: Vec<Vec<Evidence>>) -> Annotation {
+pub(crate) fn annotation(
+    id: &str,
+    label: &str,
+    query: &str,
+    groups: Vec<Vec<Evidence>>,
+) -> Annotation {
     Annotation {
         annotation_id: AnnotationId::Str(id.to_owned()),
         classification: label.to_owned(),
