@@ -8,6 +8,7 @@ mod convert;
 mod explain;
 #[cfg(feature = "models")]
 mod greedy;
+#[cfg(feature = "models")]
 mod progress;
 mod render;
 #[cfg(feature = "models")]
