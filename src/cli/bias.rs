@@ -38,7 +38,7 @@ pub(crate) struct BiasArgs {
     /// Exponent of the generalized mean.
     #[arg(long, default_value_t = -5.0, allow_negative_numbers = true)]
     power: f64,
-    /// Write the metrics as JSON here.
+    /// Write the metrics as JSON here [default: none, not written].
     #[arg(long = "score-file", value_name = "OUT.json")]
     score_file: Option<PathBuf>,
 }

@@ -43,6 +43,7 @@ pub(crate) struct CompatArgs {
     /// AdamW learning rate (the authors fine-tune GPT-2 with 1e-5).
     #[arg(long, default_value_t = 1e-5)]
     lr: f64,
+    /// Seed of the batch order and the word-dropout masks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }

@@ -31,7 +31,7 @@ pub(crate) struct ExplainArgs {
     #[arg(long, value_enum, default_value = "gradient")]
     method: Method,
     /// Measure faithfulness of the rationales in this ERASER results file instead of running a
-    /// method (soft scores when present, else the hard spans).
+    /// method (soft scores when present, else the hard spans) [default: none, run --method].
     #[arg(long)]
     rationales_from: Option<PathBuf>,
     /// Results file to write.
@@ -68,7 +68,7 @@ pub(crate) struct ExplainArgs {
     /// Seed of stochastic methods.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Only the first N annotations.
+    /// Only the first N annotations [default: all].
     #[arg(long)]
     limit: Option<usize>,
     /// No progress bar.

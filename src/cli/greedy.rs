@@ -46,41 +46,43 @@ pub(crate) struct GreedyArgs {
     /// train classifier`'s OUT/best) or a bag-of-words classifier JSON.
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
-    /// Text to rationalize with a language model.
+    /// Text to rationalize with a language model (give one of --text, --lambada, --data-dir;
+    /// default: none).
     #[arg(long, conflicts_with_all = ["data_dir", "lambada"])]
     text: Option<String>,
     /// First token position to rationalize (default: 1, or the last token with --svg).
     #[arg(long = "first-target")]
     first_target: Option<usize>,
-    /// ERASER data directory (classifier mode).
+    /// ERASER data directory (classifier mode; default: none, language-model mode).
     #[arg(long = "data-dir", value_name = "DIR", requires = "split")]
     data_dir: Option<PathBuf>,
-    /// Split of the data directory.
+    /// Split of the data directory (required with --data-dir).
     #[arg(long)]
     split: Option<String>,
     /// Train a bag-of-words classifier on --split and save it to --model first.
     #[arg(long = "train-bow")]
     train_bow: bool,
-    /// Annotated LAMBADA JSON lines (language-model mode).
+    /// Annotated LAMBADA JSON lines (language-model mode; default: none).
     #[arg(long, value_name = "FILE")]
     lambada: Option<PathBuf>,
-    /// Only the first N passages or documents.
+    /// Only the first N passages or documents (default: all).
     #[arg(long)]
     limit: Option<usize>,
     /// Where search starts (default: last for language models, empty for classifiers).
     #[arg(long, value_enum)]
     start: Option<StartArg>,
-    /// Largest rationale size.
+    /// Largest rationale size (default: no limit, the whole context).
     #[arg(long = "max-size")]
     max_size: Option<usize>,
-    /// Also run exhaustive search up to this size and report the approximation ratio.
+    /// Also run exhaustive search up to this size and report the approximation ratio
+    /// (default: off; --exhaustive alone: 6).
     #[arg(long, value_name = "MAX_SIZE", num_args = 0..=1, default_missing_value = "6")]
     exhaustive: Option<usize>,
     /// Output file (JSON, or ERASER results JSON lines in classifier mode); default stdout.
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Draw the sequential rationale of the last rationalized token (text mode) or the first
-    /// document (classifier mode) as SVG.
+    /// document (classifier mode) as SVG (default: none).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
 }

@@ -51,6 +51,7 @@ enum Command {
     #[command(after_help = "Example:
   rationale completions bash > ~/.local/share/bash-completion/completions/rationale")]
     Completions {
+        /// The shell to write the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -118,4 +119,67 @@ pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
         .expect("spawn worker thread")
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every argument of `cmd` and its subcommands (recursively) that has no help line, or that
+    /// takes a value but is not required, has no default and does not say what happens without
+    /// it. clap exposes no getter for `required_unless_present` and the like, so an argument
+    /// whose help says when it is required counts as documented.
+    fn undocumented(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            let help = arg
+                .get_long_help()
+                .or_else(|| arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let name = match arg.get_long() {
+                Some(l) => format!("{path} --{l}"),
+                None => format!("{path} <{id}>"),
+            };
+            if help.trim().is_empty() {
+                found.push(format!("{name}: no help line"));
+                continue;
+            }
+            let lower = help.to_lowercase();
+            let takes_value = arg.get_action().takes_values();
+            if takes_value
+                && !arg.is_required_set()
+                && arg.get_default_values().is_empty()
+                && !lower.contains("default")
+                && !lower.contains("required")
+            {
+                found.push(format!("{name}: no default shown (help: {help:?})"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_help_and_shows_its_default() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut found = Vec::new();
+        undocumented(&cmd, "rationale", &mut found);
+        assert!(
+            found.is_empty(),
+            "undocumented flags:\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

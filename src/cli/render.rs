@@ -70,7 +70,8 @@ struct Sources {
     /// Results file (ERASER results JSON lines) of the first method.
     #[arg(long, value_name = "PREDS.jsonl", required = true)]
     results: Option<PathBuf>,
-    /// More results files, drawn as further rows / curves over the same text and scale.
+    /// More results files, drawn as further rows / curves over the same text and scale
+    /// [default: none].
     #[arg(long, value_name = "OTHER.jsonl", num_args = 1..)]
     compare: Vec<PathBuf>,
     /// Method names, in the order of --results then --compare (default: file stems).
@@ -105,19 +106,21 @@ impl Sources {
 struct HeatmapArgs {
     #[command(flatten)]
     sources: Sources,
-    /// Annotation to draw (one figure per document of the annotation).
+    /// Annotation to draw (one figure per document of the annotation); required unless --all.
     #[arg(long, required_unless_present = "all", conflicts_with = "all")]
     id: Option<String>,
-    /// Output SVG (with --id). Several documents or pages get -<docid> / -p<N> suffixes.
+    /// Output SVG (with --id; required unless --all). Several documents or pages get
+    /// -<docid> / -p<N> suffixes.
     #[arg(long, value_name = "FIG.svg", required_unless_present = "all")]
     out: Option<PathBuf>,
     /// Draw every annotation of the split into --out-dir.
     #[arg(long, requires = "out_dir")]
     all: bool,
-    /// Folder for --all.
+    /// Folder for --all (required with it).
     #[arg(long = "out-dir", value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// Show N tokens either side of rationale tokens, eliding the rest with "…".
+    /// Show N tokens either side of rationale tokens, eliding the rest with "…"
+    /// [default: whole documents].
     #[arg(long, value_name = "N")]
     context: Option<usize>,
     /// Signed attributions: diverging scale centred on 0.
@@ -126,7 +129,8 @@ struct HeatmapArgs {
     /// Figure width in px.
     #[arg(long, default_value_t = 720.0)]
     width: f64,
-    /// Split whole documents into pages of N text lines.
+    /// Split whole documents into pages of N text lines (ignored with --context)
+    /// [default: one page].
     #[arg(long = "page-lines", value_name = "N")]
     page_lines: Option<usize>,
     /// Also write each figure as PNG (2× resolution) beside the SVG.
@@ -144,7 +148,7 @@ struct CurveArgs {
     /// Folder for aopc_comprehensiveness.svg, aopc_sufficiency.svg (and pr_<id>.svg).
     #[arg(long = "out-dir", value_name = "DIR")]
     out_dir: PathBuf,
-    /// Also draw precision–recall curves of this annotation's documents.
+    /// Also draw precision–recall curves of this annotation's documents [default: none].
     #[arg(long)]
     id: Option<String>,
     /// AOPC bins to read from thresholded_scores.

@@ -21,8 +21,8 @@ classifier/ and select/ (checkpoints), results/<method>.jsonl (ERASER results),
 scores/<method>.json (score files) and scores/<method>.parquet (per instance), figures/
 (heatmaps: human vs each method; AOPC curves), table.md and summary.json.")]
 pub(crate) struct RunArgs {
-    /// Start from this configuration (JSON, e.g. OUT/run.json of an earlier run); flags
-    /// override it.
+    /// Start from this configuration (JSON, e.g. OUT/run.json of an earlier run) instead of the
+    /// defaults shown; flags override it [default: none].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// ERASER data directory with train, val and test splits [default: datasets/movies].
@@ -37,7 +37,7 @@ pub(crate) struct RunArgs {
     /// Post-hoc methods for the classifier, comma-separated [default: gradient,grad-input].
     #[arg(long, value_enum, value_delimiter = ',')]
     methods: Option<Vec<Method>>,
-    /// Epochs of both models (the classifier and the rationalizer).
+    /// Epochs of both models [default: 8 for the classifier, 5 for the rationalizer].
     #[arg(long)]
     epochs: Option<usize>,
     /// Longest input in words of both models [default: 512].
@@ -46,10 +46,10 @@ pub(crate) struct RunArgs {
     /// Noise-injection magnitude p of the rationalizer (0 = off) [default: 0.1].
     #[arg(long)]
     noise: Option<f64>,
-    /// Use only N training examples (a seeded sample) for both models.
+    /// Use only N training examples (a seeded sample) for both models [default: all].
     #[arg(long = "train-limit")]
     train_limit: Option<usize>,
-    /// Explain and score only the first N annotations of the split.
+    /// Explain and score only the first N annotations of the split [default: all].
     #[arg(long)]
     limit: Option<usize>,
     /// Documents drawn as heatmaps [default: 3].

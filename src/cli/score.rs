@@ -36,7 +36,7 @@ pub(crate) struct Inputs {
 pub(crate) struct ScoreArgs {
     #[command(flatten)]
     inputs: Inputs,
-    /// Write the score file (the reference's JSON layout) here.
+    /// Write the score file (the reference's JSON layout) here [default: none, not written].
     #[arg(long = "score-file", alias = "score_file", value_name = "OUT.json")]
     score_file: Option<PathBuf>,
     /// IOU thresholds for partial-match F1.
@@ -54,7 +54,8 @@ pub(crate) struct ScoreArgs {
     /// Score classification over the annotations that have a prediction (instead of failing).
     #[arg(long = "allow-missing")]
     allow_missing: bool,
-    /// One row per (annotation, document): .parquet, .arrow (IPC) or .jsonl.
+    /// Write one row per (annotation, document) here: .parquet, .arrow (IPC) or .jsonl
+    /// [default: none, not written].
     #[arg(long = "per-instance", value_name = "FILE")]
     per_instance: Option<PathBuf>,
     /// Print only errors (no warnings, no table).

@@ -14,7 +14,8 @@ use std::process::ExitCode;
   rationale train select --data-dir DIR --out runs/kuma --estimator hard-kuma --granularity sentence
   rationale train select --config runs/select/run.json --out runs/select2 --seed 2")]
 pub(crate) struct SelectArgs {
-    /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
+    /// Start from this configuration (e.g. OUT/run.json of an earlier run) instead of the
+    /// defaults shown; flags override it [default: none].
     #[arg(long)]
     config: Option<PathBuf>,
     /// Output directory (best/, last/, run.json, history.json).
@@ -23,83 +24,106 @@ pub(crate) struct SelectArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// ERASER data directory.
+    /// ERASER data directory (required unless --config sets it).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Encoder of generator and predictor: cnn | gru.
+    /// Encoder of generator and predictor: cnn | gru [default: cnn].
     #[arg(long)]
     encoder: Option<String>,
-    /// Mask estimator.
+    /// Mask estimator [default: a2r].
     #[arg(long, value_enum)]
     estimator: Option<Estimator>,
-    /// Selection unit.
+    /// Selection unit [default: word].
     #[arg(long, value_enum)]
     granularity: Option<Granularity>,
-    /// Share of tokens to select (top-k budget for a2r, sparsity target otherwise).
+    /// Share of tokens to select (top-k budget for a2r, sparsity target otherwise)
+    /// [default: 0.2].
     #[arg(long)]
     budget: Option<f64>,
-    /// A2R: rank words by their score averaged with W words on either side (phrases; 0 = off).
+    /// A2R: rank words by their score averaged with W words on either side (phrases; 0 = off)
+    /// [default: 0].
     #[arg(long)]
     window: Option<usize>,
     /// Noise-injection magnitude p (0 = off): selected word i is replaced with probability
-    /// min(1, p·r_i) during training.
+    /// min(1, p·r_i) during training [default: 0].
     #[arg(long)]
     noise: Option<f64>,
+    /// Training split name [default: train].
     #[arg(long)]
     train_split: Option<String>,
+    /// Validation split name, for the checkpoint choice [default: val].
     #[arg(long)]
     val_split: Option<String>,
+    /// Embedding width [default: 100].
     #[arg(long)]
     embed_dim: Option<usize>,
+    /// GRU state width per direction [default: 64].
     #[arg(long)]
     hidden: Option<usize>,
+    /// CNN filters per width [default: 100].
     #[arg(long)]
     filters: Option<usize>,
-    /// Comma-separated odd CNN widths.
+    /// Comma-separated odd CNN widths [default: 5].
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<usize>>,
+    /// Largest vocabulary of the word-level tokenizer [default: 20000].
     #[arg(long)]
     vocab_size: Option<usize>,
+    /// Minimum count for a word to enter the vocabulary [default: 2].
     #[arg(long)]
     min_frequency: Option<u64>,
+    /// Longest input in model tokens; the rest is never selected [default: 2048].
     #[arg(long)]
     max_len: Option<usize>,
-    /// GloVe-format text file for the embeddings.
+    /// GloVe-format text file for the embeddings [default: none, random init].
     #[arg(long)]
     glove: Option<PathBuf>,
+    /// REINFORCE, Gumbel: weight of |selection rate − budget| [default: 1].
     #[arg(long)]
     sparsity_weight: Option<f64>,
+    /// REINFORCE, Gumbel: weight of the continuity term [default: 0.5].
     #[arg(long)]
     continuity_weight: Option<f64>,
+    /// HardKuma: target of expected transitions per token [default: 0.02].
     #[arg(long)]
     transition_target: Option<f64>,
+    /// HardKuma: learning rate of the Lagrange multipliers [default: 0.05].
     #[arg(long)]
     lagrange_lr: Option<f64>,
+    /// HardKuma: initial Lagrange multipliers [default: 0.001].
     #[arg(long)]
     lagrange_init: Option<f64>,
-    /// A2R JS coupling weight.
+    /// A2R: weight λ of the JS coupling ("proximity") [default: 0.1].
     #[arg(long)]
     proximity: Option<f64>,
-    /// Gumbel temperature.
+    /// Gumbel temperature [default: 1].
     #[arg(long)]
     tau: Option<f64>,
+    /// Dropout probability [default: 0.2].
     #[arg(long)]
     dropout: Option<f64>,
+    /// Most epochs [default: 10].
     #[arg(long)]
     epochs: Option<usize>,
+    /// Examples per optimizer step [default: 16].
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Learning rate (AdamW, constant) [default: 0.001].
     #[arg(long)]
     lr: Option<f64>,
+    /// AdamW weight decay [default: 0].
     #[arg(long)]
     weight_decay: Option<f64>,
+    /// Gradient clipping: largest global L2 norm, 0 turns it off [default: 5].
     #[arg(long)]
     clip_norm: Option<f64>,
+    /// Epochs without improvement of the validation objective before stopping [default: 3].
     #[arg(long)]
     patience: Option<usize>,
+    /// Seed of initialisation, shuffling, dropout, sampling and noise [default: 1].
     #[arg(long)]
     seed: Option<u64>,
-    /// Use only N training examples (a seeded sample).
+    /// Use only N training examples, sampled with the seed [default: all].
     #[arg(long)]
     limit: Option<usize>,
 }

@@ -41,7 +41,8 @@ Example (BERT-HateXplain [Attn] as coded, on MiniLM):
   rationale train classifier --data-dir DIR --out runs/bert --encoder bert:models/minilm --lr 3e-5
   rationale train classifier --config runs/cls/run.json --out runs/cls --resume   # continue")]
 pub(crate) struct ClassifierArgs {
-    /// Start from this configuration (e.g. OUT/run.json of an earlier run); flags override it.
+    /// Start from this configuration (e.g. OUT/run.json of an earlier run) instead of the
+    /// defaults shown; flags override it [default: none].
     #[arg(long)]
     config: Option<PathBuf>,
     /// Output directory (best/, last/, run.json, history.json).
@@ -53,66 +54,91 @@ pub(crate) struct ClassifierArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Stop this invocation after N epochs in total (continue later with --resume).
+    /// Stop this invocation after N epochs in total (continue later with --resume)
+    /// [default: run to the last epoch or early stop].
     #[arg(long)]
     stop_after_epochs: Option<usize>,
-    /// ERASER data directory.
+    /// ERASER data directory (required unless --config sets it).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// gru | cnn | transformer | bert:PATH.
+    /// Encoder: gru | cnn | transformer | bert:PATH (a BERT-family checkpoint folder)
+    /// [default: gru].
     #[arg(long)]
     encoder: Option<String>,
+    /// Training split name [default: train].
     #[arg(long)]
     train_split: Option<String>,
+    /// Validation split name, for early stopping [default: val].
     #[arg(long)]
     val_split: Option<String>,
+    /// Embedding width (GRU, CNN) or hidden size (transformer) [default: 100].
     #[arg(long)]
     embed_dim: Option<usize>,
+    /// GRU state width per direction [default: 100].
     #[arg(long)]
     hidden: Option<usize>,
+    /// GRU pooling over time [default: attention].
     #[arg(long, value_enum)]
     pooling: Option<PoolingArg>,
+    /// Attention-pooling width [default: 64].
     #[arg(long)]
     attention_dim: Option<usize>,
+    /// CNN filters per width [default: 100].
     #[arg(long)]
     filters: Option<usize>,
-    /// Comma-separated odd CNN widths.
+    /// Comma-separated odd CNN widths [default: 3,5].
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<usize>>,
+    /// Transformer layers, trained from scratch [default: 2].
     #[arg(long)]
     layers: Option<usize>,
+    /// Transformer attention heads [default: 4].
     #[arg(long)]
     heads: Option<usize>,
+    /// Largest vocabulary of the trained word-level tokenizer, specials excluded
+    /// [default: 20000].
     #[arg(long)]
     vocab_size: Option<usize>,
+    /// Minimum count for a word to enter the vocabulary [default: 2].
     #[arg(long)]
     min_frequency: Option<u64>,
-    /// GloVe-format text file for the embeddings (GRU, CNN).
+    /// GloVe-format text file for the embeddings (GRU, CNN) [default: none, random init].
     #[arg(long)]
     glove: Option<PathBuf>,
+    /// Longest input in model tokens [default: 1024].
     #[arg(long)]
     max_len: Option<usize>,
+    /// Dropout probability [default: 0.3].
     #[arg(long)]
     dropout: Option<f64>,
+    /// Most epochs [default: 10].
     #[arg(long)]
     epochs: Option<usize>,
+    /// Examples per optimizer step [default: 16].
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Peak learning rate (AdamW) [default: 0.001].
     #[arg(long)]
     lr: Option<f64>,
+    /// AdamW decoupled weight decay [default: 0].
     #[arg(long)]
     weight_decay: Option<f64>,
+    /// Warm-up fraction of all steps, in [0, 1) [default: 0.05].
     #[arg(long)]
     warmup: Option<f64>,
+    /// Learning-rate schedule after warm-up [default: linear].
     #[arg(long, value_enum)]
     schedule: Option<Schedule>,
+    /// Gradient clipping: largest global L2 norm, 0 turns it off [default: 5].
     #[arg(long)]
     clip_norm: Option<f64>,
+    /// Epochs without validation improvement before stopping [default: 3].
     #[arg(long)]
     patience: Option<usize>,
+    /// Seed of initialisation, shuffling and dropout [default: 1].
     #[arg(long)]
     seed: Option<u64>,
-    /// Use only the first N training examples.
+    /// Use only N training examples, sampled with the seed [default: all].
     #[arg(long)]
     limit: Option<usize>,
 }
@@ -122,16 +148,18 @@ pub(crate) struct ClassifierArgs {
 pub(crate) struct SuperviseArgs {
     #[command(flatten)]
     base: ClassifierArgs,
-    /// Distance between attention and target: mse | kl (KL(target‖attention)) | ce | pruthi.
+    /// Distance between attention and target: mse | kl (KL(target‖attention)) | ce | pruthi
+    /// [default: kl].
     #[arg(long, value_enum)]
     align_loss: Option<AlignLoss>,
-    /// Weight λ of the alignment term.
+    /// Weight λ of the alignment term [default: 1].
     #[arg(long = "lambda")]
     lambda: Option<f64>,
-    /// Target from the annotators' masks: union | majority | mean | hatexplain (softmax).
+    /// Target from the annotators' masks: union | majority | mean | hatexplain (softmax)
+    /// [default: union].
     #[arg(long, value_enum)]
     target: Option<TargetKind>,
-    /// Temperature of the hatexplain softmax target.
+    /// Temperature of the hatexplain softmax target [default: 1].
     #[arg(long)]
     temperature: Option<f64>,
     /// Reproduce HateXplain's code exactly (3 annotators, softmax over all positions at
@@ -148,16 +176,19 @@ pub(crate) struct SuperviseArgs {
     /// --heads` reads the same).
     #[arg(long, value_delimiter = ',')]
     align_heads: Option<Vec<usize>>,
-    /// Transformer query rows: mean (what explain --method attention reads) | first ([CLS]).
+    /// Transformer query rows: mean (what explain --method attention reads) | first ([CLS])
+    /// [default: mean].
     #[arg(long, value_enum)]
     query: Option<Query>,
-    /// Examples with this label get a uniform target (HateXplain: normal).
+    /// Examples with this label get a uniform target (HateXplain: normal) [default: none].
     #[arg(long)]
     uniform_label: Option<String>,
-    /// A split whose examples and masks join the training set (HateXplain: val).
+    /// A split whose examples and masks join the training set (HateXplain: val)
+    /// [default: none].
     #[arg(long)]
     mask_split: Option<String>,
-    /// Early-stop on this fraction of the training split instead of --val-split.
+    /// Early-stop on this seeded fraction of the training split instead of --val-split
+    /// [default: none, use --val-split].
     #[arg(long)]
     val_holdout: Option<f64>,
 }
