@@ -70,7 +70,13 @@ fn per_instance_tables_in_three_formats() {
     let dir = common::fixtures().join("eraser_tiny");
     let d = dir.display().to_string();
     let results = format!("{d}/preds.jsonl");
-    for ext in ["jsonl", "parquet", "arrow"] {
+    // Parquet and Arrow IPC need the `columnar` feature.
+    let formats: &[&str] = if cfg!(feature = "columnar") {
+        &["jsonl", "parquet", "arrow"]
+    } else {
+        &["jsonl"]
+    };
+    for &ext in formats {
         let out = tmp.path().join(format!("rows.{ext}"));
         let o = rationale(&[
             "score",

@@ -17,7 +17,10 @@ use rationale::models::{
     AttentionClassifier, AttentionMaps, Classifier, Encoded, GradientClassifier, ModelError,
     ModelTokenizer,
 };
-use std::path::{Path, PathBuf};
+#[cfg(feature = "cli")]
+use std::path::Path;
+use std::path::PathBuf;
+#[cfg(feature = "cli")]
 use std::process::Command;
 
 // ---------- toy models with analytic answers ----------
@@ -387,14 +390,17 @@ fn input_gradients_match_finite_differences_for_every_encoder() {
 
 // ---------- training, checkpoints, CLI ----------
 
+#[cfg(feature = "cli")]
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rationale"))
 }
 
+#[cfg(feature = "cli")]
 fn bundled() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/movies")
 }
 
+#[cfg(feature = "cli")]
 fn train_tiny(out: &Path, stop_after: usize, resume: bool) -> std::process::Output {
     let mut c = bin();
     c.args([
@@ -449,6 +455,7 @@ fn train_tiny(out: &Path, stop_after: usize, resume: bool) -> std::process::Outp
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn training_is_deterministic_resumable_and_explain_output_scores() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
@@ -537,6 +544,7 @@ fn training_is_deterministic_resumable_and_explain_output_scores() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn bad_checkpoints_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     // Missing files.
@@ -754,6 +762,7 @@ fn minilm_matches_pytorch_hidden_states_attentions_gradients() {
 
 /// Trains `encoder` on the planted-word task through the CLI and returns the best validation
 /// accuracy (history.json) and the run folder.
+#[cfg(feature = "cli")]
 fn train_planted(dir: &Path, encoder: &str, extra: &[&str]) -> (f64, PathBuf) {
     let data = dir.join("data");
     if !data.exists() {
@@ -782,6 +791,7 @@ fn train_planted(dir: &Path, encoder: &str, extra: &[&str]) -> (f64, PathBuf) {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn cli_trains_a_transformer_from_scratch_and_fine_tunes_a_bert_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (acc, _) = train_planted(

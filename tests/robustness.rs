@@ -26,6 +26,7 @@ fn s(p: &Path) -> String {
 }
 
 /// A data directory whose splits name a document that docs/ lacks.
+#[cfg(feature = "models")]
 fn missing_doc_dir(root: &Path) -> PathBuf {
     let dir = root.join("missing_doc");
     std::fs::create_dir_all(dir.join("docs")).unwrap();
@@ -63,6 +64,7 @@ fn scoring_an_empty_results_file_is_an_error() {
 }
 
 #[test]
+#[cfg(feature = "models")]
 fn training_on_a_missing_document_names_it_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = missing_doc_dir(tmp.path());
@@ -91,6 +93,7 @@ fn training_on_a_missing_document_names_it_and_writes_nothing() {
 }
 
 #[test]
+#[cfg(feature = "models")]
 fn explain_rejects_broken_checkpoints_and_bad_rationale_files() {
     let tmp = tempfile::tempdir().unwrap();
     let data = s(&movies());

@@ -5,11 +5,13 @@
 mod common;
 
 use common::planted;
+#[cfg(feature = "cli")]
 use common::rationale as run;
 use rationale::models::Example;
 use rationale::select::{
     train_select, Estimator, Granularity, Rationalized, SelectConfig, SelectModel,
 };
+#[cfg(feature = "cli")]
 use serde_json::Value;
 use std::path::Path;
 
@@ -178,6 +180,7 @@ fn a2r_window_selects_a_phrase_around_the_planted_word() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn cli_train_explain_score_render() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");

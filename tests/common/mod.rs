@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+#[cfg(feature = "cli")]
 use std::process::{Command, Output};
 
 /// `../shared/data` beside the checkout, if present.
@@ -136,6 +137,7 @@ pub fn planted(dir: &Path, counts: [(&str, usize); 3], seed: u64) {
 }
 
 /// Runs the `rationale` binary (one rayon thread) and returns its output.
+#[cfg(feature = "cli")]
 pub fn rationale(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rationale"))
         .args(args)
