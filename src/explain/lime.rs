@@ -84,13 +84,13 @@ pub fn weighted_ridge(
     let xm = x.t().dot(&w) / sw;
     let ym = y.dot(&w) / sw;
     let sqrt_w = w.mapv(f64::sqrt);
-    let z = (&x - &xm) * &sqrt_w.view().insert_axis(Axis(1));
+    let z = (&x - &xm) * sqrt_w.view().insert_axis(Axis(1));
     let u = (&y - ym) * &sqrt_w;
     let mut k = z.dot(&z.t());
     k.diag_mut().mapv_inplace(|v| v + alpha);
-    let c = k.solvec_into(u.insert_axis(Axis(1))).map_err(|e| {
-        ExplainError::Config(format!("ridge regression with alpha = {alpha}: {e}"))
-    })?;
+    let c = k
+        .solvec_into(u.insert_axis(Axis(1)))
+        .map_err(|e| ExplainError::Config(format!("ridge regression with alpha = {alpha}: {e}")))?;
     Ok(z.t().dot(&c.column(0)))
 }
 
@@ -116,14 +116,23 @@ mod tests {
         }
         let beta = weighted_ridge(x.view(), y.view(), w.view(), alpha).unwrap();
         assert_eq!(beta.len(), 1);
-        assert!((beta[0] - num / den).abs() < 1e-12, "{beta} vs {}", num / den);
+        assert!(
+            (beta[0] - num / den).abs() < 1e-12,
+            "{beta} vs {}",
+            num / den
+        );
     }
 
     #[test]
     fn ridge_without_penalty_on_a_singular_system_is_an_error() {
         // Two identical samples: ZZᵀ is singular, and α = 0 adds nothing.
         let x = array![[1.0, 0.0], [1.0, 0.0]];
-        let r = weighted_ridge(x.view(), array![1.0, 1.0].view(), array![1.0, 1.0].view(), 0.0);
+        let r = weighted_ridge(
+            x.view(),
+            array![1.0, 1.0].view(),
+            array![1.0, 1.0].view(),
+            0.0,
+        );
         assert!(matches!(r, Err(ExplainError::Config(_))), "{r:?}");
     }
 }

@@ -37,16 +37,13 @@ pub fn explain<M: AttentionClassifier + ?Sized>(model: &M, enc: &Encoded) -> Res
     }
     let scores = match maps.readout {
         Some(r) if r >= t => {
-            return Err(ModelError::Data(format!(
-                "readout row {r} outside an input of {t} tokens"
-            ))
-            .into())
+            return Err(
+                ModelError::Data(format!("readout row {r} outside an input of {t} tokens")).into(),
+            )
         }
         Some(r) => roll.row(r).to_owned(),
         // Mean over all query rows (none for an empty input).
-        None => roll
-            .mean_axis(Axis(0))
-            .unwrap_or_else(|| Array1::zeros(t)),
+        None => roll.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(t)),
     };
     let scores: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
     Ok(enc.to_words(&scores))
