@@ -60,6 +60,12 @@ impl Classifier for Linear {
             }
         }))
     }
+    fn gradients(&self) -> Option<&dyn GradientClassifier> {
+        Some(self)
+    }
+    fn attention(&self) -> Option<&dyn AttentionClassifier> {
+        Some(self)
+    }
 }
 
 impl GradientClassifier for Linear {
