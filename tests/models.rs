@@ -7,6 +7,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
+use ndarray::{Array2, Array4};
 use rationale::corpus::mask::top_k;
 use rationale::explain::faithfulness::measure;
 use rationale::explain::{self, ExplainConfig, Method};
@@ -52,14 +53,21 @@ impl Classifier for Linear {
     fn labels(&self) -> &[String] {
         &self.labels
     }
-    fn predict_proba(&self, batch: &[&[u32]]) -> rationale::models::Result<Vec<Vec<f32>>> {
-        Ok(batch
-            .iter()
-            .map(|s| {
-                let v: f32 = s.iter().map(|&i| self.contribution(i)).sum();
-                vec![v, -v]
-            })
-            .collect())
+    fn predict_proba(&self, batch: &[&[u32]]) -> rationale::models::Result<Array2<f32>> {
+        Ok(Array2::from_shape_fn((batch.len(), 2), |(b, c)| {
+            let v: f32 = batch[b].iter().map(|&i| self.contribution(i)).sum();
+            if c == 0 {
+                v
+            } else {
+                -v
+            }
+        }))
+    }
+    fn gradients(&self) -> Option<&dyn GradientClassifier> {
+        Some(self)
+    }
+    fn attention(&self) -> Option<&dyn AttentionClassifier> {
+        Some(self)
     }
 }
 
@@ -83,12 +91,10 @@ impl GradientClassifier for Linear {
 impl AttentionClassifier for Linear {
     fn attentions(&self, ids: &[u32]) -> rationale::models::Result<AttentionMaps> {
         // Every query attends only to the last token, in every layer and head.
+        // Shape (layers 2, heads 2, query, key).
         let t = ids.len();
-        let m: Vec<Vec<f32>> = (0..t)
-            .map(|_| (0..t).map(|k| if k == t - 1 { 1.0 } else { 0.0 }).collect())
-            .collect();
         Ok(AttentionMaps {
-            layers: vec![vec![m.clone(), m.clone()], vec![m.clone(), m]],
+            layers: Array4::from_shape_fn((2, 2, t, t), |(_, _, _, k)| f32::from(k == t - 1)),
             pooling: None,
             readout: None,
         })
@@ -334,8 +340,9 @@ fn batched_results_equal_single_results_for_every_encoder() {
         let seqs: Vec<Vec<u32>> = vec![vec![2, 3, 4, 5, 6, 2, 3], vec![4], vec![5, 2, 7], vec![]];
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
         let batch = m.predict_proba(&refs).unwrap();
-        for (s, b) in refs.iter().zip(&batch) {
-            let single = m.predict_proba(&[s]).unwrap().remove(0);
+        assert_eq!(batch.dim(), (refs.len(), 2));
+        for (s, b) in refs.iter().zip(batch.rows()) {
+            let single = m.predict_proba(&[s]).unwrap();
             for (x, y) in single.iter().zip(b) {
                 assert!((x - y).abs() < 1e-5, "{enc:?}: {single:?} vs {b:?}");
             }

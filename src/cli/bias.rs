@@ -8,6 +8,7 @@ use crate::metrics::bias::{
 };
 use crate::report::pyjson::{dict, PyJson};
 use clap::Args;
+use ndarray::Array2;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -165,7 +166,7 @@ pub(crate) fn bias(args: BiasArgs) -> ExitCode {
                 .binary_search(&a.classification)
                 .expect("label collected"),
         );
-        probs.push(p);
+        probs.extend(p);
     }
     if !problems.is_empty() {
         for p in problems.iter().take(20) {
@@ -189,7 +190,10 @@ pub(crate) fn bias(args: BiasArgs) -> ExitCode {
         generalized_mean(&per.iter().map(f).collect::<Vec<_>>(), args.power)
     };
     let (sub, bpsn, bnsp) = (gmb(|c| c.subgroup), gmb(|c| c.bpsn), gmb(|c| c.bnsp));
-    let auroc = multiclass_ovo_auc(&truth, &probs, labels.len());
+    // (posts, labels): every row was checked to hold one probability per label.
+    let probs = Array2::from_shape_vec((truth.len(), labels.len()), probs)
+        .expect("one probability per label");
+    let auroc = multiclass_ovo_auc(&truth, probs.view());
     let fmt = |x: Option<f64>| x.map_or("—".into(), |v| format!("{v:.4}"));
     println!("{:<16} {:>8}", "AUROC (ovo)", fmt(auroc));
     println!("{:<16} {:>8}", "GMB-Subgroup", fmt(sub));

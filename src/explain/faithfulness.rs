@@ -47,7 +47,8 @@ pub fn measure<M: Classifier + ?Sized>(
         }
     }
     let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
-    let mut probs = model.predict_proba(&refs)?.into_iter();
+    let probs = model.predict_proba(&refs)?;
+    let mut probs = probs.rows().into_iter().map(|p| p.to_vec());
     let full = probs.next().unwrap_or_default();
     let comprehensiveness = probs.next().unwrap_or_default();
     let sufficiency = probs.next().unwrap_or_default();

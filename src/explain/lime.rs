@@ -3,8 +3,10 @@
 //! √exp(−d²/w²) with d = cosine distance × 100 to the full input, and a ridge regression
 //! (α = 1, with intercept) of the target probability on the kept-word indicators gives the scores.
 
-use super::Result;
+use super::{ExplainError, Result};
 use crate::models::{Classifier, Encoded};
+use linfa_linalg::cholesky::SolveCInplace;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,22 +27,22 @@ pub fn explain<M: Classifier + ?Sized>(
     if d == 0 {
         return Ok(out);
     }
+    // Design matrix (samples, features): 1 = word kept; the first sample is the full input.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut z = vec![vec![1f64; d]];
-    for _ in 1..samples {
+    let mut z = Array2::<f64>::ones((samples, d));
+    for mut row in z.rows_mut().into_iter().skip(1) {
         let remove = rng.gen_range(1..=d);
         let mut idx: Vec<usize> = (0..d).collect();
         idx.shuffle(&mut rng);
-        let mut row = vec![1f64; d];
         for &i in &idx[..remove] {
             row[i] = 0.0;
         }
-        z.push(row);
     }
     let pos: std::collections::HashMap<usize, usize> =
         feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
     let variants: Vec<Vec<u32>> = z
-        .iter()
+        .rows()
+        .into_iter()
         .map(|row| {
             enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0))
                 .ids
@@ -48,97 +50,89 @@ pub fn explain<M: Classifier + ?Sized>(
         .collect();
     let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
     let probs = model.predict_proba(&refs)?;
-    let y: Vec<f64> = probs.iter().map(|p| p[target] as f64).collect();
-    let w: Vec<f64> = z
-        .iter()
-        .map(|row| {
-            let k: f64 = row.iter().sum();
-            let dist = (1.0 - (k / d as f64).sqrt()) * 100.0;
-            (-(dist * dist) / (kernel_width * kernel_width))
-                .exp()
-                .sqrt()
-        })
-        .collect();
-    let beta = weighted_ridge(&z, &y, &w, 1.0);
-    for (i, &word) in feats.iter().enumerate() {
-        out[word] = beta[i] as f32;
+    if target >= probs.ncols() {
+        return Err(ExplainError::Config(format!(
+            "target class {target} out of range (the model has {} classes)",
+            probs.ncols()
+        )));
+    }
+    let y = probs.column(target).mapv(f64::from);
+    let w = z.sum_axis(Axis(1)).mapv(|k| {
+        let dist = (1.0 - (k / d as f64).sqrt()) * 100.0;
+        (-(dist * dist) / (kernel_width * kernel_width))
+            .exp()
+            .sqrt()
+    });
+    let beta = weighted_ridge(z.view(), y.view(), w.view(), 1.0)?;
+    for (&word, &b) in feats.iter().zip(&beta) {
+        out[word] = b as f32;
     }
     Ok(out)
 }
 
 /// Weighted ridge regression with an unpenalised intercept (as scikit-learn's `Ridge` with
 /// `sample_weight`), solved in the dual: β = Zᵀ(ZZᵀ + αI)⁻¹u with Z, u the weighted, centred
-/// data. Returns the coefficients (without the intercept).
-pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Vec<f64> {
-    let n = x.len();
-    let d = x.first().map_or(0, Vec::len);
-    let sw: f64 = w.iter().sum();
-    let xm: Vec<f64> = (0..d)
-        .map(|j| x.iter().zip(w).map(|(r, wi)| r[j] * wi).sum::<f64>() / sw)
-        .collect();
-    let ym: f64 = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / sw;
-    let z: Vec<Vec<f64>> = x
-        .iter()
-        .zip(w)
-        .map(|(r, wi)| {
-            r.iter()
-                .zip(&xm)
-                .map(|(v, m)| (v - m) * wi.sqrt())
-                .collect()
-        })
-        .collect();
-    let u: Vec<f64> = y
-        .iter()
-        .zip(w)
-        .map(|(v, wi)| (v - ym) * wi.sqrt())
-        .collect();
-    let mut k = vec![vec![0f64; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let v: f64 = z[i].iter().zip(&z[j]).map(|(a, b)| a * b).sum();
-            k[i][j] = v;
-            k[j][i] = v;
-        }
-        k[i][i] += alpha;
-    }
-    let c = cholesky_solve(k, u);
-    (0..d)
-        .map(|j| z.iter().zip(&c).map(|(r, ci)| r[j] * ci).sum())
-        .collect()
+/// data, by a Cholesky factorisation. `x` is (samples, features); returns the coefficients
+/// (without the intercept). `alpha` must be > 0.
+pub fn weighted_ridge(
+    x: ArrayView2<f64>,
+    y: ArrayView1<f64>,
+    w: ArrayView1<f64>,
+    alpha: f64,
+) -> Result<Array1<f64>> {
+    let sw = w.sum();
+    let xm = x.t().dot(&w) / sw;
+    let ym = y.dot(&w) / sw;
+    let sqrt_w = w.mapv(f64::sqrt);
+    let z = (&x - &xm) * sqrt_w.view().insert_axis(Axis(1));
+    let u = (&y - ym) * &sqrt_w;
+    let mut k = z.dot(&z.t());
+    k.diag_mut().mapv_inplace(|v| v + alpha);
+    let c = k
+        .solvec_into(u.insert_axis(Axis(1)))
+        .map_err(|e| ExplainError::Config(format!("ridge regression with alpha = {alpha}: {e}")))?;
+    Ok(z.t().dot(&c.column(0)))
 }
 
-/// Solves A·x = b for symmetric positive definite A.
-#[allow(clippy::needless_range_loop)]
-fn cholesky_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for j in 0..n {
-        let mut s = a[j][j];
-        for k in 0..j {
-            s -= a[j][k] * a[j][k];
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn ridge_with_one_feature_has_the_closed_form() {
+        // β = Σw(x−x̄)(y−ȳ) / (Σw(x−x̄)² + α), with weighted means x̄, ȳ.
+        let x: Array2<f64> = array![[1.0], [0.0], [2.0], [3.0]];
+        let y = array![0.5, -1.0, 2.0, 2.5];
+        let w = array![1.0, 0.5, 2.0, 0.25];
+        let alpha = 1.0;
+        let sw = w.sum();
+        let xm = x.column(0).dot(&w) / sw;
+        let ym = y.dot(&w) / sw;
+        let (mut num, mut den) = (0.0f64, alpha);
+        for i in 0..4 {
+            num += w[i] * (x[[i, 0]] - xm) * (y[i] - ym);
+            den += w[i] * (x[[i, 0]] - xm).powi(2);
         }
-        let l = s.max(1e-300).sqrt();
-        a[j][j] = l;
-        for i in j + 1..n {
-            let mut s = a[i][j];
-            for k in 0..j {
-                s -= a[i][k] * a[j][k];
-            }
-            a[i][j] = s / l;
-        }
+        let beta = weighted_ridge(x.view(), y.view(), w.view(), alpha).unwrap();
+        assert_eq!(beta.len(), 1);
+        assert!(
+            (beta[0] - num / den).abs() < 1e-12,
+            "{beta} vs {}",
+            num / den
+        );
     }
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i][k] * b[k];
-        }
-        b[i] = s / a[i][i];
+
+    #[test]
+    fn ridge_without_penalty_on_a_singular_system_is_an_error() {
+        // Two identical samples: ZZᵀ is singular, and α = 0 adds nothing.
+        let x = array![[1.0, 0.0], [1.0, 0.0]];
+        let r = weighted_ridge(
+            x.view(),
+            array![1.0, 1.0].view(),
+            array![1.0, 1.0].view(),
+            0.0,
+        );
+        assert!(matches!(r, Err(ExplainError::Config(_))), "{r:?}");
     }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k][i] * b[k];
-        }
-        b[i] = s / a[i][i];
-    }
-    b
 }

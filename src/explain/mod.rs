@@ -258,6 +258,8 @@ pub(crate) fn input_gradient<M: GradientClassifier + ?Sized>(
 mod tests {
     use super::*;
 
+    use ndarray::Array2;
+
     /// A probabilities-only model: p(class 1) grows with the number of token-id-7 tokens.
     struct CountSevens;
 
@@ -266,15 +268,12 @@ mod tests {
             static LABELS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
             LABELS.get_or_init(|| vec!["other".into(), "sevens".into()])
         }
-        fn predict_proba(&self, batch: &[&[u32]]) -> crate::models::Result<Vec<Vec<f32>>> {
-            Ok(batch
-                .iter()
-                .map(|ids| {
-                    let n = ids.iter().filter(|&&t| t == 7).count() as f32;
-                    let p = n / (n + 1.0);
-                    vec![1.0 - p, p]
-                })
-                .collect())
+        fn predict_proba(&self, batch: &[&[u32]]) -> crate::models::Result<Array2<f32>> {
+            Ok(Array2::from_shape_fn((batch.len(), 2), |(b, c)| {
+                let n = batch[b].iter().filter(|&&t| t == 7).count() as f32;
+                let p = n / (n + 1.0);
+                [1.0 - p, p][c]
+            }))
         }
     }
 

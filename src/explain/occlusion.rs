@@ -29,10 +29,10 @@ pub fn explain<M: Classifier + ?Sized>(
     }
     let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
     let probs = model.predict_proba(&refs)?;
-    let full = probs[0][target];
+    let full = probs[[0, target]];
     let mut out = vec![0f32; enc.n_words];
     for (i, &s) in starts.iter().enumerate() {
-        let d = full - probs[i + 1][target];
+        let d = full - probs[[i + 1, target]];
         for o in out.iter_mut().take((s + window).min(enc.n_words)).skip(s) {
             *o = d;
         }

@@ -282,7 +282,7 @@ pub fn explain_split(job: &ExplainJob, observer: &dyn Observer) -> Result<Explai
     for (i, ex) in set.examples.iter().enumerate() {
         let in_example = |e| ExplainError::in_annotation(&ex.annotation_id, e);
         let enc = model.encode(&ex.words)?;
-        let full = model.predict_proba(&[&enc.ids])?.remove(0);
+        let full = model.predict_proba(&[&enc.ids])?.row(0).to_vec();
         let target = argmax(&full);
         let (scores, soft) = match &given {
             Some(m) => {

@@ -3,61 +3,48 @@
 //! the rows the classifier reads.
 
 use super::{ExplainError, Result};
-use crate::models::{AttentionClassifier, Encoded};
+use crate::models::{AttentionClassifier, Encoded, ModelError};
+use ndarray::{Array1, Array2, Axis};
 
 /// Rollout score per token, summed over each word's tokens.
 pub fn explain<M: AttentionClassifier + ?Sized>(model: &M, enc: &Encoded) -> Result<Vec<f32>> {
     let maps = model.attentions(&enc.ids)?;
-    if maps.layers.is_empty() {
+    let (layers, heads, tq, tk) = maps.layers.dim();
+    if layers == 0 {
         return Err(ExplainError::Config(
             "attention rollout needs a transformer encoder".into(),
         ));
     }
     let t = enc.ids.len();
-    let mut roll: Vec<Vec<f64>> = (0..t)
-        .map(|i| (0..t).map(|j| f64::from(u8::from(i == j))).collect())
-        .collect();
-    for layer in &maps.layers {
-        let nh = layer.len() as f64;
-        let mut a = vec![vec![0f64; t]; t];
-        for head in layer {
-            for i in 0..t {
-                for j in 0..t {
-                    a[i][j] += head[i][j] as f64 / nh;
-                }
-            }
-        }
-        for (i, row) in a.iter_mut().enumerate() {
-            for v in row.iter_mut() {
-                *v *= 0.5;
-            }
-            row[i] += 0.5;
-            let s: f64 = row.iter().sum();
-            for v in row.iter_mut() {
-                *v /= s;
-            }
-        }
-        // roll = a · roll
-        let mut next = vec![vec![0f64; t]; t];
-        for i in 0..t {
-            for k in 0..t {
-                let aik = a[i][k];
-                if aik == 0.0 {
-                    continue;
-                }
-                for j in 0..t {
-                    next[i][j] += aik * roll[k][j];
-                }
-            }
-        }
-        roll = next;
+    if heads == 0 || (tq, tk) != (t, t) {
+        return Err(ModelError::Data(format!(
+            "attention maps of shape {:?} for an input of {t} tokens",
+            maps.layers.dim()
+        ))
+        .into());
     }
-    let rows: Vec<usize> = match maps.readout {
-        Some(r) => vec![r],
-        None => (0..t).collect(),
+    let eye = Array2::<f64>::eye(t);
+    let mut roll = eye.clone();
+    for layer in maps.layers.outer_iter() {
+        let mean = layer
+            .mapv(f64::from)
+            .mean_axis(Axis(0))
+            .expect("heads > 0 was checked");
+        let mut a = mean * 0.5 + &eye * 0.5;
+        let sums = a.sum_axis(Axis(1)).insert_axis(Axis(1));
+        a /= &sums;
+        roll = a.dot(&roll);
+    }
+    let scores = match maps.readout {
+        Some(r) if r >= t => {
+            return Err(
+                ModelError::Data(format!("readout row {r} outside an input of {t} tokens")).into(),
+            )
+        }
+        Some(r) => roll.row(r).to_owned(),
+        // Mean over all query rows (none for an empty input).
+        None => roll.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(t)),
     };
-    let scores: Vec<f32> = (0..t)
-        .map(|j| (rows.iter().map(|&r| roll[r][j]).sum::<f64>() / rows.len() as f64) as f32)
-        .collect();
+    let scores: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
     Ok(enc.to_words(&scores))
 }

@@ -27,7 +27,7 @@ pub fn explain_text(
 ) -> Result<TextExplanation> {
     let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
     let enc = model.encode(&words)?;
-    let probs = model.predict_proba(&[&enc.ids])?.remove(0);
+    let probs = model.predict_proba(&[&enc.ids])?.row(0).to_vec();
     let target = argmax(&probs);
     let scores = explain(model, &enc, target, cfg, 0)?;
     let labels = model.labels();

@@ -65,12 +65,9 @@ impl SubsetClassifier for CheckpointClassifier {
         let refs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
         let probs = self.model.predict_proba(&refs).map_err(invalid)?;
         Ok(probs
+            .rows()
             .into_iter()
-            .map(|p| {
-                p.into_iter()
-                    .map(|x| x.max(f32::MIN_POSITIVE).ln())
-                    .collect()
-            })
+            .map(|p| p.iter().map(|x| x.max(f32::MIN_POSITIVE).ln()).collect())
             .collect())
     }
 }

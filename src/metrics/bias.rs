@@ -4,6 +4,7 @@
 
 use super::numeric::pairwise_sum;
 use super::ranking::rank;
+use ndarray::ArrayView2;
 
 /// The ten communities HateXplain evaluates (the most frequent majority targets of the whole
 /// dataset, None and Other removed), in its order.
@@ -99,9 +100,11 @@ pub fn generalized_mean(values: &[Option<f64>], p: f64) -> Option<f64> {
 }
 
 /// scikit-learn's `roc_auc_score(y, probs, multi_class="ovo", average="macro")` (Hand & Till):
-/// for each pair of classes, the mean of the two one-vs-one AUCs on their samples. `probs[i]`
-/// holds one probability per class; `None` when a pair has no samples of a class.
-pub fn multiclass_ovo_auc(truth: &[usize], probs: &[Vec<f64>], classes: usize) -> Option<f64> {
+/// for each pair of classes, the mean of the two one-vs-one AUCs on their samples. `probs` is
+/// (samples, classes): row i holds sample i's probability per class, `truth[i]` its class.
+/// `None` when a pair has no samples of a class.
+pub fn multiclass_ovo_auc(truth: &[usize], probs: ArrayView2<f64>) -> Option<f64> {
+    let classes = probs.ncols();
     let mut pair_scores = Vec::new();
     for a in 0..classes {
         for b in a + 1..classes {
@@ -110,7 +113,7 @@ pub fn multiclass_ovo_auc(truth: &[usize], probs: &[Vec<f64>], classes: usize) -
                 .collect();
             let one = |c: usize| -> Option<f64> {
                 let t: Vec<bool> = idx.iter().map(|&i| truth[i] == c).collect();
-                let s: Vec<f64> = idx.iter().map(|&i| probs[i][c]).collect();
+                let s: Vec<f64> = idx.iter().map(|&i| probs[[i, c]]).collect();
                 rank(&t, &s).roc_auc
             };
             pair_scores.push((one(a)? + one(b)?) / 2.0);
@@ -159,12 +162,12 @@ mod tests {
 
     #[test]
     fn ovo_auc_of_a_perfect_classifier_is_one() {
-        let probs = vec![
-            vec![0.8, 0.1, 0.1],
-            vec![0.1, 0.8, 0.1],
-            vec![0.2, 0.2, 0.6],
-            vec![0.7, 0.2, 0.1],
+        let probs = ndarray::array![
+            [0.8, 0.1, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.2, 0.2, 0.6],
+            [0.7, 0.2, 0.1],
         ];
-        assert_eq!(multiclass_ovo_auc(&[0, 1, 2, 0], &probs, 3), Some(1.0));
+        assert_eq!(multiclass_ovo_auc(&[0, 1, 2, 0], probs.view()), Some(1.0));
     }
 }

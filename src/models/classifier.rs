@@ -14,6 +14,7 @@ use super::{
     Result,
 };
 use candle_core::{Device, Tensor, D};
+use ndarray::{Array, Array2, Array4, Dimension};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -482,13 +483,22 @@ impl TextClassifier {
         }
     }
 
-    fn proba_chunk(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    fn proba_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = self.pad_batch(batch)?;
         let emb = self.embed.forward(&ids)?;
         let out = self.forward(&emb, &mask, None)?;
         let probs = candle_nn::ops::softmax(&out.logits, D::Minus1)?;
-        Ok(probs.to_vec2::<f32>()?)
+        to_array(&probs)
     }
+}
+
+/// An f32 tensor as an ndarray array of the same shape.
+fn to_array<D: Dimension>(t: &Tensor) -> Result<Array<f32, D>> {
+    let shape = t.dims().to_vec();
+    let data = t.flatten_all()?.to_vec1::<f32>()?;
+    Array::from_shape_vec(shape, data)
+        .and_then(|a| a.into_dimensionality::<D>())
+        .map_err(|e| ModelError::Data(format!("tensor of shape {:?}: {e}", t.dims())))
 }
 
 fn mean_pool(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
@@ -517,15 +527,15 @@ impl Classifier for TextClassifier {
     }
 
     /// Sorts by length, runs chunks of 32, and returns results in input order.
-    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by_key(|&i| batch[i].len());
-        let mut out = vec![Vec::new(); batch.len()];
+        let mut out = Array2::zeros((batch.len(), self.config.labels.len()));
         for chunk in order.chunks(CHUNK) {
             let seqs: Vec<&[u32]> = chunk.iter().map(|&i| batch[i]).collect();
             let probs = self.proba_chunk(&seqs)?;
-            for (&i, p) in chunk.iter().zip(probs) {
-                out[i] = p;
+            for (&i, p) in chunk.iter().zip(probs.rows()) {
+                out.row_mut(i).assign(&p);
             }
         }
         check_finite(&out, "class probabilities")?;
@@ -565,11 +575,12 @@ impl AttentionClassifier for TextClassifier {
                 if matches!(self.body, Body::Gru(..)) { " without attention pooling" } else { "" }
             )));
         }
-        let layers = out
-            .attentions
-            .iter()
-            .map(|a| a.squeeze(0)?.to_vec3::<f32>())
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        // Each layer's (1, heads, T, T) stacked into (layers, heads, T, T).
+        let layers = if out.attentions.is_empty() {
+            Array4::zeros((0, 0, ids.len(), ids.len()))
+        } else {
+            to_array(&Tensor::cat(&out.attentions, 0)?)?
+        };
         let pooling = match out.pooling {
             Some(p) => Some(p.squeeze(0)?.to_vec1::<f32>()?),
             None => None,

@@ -26,6 +26,7 @@ pub use params::ParamStore;
 pub use tokenizer::{Encoded, ModelTokenizer};
 
 use candle_core::Tensor;
+use ndarray::{Array2, Array4};
 use std::path::PathBuf;
 
 /// Errors of the model layer.
@@ -112,8 +113,8 @@ pub type Result<T> = std::result::Result<T, ModelError>;
 pub trait Classifier {
     /// Class labels, in the order of the probability vectors.
     fn labels(&self) -> &[String];
-    /// Class probabilities for each sequence.
-    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>>;
+    /// Class probabilities, one row per sequence: shape (sequences, classes).
+    fn predict_proba(&self, batch: &[&[u32]]) -> Result<Array2<f32>>;
     /// The gradient capability, when the model has it (gradient methods ask for it).
     fn gradients(&self) -> Option<&dyn GradientClassifier> {
         None
@@ -135,8 +136,9 @@ pub trait GradientClassifier: Classifier {
 /// Attention weights of one sequence.
 #[derive(Debug, Clone)]
 pub struct AttentionMaps {
-    /// Per layer, per head, a (T, T) row-stochastic matrix: `layers[l][h][query][key]`.
-    pub layers: Vec<Vec<Vec<Vec<f32>>>>,
+    /// Shape (layers, heads, T, T): per layer and head a row-stochastic matrix,
+    /// `layers[[l, h, query, key]]`. No layers (a GRU): shape (0, 0, T, T).
+    pub layers: Array4<f32>,
     /// Attention-pooling weights over the T tokens, when the model pools with attention.
     pub pooling: Option<Vec<f32>>,
     /// Which query rows the classifier reads: `Some(i)` for a `[CLS]`-style token, `None` for
@@ -151,8 +153,8 @@ pub trait AttentionClassifier: Classifier {
 }
 
 /// Checks that every probability is finite.
-pub(crate) fn check_finite(probs: &[Vec<f32>], what: &str) -> Result<()> {
-    if probs.iter().flatten().any(|p| !p.is_finite()) {
+pub(crate) fn check_finite<'a>(probs: impl IntoIterator<Item = &'a f32>, what: &str) -> Result<()> {
+    if probs.into_iter().any(|p| !p.is_finite()) {
         return Err(ModelError::NonFinite(what.to_owned()));
     }
     Ok(())

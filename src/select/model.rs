@@ -563,7 +563,7 @@ impl SelectModel {
             // The scores as the selection ranks them (the window is 0 unless A2R).
             let window = self.meta.config.window;
             let scores = enc.to_words(&estimators::window_mean(&sv[r][..n], window));
-            crate::models::check_finite(&probs[r..r + 1], "select probabilities")?;
+            crate::models::check_finite(&probs[r], "select probabilities")?;
             out.push(Rationalized {
                 mask,
                 scores,

@@ -369,8 +369,8 @@ pub fn evaluate(
     let probs = model.predict_proba(&refs)?;
     let mut correct = 0usize;
     let mut loss = 0f64;
-    for (p, &y) in probs.iter().zip(labels) {
-        let arg = argmax(p);
+    for (p, &y) in probs.rows().into_iter().zip(labels) {
+        let arg = argmax(&p.to_vec());
         if arg == y as usize {
             correct += 1;
         }
