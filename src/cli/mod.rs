@@ -1,7 +1,6 @@
 //! The `rationale` command line.
 
 mod bias;
-mod progress;
 #[cfg(feature = "models")]
 mod compat;
 mod convert;
@@ -9,6 +8,7 @@ mod convert;
 mod explain;
 #[cfg(feature = "models")]
 mod greedy;
+mod progress;
 mod render;
 #[cfg(feature = "models")]
 mod run;

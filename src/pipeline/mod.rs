@@ -86,7 +86,7 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
     let mut cls_cfg = cfg.classifier.clone();
     cls_cfg.data_dir = data.clone();
     let cls_dir = dir.join("classifier");
-    let cls = train_classifier(&cls_cfg, &cls_dir, false, progress, None)
+    let cls = train_classifier(&cls_cfg, &cls_dir, false, &crate::progress::Silent, None)
         .map_err(|e| format!("training the classifier: {e}"))?;
     if progress {
         eprintln!(
@@ -99,7 +99,7 @@ pub fn run(cfg: &RunConfig, out: &Path, progress: bool) -> Result<RunReport, Str
     let mut sel_cfg = cfg.select.clone();
     sel_cfg.data_dir = data.clone();
     let sel_dir = dir.join("select");
-    let sel = train_select(&sel_cfg, &sel_dir, progress)
+    let sel = train_select(&sel_cfg, &sel_dir, &crate::progress::Silent)
         .map_err(|e| format!("training the rationalizer: {e}"))?;
     if progress {
         eprintln!(
