@@ -120,13 +120,10 @@ pub fn encode_split(model: &SelectModel, set: &ExampleSet, store: &DocStore) -> 
             .labels()
             .iter()
             .position(|l| *l == ex.label)
-            .ok_or_else(|| {
-                SelectError::Config(format!(
-                    "annotation {}: label {:?} is not among the training labels {:?}",
-                    ex.annotation_id,
-                    ex.label,
-                    model.labels()
-                ))
+            .ok_or_else(|| TrainError::UnknownLabel {
+                annotation_id: ex.annotation_id.to_string(),
+                label: ex.label.clone(),
+                labels: model.labels().to_vec(),
             })?;
         let enc = model.encode(&ex.words)?;
         let ws = word_sentences(store, ex)?;
@@ -417,17 +414,28 @@ fn select_run(cfg: &SelectConfig, out: &Path, observer: &dyn Observer) -> Result
         train_set.sample(n, cfg.seed);
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
-    if train_set.examples.is_empty() || val_set.examples.is_empty() {
-        return Err(SelectError::Config(
-            "empty training or validation split".into(),
-        ));
+    for (role, set, split) in [
+        ("training", &train_set, &cfg.train_split),
+        ("validation", &val_set, &cfg.val_split),
+    ] {
+        if set.examples.is_empty() {
+            return Err(TrainError::EmptySplit {
+                data_dir: cfg.data_dir.clone(),
+                role,
+                split: split.clone(),
+            }
+            .into());
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
     if labels.len() < 2 {
-        return Err(SelectError::Config(format!(
-            "the training split has a single label {labels:?}"
-        )));
+        return Err(TrainError::SingleLabel {
+            data_dir: cfg.data_dir.clone(),
+            split: cfg.train_split.clone(),
+            labels,
+        }
+        .into());
     }
     let tokenizer = ModelTokenizer::train_word_level(
         train_set.examples.iter().map(|e| e.words.as_slice()),

@@ -435,3 +435,238 @@ pub fn on_training_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, Tra
             .unwrap_or_else(|p| std::panic::resume_unwind(p)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor, Var};
+    use rand::Rng;
+    use std::sync::Mutex;
+
+    /// Fits w to random targets; the score of epoch e is `scores[e]`.
+    struct Toy {
+        w: Var,
+        opt: AdamW,
+        scores: Vec<f64>,
+        seen: Vec<usize>,
+    }
+
+    impl Toy {
+        fn new(w0: f32) -> Toy {
+            let w = Var::from_tensor(&Tensor::new(&[w0], &Device::Cpu).unwrap()).unwrap();
+            let opt = AdamW::new(vec![("w".into(), w.clone())], Default::default()).unwrap();
+            Toy {
+                w,
+                opt,
+                scores: vec![0.5, 0.7, 0.6, 0.6, 0.9],
+                seen: Vec::new(),
+            }
+        }
+
+        fn w(&self) -> f32 {
+            self.w.as_tensor().to_vec1::<f32>().unwrap()[0]
+        }
+    }
+
+    impl Trainer for Toy {
+        type Epoch = (usize, f32);
+        type Error = TrainError;
+
+        fn step(&mut self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<String, TrainError> {
+            self.seen.extend_from_slice(batch);
+            let target: f32 = rng.gen();
+            let d = (self.w.as_tensor() - target as f64)?;
+            let grads = d.sqr()?.sum_all()?.backward()?;
+            self.opt.step(&grads, 0.1)?;
+            Ok(format!("w {:.3}", self.w()))
+        }
+
+        fn end_epoch(
+            &mut self,
+            epoch: usize,
+            _: f64,
+        ) -> Result<EpochEnd<(usize, f32)>, TrainError> {
+            Ok(EpochEnd {
+                record: (epoch + 1, self.w()),
+                line: Some(format!("epoch {}", epoch + 1)),
+                warnings: vec![],
+                score: Some((self.scores[epoch], 0.0)),
+            })
+        }
+
+        fn save(&self, dir: &Path) -> Result<(), TrainError> {
+            let p = dir.join("w.json");
+            std::fs::write(&p, serde_json::to_string(&self.w()).unwrap()).map_err(|e| io_err(&p, e))
+        }
+
+        fn optimizer(&mut self) -> Option<&mut AdamW> {
+            Some(&mut self.opt)
+        }
+    }
+
+    fn plan(patience: usize) -> Plan {
+        Plan {
+            examples: 7,
+            epochs: 5,
+            seed: 3,
+            patience: Some(patience),
+            batching: Batching::Shuffled { batch_size: 3 },
+        }
+    }
+
+    #[test]
+    fn every_example_once_per_epoch_and_early_stopping() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = Mutex::new(Vec::new());
+        let obs = |e: Event<'_>| match e {
+            Event::Start { label, total } => {
+                events.lock().unwrap().push(format!("{label} {total}"))
+            }
+            Event::Line(l) => events.lock().unwrap().push(l.to_string()),
+            _ => {}
+        };
+        let mut toy = Toy::new(0.0);
+        let out = Output {
+            dir: dir.path(),
+            stop_after: None,
+        };
+        let f = fit(&mut toy, &plan(1), TrainState::default(), Some(out), &obs).unwrap();
+        // Scores 0.5, 0.7, 0.6: the third epoch is one without improvement; patience 1 stops.
+        assert_eq!(f.state.epochs_done, 3);
+        assert!(f.stopped_early);
+        assert_eq!(f.state.best.map(|b| b.0), Some(2));
+        for e in 0..3 {
+            let mut s = toy.seen[e * 7..(e + 1) * 7].to_vec();
+            s.sort_unstable();
+            assert_eq!(s, (0..7).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "epoch 1/5 3",
+                "epoch 1",
+                "epoch 2/5 3",
+                "epoch 2",
+                "epoch 3/5 3",
+                "epoch 3"
+            ]
+        );
+        let best: f32 =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("best/w.json")).unwrap())
+                .unwrap();
+        assert_eq!(best, f.state.history[1].1);
+        assert!(dir.path().join("last/optimizer.safetensors").is_file());
+        assert!(dir.path().join("history.json").is_file());
+    }
+
+    #[test]
+    fn a_resumed_run_equals_an_uninterrupted_one() {
+        let whole = tempfile::tempdir().unwrap();
+        let out = |dir, stop_after| Output { dir, stop_after };
+        let mut toy = Toy::new(0.0);
+        let all = fit(
+            &mut toy,
+            &plan(9),
+            TrainState::default(),
+            Some(out(whole.path(), None)),
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        assert_eq!(all.state.epochs_done, 5);
+
+        let sliced = tempfile::tempdir().unwrap();
+        let cfg = "run".to_string();
+        write_config(sliced.path(), &cfg).unwrap();
+        let mut toy = Toy::new(0.0);
+        let first = fit(
+            &mut toy,
+            &plan(9),
+            TrainState::default(),
+            Some(out(sliced.path(), Some(2))),
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        assert_eq!(first.state.epochs_done, 2);
+        let state: TrainState<(usize, f32)> = saved_state(sliced.path(), &cfg).unwrap().unwrap();
+        let w: f32 = serde_json::from_str(
+            &std::fs::read_to_string(sliced.path().join("last/w.json")).unwrap(),
+        )
+        .unwrap();
+        let mut toy = Toy::new(w);
+        let rest = fit(
+            &mut toy,
+            &plan(9),
+            state,
+            Some(out(sliced.path(), None)),
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        assert_eq!(rest.state, all.state);
+        assert!(matches!(
+            saved_state::<_, (usize, f32)>(sliced.path(), &"other".to_string()),
+            Err(TrainError::Resume { .. })
+        ));
+    }
+
+    #[test]
+    fn a_stream_reshuffles_when_it_runs_out() {
+        struct Rec(Vec<Vec<usize>>);
+        impl Trainer for Rec {
+            type Epoch = ();
+            type Error = TrainError;
+            fn step(&mut self, b: &[usize], _: &mut ChaCha8Rng) -> Result<String, TrainError> {
+                self.0.push(b.to_vec());
+                Ok(String::new())
+            }
+            fn end_epoch(&mut self, _: usize, _: f64) -> Result<EpochEnd<()>, TrainError> {
+                Ok(EpochEnd {
+                    record: (),
+                    line: None,
+                    warnings: vec![],
+                    score: None,
+                })
+            }
+            fn save(&self, _: &Path) -> Result<(), TrainError> {
+                Ok(())
+            }
+        }
+        let plan = Plan {
+            examples: 5,
+            epochs: 1,
+            seed: 7,
+            patience: None,
+            batching: Batching::Stream {
+                batch_size: 2,
+                steps: 5,
+            },
+        };
+        let mut rec = Rec(Vec::new());
+        fit(
+            &mut rec,
+            &plan,
+            TrainState::default(),
+            None,
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        // What the word-dropout loop did by hand: one generator, a cursor over an order
+        // shuffled whenever it runs out.
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut order: Vec<usize> = (0..5).collect();
+        let mut cursor = 5;
+        let mut expected = Vec::new();
+        for _ in 0..5 {
+            let mut b = Vec::new();
+            for _ in 0..2 {
+                if cursor == 5 {
+                    order.shuffle(&mut rng);
+                    cursor = 0;
+                }
+                b.push(order[cursor]);
+                cursor += 1;
+            }
+            expected.push(b);
+        }
+        assert_eq!(rec.0, expected);
+    }
+}

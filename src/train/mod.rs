@@ -63,6 +63,40 @@ pub enum TrainError {
         /// What does not match.
         message: String,
     },
+    /// A split has no examples.
+    #[error(
+        "{data_dir}: the {role} split {split:?} has no examples; check the split names and --limit"
+    )]
+    EmptySplit {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// `training` or `validation`.
+        role: &'static str,
+        /// The split's name.
+        split: String,
+    },
+    /// The training split has fewer than two labels.
+    #[error("{data_dir}: the training split {split:?} has a single label {labels:?}; a classifier needs at least two")]
+    SingleLabel {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The split's name.
+        split: String,
+        /// Its labels.
+        labels: Vec<String>,
+    },
+    /// An example's label is not one the model was trained on.
+    #[error(
+        "annotation {annotation_id}: label {label:?} is not among the training labels {labels:?}"
+    )]
+    UnknownLabel {
+        /// The example's annotation id.
+        annotation_id: String,
+        /// Its label.
+        label: String,
+        /// The model's labels.
+        labels: Vec<String>,
+    },
     /// The training loss stopped being a finite number.
     #[error("the training loss is not a finite number at epoch {epoch}: the weights have diverged; lower the learning rate or clip gradients")]
     Diverged {
@@ -408,12 +442,15 @@ fn encode_set(
     let mut seqs = Vec::new();
     let mut ys = Vec::new();
     for ex in &set.examples {
-        let y = labels.iter().position(|l| *l == ex.label).ok_or_else(|| {
-            TrainError::Config(format!(
-                "annotation {}: label {:?} is not among the training labels {labels:?}",
-                ex.annotation_id, ex.label
-            ))
-        })?;
+        let y =
+            labels
+                .iter()
+                .position(|l| *l == ex.label)
+                .ok_or_else(|| TrainError::UnknownLabel {
+                    annotation_id: ex.annotation_id.to_string(),
+                    label: ex.label.clone(),
+                    labels: labels.to_vec(),
+                })?;
         seqs.push(model_tok.encode(&ex.words)?.ids);
         ys.push(y as u32);
     }
@@ -588,10 +625,19 @@ fn classifier_run(
         has_masks.extend(vec![split_has_masks(&extra); extra.examples.len()]);
         train_set.examples.extend(extra.examples);
     }
-    if train_set.examples.is_empty() || val_set.examples.is_empty() {
-        return Err(TrainError::Config(
-            "empty training or validation split".into(),
-        ));
+    let empty = |role, split: &str| TrainError::EmptySplit {
+        data_dir: cfg.data_dir.clone(),
+        role,
+        split: split.to_owned(),
+    };
+    if train_set.examples.is_empty() {
+        return Err(empty("training", &cfg.train_split));
+    }
+    if val_set.examples.is_empty() {
+        return Err(match cfg.align.as_ref().and_then(|a| a.val_holdout) {
+            Some(_) => empty("validation (held out of training)", &cfg.train_split),
+            None => empty("validation", &cfg.val_split),
+        });
     }
     // Created only once the data loaded: a failed start leaves no empty output folder.
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
