@@ -13,6 +13,13 @@
 //!
 //! Each checkpoint directory is written into a temporary sibling and renamed into place, so an
 //! interrupted run never leaves a half-written checkpoint.
+//!
+//! [`fit`] is the one training loop (epochs, seeded batch order, progress events, early
+//! stopping, checkpoints, history, resume) that classifiers, supervised attention
+//! ([`train_classifier`]), selective rationalizers ([`crate::select::train_select`]) and
+//! word-dropout language-model fine-tuning ([`crate::greedy::dropout::train_lm`]) share, with
+//! the one optimizer [`AdamW`]. Progress, per-epoch lines and warnings go to the
+//! [`crate::progress::Observer`] the caller passes; nothing is printed.
 
 pub mod align;
 pub mod fit;
