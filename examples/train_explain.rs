@@ -6,6 +6,7 @@
 use rationale::eval::{evaluate, ScoreOptions};
 use rationale::explain::results::{explain_split, results_jsonl, ExplainJob};
 use rationale::explain::{ExplainConfig, Method};
+use rationale::progress::Event;
 use rationale::train::{train_classifier, TrainConfig};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         epochs: 8,
         ..TrainConfig::default()
     };
-    let report = train_classifier(&cfg, &out, false, true, None)?;
+    // Progress arrives as events (bars: Start/Step/Finish); print the per-epoch lines.
+    let print_lines = |e: Event| {
+        if let Event::Line(text) | Event::Warning(text) = e {
+            eprintln!("{text}");
+        }
+    };
+    let report = train_classifier(&cfg, &out, false, &print_lines, None)?;
     println!("best validation accuracy {:.3}", report.best_val_accuracy);
     // 2. Explain the test split: soft scores, top-k hard rationales, comp/suff/AOPC.
     let method = ExplainConfig {

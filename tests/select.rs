@@ -80,7 +80,7 @@ fn a2r_generator_learns_the_planted_word_with_and_without_noise() {
             noise,
             ..config(&dir, Estimator::A2r)
         };
-        let report = train_select(&cfg, &out, false).unwrap();
+        let report = train_select(&cfg, &out, &rationale::progress::Silent).unwrap();
         let last = report.history.last().unwrap();
         assert!((last.val_selection_rate - 1.0 / 12.0).abs() < 1e-9);
         if noise > 0.0 {
@@ -113,7 +113,7 @@ fn sampled_estimators_find_the_planted_word() {
             // words per document makes that exploration reliable; the word must be among them.
             cfg.budget = 0.25;
         }
-        let report = train_select(&cfg, &out, false).unwrap();
+        let report = train_select(&cfg, &out, &rationale::progress::Silent).unwrap();
         let (hit, acc) = check(&dir, &out);
         let best = &report.history[report.best_epoch - 1];
         eprintln!(
@@ -139,7 +139,7 @@ fn sentence_granularity_selects_whole_sentences() {
         budget: 0.5,
         ..config(&dir, Estimator::A2r)
     };
-    train_select(&cfg, &out, false).unwrap();
+    train_select(&cfg, &out, &rationale::progress::Silent).unwrap();
     let (hit, acc) = check(&dir, &out);
     assert!(hit >= 0.9 && acc >= 0.9, "hit {hit} acc {acc}");
 }
@@ -155,7 +155,7 @@ fn a2r_window_selects_a_phrase_around_the_planted_word() {
         budget: 0.25,
         ..config(&dir, Estimator::A2r)
     };
-    train_select(&cfg, &out, false).unwrap();
+    train_select(&cfg, &out, &rationale::progress::Silent).unwrap();
     let (hit, acc) = check(&dir, &out);
     assert!(hit >= 0.9 && acc >= 0.9, "hit {hit} acc {acc}");
     // Top-3 of scores averaged over 3 words: the planted word comes with its neighbours.
@@ -175,7 +175,8 @@ fn a2r_window_selects_a_phrase_around_the_planted_word() {
         estimator: Estimator::HardKuma,
         ..cfg
     };
-    let err = train_select(&bad, &tmp.path().join("bad"), false).unwrap_err();
+    let err =
+        train_select(&bad, &tmp.path().join("bad"), &rationale::progress::Silent).unwrap_err();
     assert!(err.to_string().contains("--window 0"), "{err}");
 }
 

@@ -102,7 +102,9 @@ fn run(a: &CompatArgs) -> Result<(), String> {
         a.batch,
         a.mixture
     );
-    let losses = train_lm(&config, &vars, &blocks, &cfg, &dev).map_err(|e| e.to_string())?;
+    let terminal = super::progress::Terminal::new(false);
+    let losses =
+        train_lm(&config, &vars, &blocks, &cfg, &dev, &terminal).map_err(|e| e.to_string())?;
     let tenth = (losses.len() / 10).max(1);
     let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len().max(1) as f32;
     eprintln!(

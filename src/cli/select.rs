@@ -1,6 +1,7 @@
 //! `rationale train select`: train a generator → predictor rationalizer, optionally with noise
 //! injection (`rationale explain --method select` writes its rationales).
 
+use super::progress::Terminal;
 use super::train::set;
 use crate::select::{train_select, Estimator, Granularity, SelectConfig};
 use clap::Args;
@@ -188,8 +189,9 @@ pub(crate) fn train(a: &SelectArgs) -> ExitCode {
             return ExitCode::from(super::exit::UNUSABLE);
         }
     };
-    let (out, quiet) = (a.out.clone(), a.quiet);
-    let best = super::with_big_stack(move || train_select(&cfg, &out, !quiet)).map(|r| {
+    let terminal = Terminal::new(false);
+    let observer = super::train::training_observer(&terminal, a.quiet);
+    let best = train_select(&cfg, &a.out, &observer).map(|r| {
         let what = format!("validation objective {:.4}", r.best_val_objective);
         (r.best_epoch, what, r.stopped_early)
     });

@@ -1,6 +1,8 @@
 //! `rationale train classifier`: train a text classifier on an ERASER dataset.
 
+use super::progress::Terminal;
 use crate::models::Pooling;
+use crate::progress::{Event, Observer};
 use crate::train::{train_classifier, AlignLoss, Query, Schedule, TargetKind, TrainConfig};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -326,13 +328,23 @@ pub(crate) fn train(cmd: TrainCommand) -> ExitCode {
             return ExitCode::from(super::exit::UNUSABLE);
         }
     };
-    let (out, resume, quiet, stop) = (a.out.clone(), a.resume, a.quiet, a.stop_after_epochs);
-    let res = super::with_big_stack(move || train_classifier(&cfg, &out, resume, !quiet, stop));
+    let terminal = Terminal::new(false);
+    let observer = training_observer(&terminal, a.quiet);
+    let res = train_classifier(&cfg, &a.out, a.resume, &observer, a.stop_after_epochs);
     let best = res.map(|r| {
         let what = format!("validation accuracy {:.4}", r.best_val_accuracy);
         (r.best_epoch, what, r.stopped_early)
     });
     report_best(best, &a.out)
+}
+
+/// What training shows on the terminal: `--quiet` hides the progress bars only; the per-epoch
+/// lines and warnings stay.
+pub(super) fn training_observer(terminal: &Terminal, quiet: bool) -> impl Observer + '_ {
+    move |e: Event<'_>| match e {
+        Event::Start { .. } | Event::Step { .. } | Event::Finish if quiet => {}
+        e => terminal.event(e),
+    }
 }
 
 /// Prints where a finished training run's best checkpoint is (or the error) and the exit code.

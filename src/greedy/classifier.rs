@@ -5,9 +5,10 @@
 //! Any classifier joins by implementing [`SubsetClassifier`]; [`BowClassifier`] is a small
 //! bag-of-words softmax classifier used for tests and the default run.
 
-use super::{first_max, greedy, GreedyConfig, GreedyError, Rationale, SubsetScore, SubsetScorer};
+use super::{greedy, GreedyConfig, GreedyError, Rationale, SubsetScore, SubsetScorer};
 use crate::corpus::mask::hard_spans;
 use crate::corpus::{AnnotationId, LabelScores, Prediction, RationalePrediction};
+use crate::train::first_max;
 use rand::seq::SliceRandom;
 use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};

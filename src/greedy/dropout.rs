@@ -10,20 +10,22 @@
 
 use super::gpt2::{Gpt2, Gpt2Config};
 use super::GreedyError;
+use crate::progress::Observer;
+use crate::train::fit::{fit, Batching, EpochEnd, Plan};
+use crate::train::{on_training_stack, AdamW, AdamWParams, TrainError, TrainState, Trainer};
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Training options.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Probability that a batch uses word dropout (1.0: always, 0.0: ordinary training).
     pub mixture: f64,
-    /// Adam learning rate.
+    /// AdamW learning rate (no weight decay).
     pub lr: f64,
     /// Optimizer steps.
     pub steps: usize,
@@ -76,14 +78,85 @@ pub fn word_dropout_mask<R: Rng>(
     Ok(Tensor::from_vec(m, (t, t), device)?)
 }
 
-/// Trains (or fine-tunes) the model whose parameters are `vars` on equal-length sequences.
-/// Returns the loss of every step.
+/// A language model as [`crate::train::fit`] trains it: next-token cross-entropy on a stream
+/// of equal-length sequences, a word-dropout batch with probability `mixture`.
+struct LmTrainer<'a> {
+    config: &'a Gpt2Config,
+    cfg: &'a TrainConfig,
+    model: Gpt2,
+    opt: AdamW,
+    data: &'a [Vec<u32>],
+    t: usize,
+    device: &'a Device,
+    losses: Vec<f32>,
+}
+
+impl Trainer for LmTrainer<'_> {
+    type Epoch = ();
+    type Error = GreedyError;
+
+    fn step(&mut self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<String, GreedyError> {
+        let (cfg, t, device) = (self.cfg, self.t, self.device);
+        let mut ids = Vec::with_capacity(batch.len() * t);
+        for &i in batch {
+            ids.extend_from_slice(&self.data[i]);
+        }
+        let mask = if rng.gen::<f64>() < cfg.mixture {
+            Some(word_dropout_mask(t, rng, device)?)
+        } else {
+            None
+        };
+        let logits = self.model.forward_train(&ids, batch.len(), mask.as_ref())?;
+        let v = self.config.vocab_size;
+        let (from, len) = if cfg.last_only {
+            (t - 2, 1)
+        } else {
+            (0, t - 1)
+        };
+        let pred = logits
+            .narrow(1, from, len)?
+            .reshape((batch.len() * len, v))?;
+        let targets: Vec<u32> = ids
+            .chunks(t)
+            .flat_map(|s| s[from + 1..].iter().copied())
+            .collect();
+        let targets = Tensor::from_vec(targets, batch.len() * len, device)?;
+        let loss = candle_nn::loss::cross_entropy(&pred, &targets)?;
+        let grads = loss.backward()?;
+        self.opt.step(&grads, cfg.lr).map_err(TrainError::from)?;
+        self.losses.push(loss.to_scalar::<f32>()?);
+        let mean = self.losses.iter().map(|&l| l as f64).sum::<f64>() / self.losses.len() as f64;
+        Ok(format!("loss {mean:.4}"))
+    }
+
+    fn end_epoch(&mut self, _epoch: usize, _seconds: f64) -> Result<EpochEnd<()>, GreedyError> {
+        Ok(EpochEnd {
+            record: (),
+            line: None,
+            warnings: Vec::new(),
+            score: None,
+        })
+    }
+
+    fn save(&self, _dir: &Path) -> Result<(), GreedyError> {
+        Ok(())
+    }
+}
+
+/// Trains (or fine-tunes) the model whose parameters are `vars` on equal-length sequences
+/// (AdamW without weight decay, [`crate::train::AdamW`]; one generator seeded with
+/// `cfg.seed` orders the sequences and draws the word-dropout masks). Reports progress to
+/// `observer` and returns the loss of every step.
+///
+/// The work runs on a thread with a 1 GiB stack ([`on_training_stack`]), like every training
+/// entry point of the library; callers need no special stack.
 pub fn train_lm(
     config: &Gpt2Config,
     vars: &[(String, Var)],
     data: &[Vec<u32>],
     cfg: &TrainConfig,
     device: &Device,
+    observer: &dyn Observer,
 ) -> Result<Vec<f32>, GreedyError> {
     cfg.validate()?;
     let t = data
@@ -95,55 +168,43 @@ pub fn train_lm(
             "training sequences must all have the same length >= 2".into(),
         ));
     }
-    let model = Gpt2::from_vars(config.clone(), vars, device)?;
-    let params = ParamsAdamW {
-        lr: cfg.lr,
-        weight_decay: 0.0,
-        ..Default::default()
-    };
-    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    let mut cursor = order.len();
-    let mut losses = Vec::with_capacity(cfg.steps);
-    for _ in 0..cfg.steps {
-        let mut ids = Vec::with_capacity(cfg.batch * t);
-        for _ in 0..cfg.batch {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            ids.extend_from_slice(&data[order[cursor]]);
-            cursor += 1;
-        }
-        let mask = if rng.gen::<f64>() < cfg.mixture {
-            Some(word_dropout_mask(t, &mut rng, device)?)
-        } else {
-            None
+    on_training_stack(|| {
+        let model = Gpt2::from_vars(config.clone(), vars, device)?;
+        let params = AdamWParams {
+            weight_decay: 0.0,
+            ..Default::default()
         };
-        let logits = model.forward_train(&ids, cfg.batch, mask.as_ref())?;
-        let v = config.vocab_size;
-        let (from, len) = if cfg.last_only {
-            (t - 2, 1)
-        } else {
-            (0, t - 1)
+        let opt = AdamW::new(vars.to_vec(), params).map_err(TrainError::from)?;
+        let mut trainer = LmTrainer {
+            config,
+            cfg,
+            model,
+            opt,
+            data,
+            t,
+            device,
+            losses: Vec::with_capacity(cfg.steps),
         };
-        let pred = logits.narrow(1, from, len)?.reshape((cfg.batch * len, v))?;
-        let targets: Vec<u32> = ids
-            .chunks(t)
-            .flat_map(|s| s[from + 1..].iter().copied())
-            .collect();
-        let targets = Tensor::from_vec(targets, cfg.batch * len, device)?;
-        let loss = candle_nn::loss::cross_entropy(&pred, &targets)?;
-        opt.backward_step(&loss)?;
-        losses.push(loss.to_scalar::<f32>()?);
-    }
-    Ok(losses)
+        let plan = Plan {
+            examples: data.len(),
+            epochs: 1,
+            seed: cfg.seed,
+            patience: None,
+            batching: Batching::Stream {
+                batch_size: cfg.batch,
+                steps: cfg.steps,
+            },
+        };
+        fit(&mut trainer, &plan, TrainState::default(), None, observer)?;
+        Ok(trainer.losses)
+    })?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Silent;
+    use rand_chacha::rand_core::SeedableRng;
 
     #[test]
     fn mask_keeps_the_diagonal_and_is_seeded() {
@@ -218,9 +279,17 @@ mod tests {
             seed: 0,
             last_only: false,
         };
-        assert!(train_lm(&cfg, &vars, &[vec![0, 1]], &tc, &Device::Cpu).is_err());
+        assert!(train_lm(&cfg, &vars, &[vec![0, 1]], &tc, &Device::Cpu, &Silent).is_err());
         let tc = TrainConfig { mixture: 0.5, ..tc };
-        assert!(train_lm(&cfg, &vars, &[], &tc, &Device::Cpu).is_err());
-        assert!(train_lm(&cfg, &vars, &[vec![0, 1], vec![1]], &tc, &Device::Cpu).is_err());
+        assert!(train_lm(&cfg, &vars, &[], &tc, &Device::Cpu, &Silent).is_err());
+        assert!(train_lm(
+            &cfg,
+            &vars,
+            &[vec![0, 1], vec![1]],
+            &tc,
+            &Device::Cpu,
+            &Silent
+        )
+        .is_err());
     }
 }

@@ -530,12 +530,7 @@ pub fn scores_from_logits(logits: &Tensor, target: u32) -> Result<Vec<SubsetScor
 
 /// Target log-probability and argmax of one row of logits.
 pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
-    let mut best = 0usize;
-    for (i, &x) in r.iter().enumerate() {
-        if x > r[best] {
-            best = i;
-        }
-    }
+    let best = crate::train::argmax(r);
     let m = r[best];
     let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
     SubsetScore {

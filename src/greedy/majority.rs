@@ -238,7 +238,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device) -> Result<Vec<Arm>, GreedyEr
             mixture,
             ..cfg.train_cfg
         };
-        let losses = train_lm(&mcfg, &vars, &train, &tc, device)?;
+        let losses = train_lm(&mcfg, &vars, &train, &tc, device, &crate::progress::Silent)?;
         let model = Gpt2::from_vars(mcfg, &vars, device)?;
         let tail = &losses[losses.len().saturating_sub(50)..];
         let mut correct = 0;

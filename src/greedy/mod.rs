@@ -23,6 +23,7 @@ pub mod lm;
 pub mod majority;
 pub mod packed;
 
+use crate::train::first_max;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,9 @@ pub enum GreedyError {
     /// An input, configuration or checkpoint is unusable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// Training (word-dropout fine-tuning) failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
 }
 
 impl GreedyError {
@@ -172,18 +176,6 @@ impl Rationale {
         s.sort_unstable();
         s
     }
-}
-
-/// Index of the first maximum (NaN counts as −∞).
-pub(crate) fn first_max(xs: impl IntoIterator<Item = f32>) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, x) in xs.into_iter().enumerate() {
-        let x = if x.is_nan() { f32::NEG_INFINITY } else { x };
-        if best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best.map(|(i, _)| i)
 }
 
 /// Greedy rationalization of `target` (a token id or class index) for the input `scorer` holds.

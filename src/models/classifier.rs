@@ -4,9 +4,9 @@
 //! `tokenizer.json`).
 
 use super::cnn::Cnn;
-use super::embedding::{read_glove, Embedding};
+use super::embedding::{glove_table, Embedding};
 use super::gru::BiGru;
-use super::params::{Init, ParamStore};
+use super::params::{dropout, Init, ParamStore};
 use super::tokenizer::{Encoded, ModelTokenizer};
 use super::transformer::{Transformer, TransformerConfig};
 use super::{
@@ -15,7 +15,6 @@ use super::{
 };
 use candle_core::{Device, Tensor, D};
 use ndarray::{Array, Array2, Array4, Dimension};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -181,36 +180,6 @@ impl std::fmt::Debug for TextClassifier {
     }
 }
 
-/// Rows of a GloVe file replace the seeded initial rows of an embedding table.
-fn glove_table(
-    path: &Path,
-    tok: &ModelTokenizer,
-    vocab: usize,
-    dim: usize,
-    seed: u64,
-) -> Result<(Tensor, usize)> {
-    let (gdim, found) = read_glove(path, tok, true)?;
-    if gdim != dim {
-        return Err(ModelError::Config {
-            path: path.to_path_buf(),
-            message: format!("embeddings have {gdim} dimensions, the model's embed_dim is {dim}"),
-        });
-    }
-    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x6c6f7665);
-    let base = super::params::draw(&mut rng, &[vocab, dim], Init::Normal(0.1))?;
-    let mut rows = base.to_vec2::<f32>()?;
-    for (id, v) in &found {
-        if let Some(r) = rows.get_mut(*id as usize) {
-            r.copy_from_slice(v);
-        }
-    }
-    let flat: Vec<f32> = rows.into_iter().flatten().collect();
-    Ok((
-        Tensor::from_vec(flat, (vocab, dim), &Device::Cpu)?,
-        found.len(),
-    ))
-}
-
 impl TextClassifier {
     /// A fresh classifier with parameters drawn from `seed`; `glove` initialises GRU/CNN
     /// embeddings from a GloVe-format file; a `Bert` encoder loads its pretrained weights.
@@ -220,10 +189,22 @@ impl TextClassifier {
         seed: u64,
         glove: Option<&Path>,
     ) -> Result<Self> {
+        Ok(Self::fresh_counted(config, tokenizer, seed, glove)?.0)
+    }
+
+    /// [`TextClassifier::fresh`], also returning how many vocabulary entries the GloVe file
+    /// covered (`None` without one).
+    pub fn fresh_counted(
+        config: ClassifierConfig,
+        tokenizer: ModelTokenizer,
+        seed: u64,
+        glove: Option<&Path>,
+    ) -> Result<(Self, Option<usize>)> {
         config.validate().map_err(|m| ModelError::Config {
             path: "<config>".into(),
             message: m,
         })?;
+        let mut found = None;
         let params = match (&config.encoder, glove) {
             (EncoderConfig::Bert { path, .. }, _) => {
                 let (tensors, file) = super::bert::load_renamed(path, "encoder.")?;
@@ -233,12 +214,14 @@ impl TextClassifier {
                 EncoderConfig::Gru { embed_dim, .. } | EncoderConfig::Cnn { embed_dim, .. },
                 Some(g),
             ) => {
-                let (t, n) = glove_table(g, &tokenizer, config.vocab_size, *embed_dim, seed)?;
-                eprintln!(
-                    "embeddings: {n} of {} vocabulary entries from {}",
+                let (t, n) = glove_table(
+                    g,
+                    &tokenizer,
                     config.vocab_size,
-                    g.display()
-                );
+                    *embed_dim,
+                    seed ^ 0x6c6f7665,
+                )?;
+                found = Some(n);
                 ParamStore::fresh_with(seed, HashMap::from([("embed.weight".to_owned(), t)]), g)
             }
             _ => ParamStore::fresh(seed),
@@ -258,7 +241,7 @@ impl TextClassifier {
                 });
             }
         }
-        Ok(model)
+        Ok((model, found))
     }
 
     /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`).
@@ -505,17 +488,6 @@ fn mean_pool(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let m = mask.unsqueeze(2)?;
     let n = mask.sum_keepdim(1)?.clamp(1.0, f64::MAX)?;
     Ok(h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)?)
-}
-
-/// Inverted dropout with a mask drawn from a seeded generator.
-fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
-    let scale = (1.0 / (1.0 - p)) as f32;
-    let n = x.elem_count();
-    let mask: Vec<f32> = (0..n)
-        .map(|_| if rng.gen::<f64>() < p { 0.0 } else { scale })
-        .collect();
-    let m = Tensor::from_vec(mask, x.dims(), x.device())?;
-    Ok((x * m)?)
 }
 
 /// Sequences per forward pass in [`Classifier::predict_proba`].

@@ -4,6 +4,7 @@ use super::params::{Init, ParamStore};
 use super::tokenizer::ModelTokenizer;
 use super::{ModelError, Result};
 use candle_core::Tensor;
+use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -41,6 +42,38 @@ impl Embedding {
         shape.push(self.dim);
         Ok(out.reshape(shape)?)
     }
+}
+
+/// A `(vocab, dim)` embedding table: rows drawn N(0, 0.1²) from a generator seeded with `seed`,
+/// replaced by the vectors of a GloVe-format file for the tokenizer's words it covers. Returns
+/// the table and how many rows came from the file.
+pub fn glove_table(
+    path: &Path,
+    tok: &ModelTokenizer,
+    vocab: usize,
+    dim: usize,
+    seed: u64,
+) -> Result<(Tensor, usize)> {
+    let (gdim, found) = read_glove(path, tok, true)?;
+    if gdim != dim {
+        return Err(ModelError::Config {
+            path: path.to_path_buf(),
+            message: format!("embeddings have {gdim} dimensions, the model's embed_dim is {dim}"),
+        });
+    }
+    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let base = super::params::draw(&mut rng, &[vocab, dim], Init::Normal(0.1))?;
+    let mut rows = base.to_vec2::<f32>()?;
+    for (id, v) in &found {
+        if let Some(r) = rows.get_mut(*id as usize) {
+            r.copy_from_slice(v);
+        }
+    }
+    let flat: Vec<f32> = rows.into_iter().flatten().collect();
+    Ok((
+        Tensor::from_vec(flat, (vocab, dim), &candle_core::Device::Cpu)?,
+        found.len(),
+    ))
 }
 
 /// Reads a GloVe-format text file (`word v1 v2 … vd` per line) for the words of `tokenizer`,

@@ -243,6 +243,20 @@ pub(crate) fn draw(rng: &mut ChaCha8Rng, shape: &[usize], init: Init) -> Result<
     Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
 }
 
+/// Inverted dropout: each element is zeroed with probability `p` and the rest scaled by
+/// 1 / (1 − p), with one draw per element from the seeded generator (none when `p` ≤ 0, which
+/// returns `x` unchanged).
+pub(crate) fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.gen::<f64>() < p { 0.0 } else { scale })
+        .collect();
+    Ok((x * Tensor::from_vec(mask, x.dims(), x.device())?)?)
+}
+
 /// A standard normal draw (Box–Muller).
 pub(crate) fn normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);

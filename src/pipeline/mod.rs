@@ -96,7 +96,7 @@ pub fn run(
     let mut cls_cfg = cfg.classifier.clone();
     cls_cfg.data_dir = data.clone();
     let cls_dir = dir.join("classifier");
-    let cls = train_classifier(&cls_cfg, &cls_dir, false, true, None)
+    let cls = train_classifier(&cls_cfg, &cls_dir, false, observer, None)
         .map_err(PipelineError::Classifier)?;
     p.line(&format!(
         "      best epoch {} (validation accuracy {:.3})",
@@ -107,7 +107,7 @@ pub fn run(
     let mut sel_cfg = cfg.select.clone();
     sel_cfg.data_dir = data.clone();
     let sel_dir = dir.join("select");
-    let sel = train_select(&sel_cfg, &sel_dir, true).map_err(PipelineError::Rationalizer)?;
+    let sel = train_select(&sel_cfg, &sel_dir, observer).map_err(PipelineError::Rationalizer)?;
     p.line(&format!(
         "      best epoch {} (validation objective {:.3})",
         sel.best_epoch, sel.best_val_objective

@@ -7,14 +7,13 @@
 use super::estimators::{self, HardKuma};
 use super::{io_err, Estimator, Granularity, Result, SelectConfig, SelectError};
 use crate::models::cnn::Cnn;
-use crate::models::embedding::{read_glove, Embedding};
+use crate::models::embedding::{glove_table, Embedding};
 use crate::models::gru::BiGru;
-use crate::models::params::{Init, ParamStore};
+use crate::models::params::{dropout, Init, ParamStore};
 use crate::models::{
     ClassifierConfig, Encoded, EncoderConfig, ModelTokenizer, Pooling, TextClassifier,
 };
 use candle_core::{DType, Device, Tensor, D};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -67,44 +66,6 @@ pub struct Rationalized {
     pub scores: Vec<f32>,
     /// The prediction: class probabilities of the predictor on the selected tokens alone.
     pub probs: Vec<f32>,
-}
-
-fn glove_rows(
-    path: &Path,
-    tok: &ModelTokenizer,
-    vocab: usize,
-    dim: usize,
-    seed: u64,
-) -> Result<Tensor> {
-    let (gdim, found) = read_glove(path, tok, true)?;
-    if gdim != dim {
-        return Err(SelectError::Config(format!(
-            "{}: {gdim}-dimensional embeddings, embed_dim is {dim}",
-            path.display()
-        )));
-    }
-    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x676c6f76);
-    let base = crate::models::params::draw(&mut rng, &[vocab, dim], Init::Normal(0.1))?;
-    let mut rows = base.to_vec2::<f32>()?;
-    for (id, v) in &found {
-        if let Some(r) = rows.get_mut(*id as usize) {
-            r.copy_from_slice(v);
-        }
-    }
-    let flat: Vec<f32> = rows.into_iter().flatten().collect();
-    Ok(Tensor::from_vec(flat, (vocab, dim), &Device::Cpu)?)
-}
-
-/// Inverted dropout with a mask from a seeded generator.
-pub(crate) fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
-    if p <= 0.0 {
-        return Ok(x.clone());
-    }
-    let scale = (1.0 / (1.0 - p)) as f32;
-    let m: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.gen::<f64>() < p { 0.0 } else { scale })
-        .collect();
-    Ok((x * Tensor::from_vec(m, x.dims(), x.device())?)?)
 }
 
 impl Generator {
@@ -231,6 +192,16 @@ impl SelectModel {
         labels: Vec<String>,
         tokenizer: ModelTokenizer,
     ) -> Result<Self> {
+        Ok(Self::fresh_counted(config, labels, tokenizer)?.0)
+    }
+
+    /// [`SelectModel::fresh`], also returning how many vocabulary entries the GloVe file
+    /// covered (`None` without one).
+    pub fn fresh_counted(
+        config: SelectConfig,
+        labels: Vec<String>,
+        tokenizer: ModelTokenizer,
+    ) -> Result<(Self, Option<usize>)> {
         config.validate()?;
         let vocab = tokenizer.vocab_size();
         let encoder = match config.encoder.as_str() {
@@ -255,7 +226,8 @@ impl SelectModel {
         };
         let gen_params = match &config.glove {
             Some(g) => {
-                let t = glove_rows(g, &tokenizer, vocab, config.embed_dim, config.seed)?;
+                let seed = config.seed ^ 0x676c6f76;
+                let (t, _) = glove_table(g, &tokenizer, vocab, config.embed_dim, seed)?;
                 ParamStore::fresh_with(
                     config.seed,
                     HashMap::from([("embed.weight".to_owned(), t)]),
@@ -265,17 +237,18 @@ impl SelectModel {
             None => ParamStore::fresh(config.seed),
         };
         let generator = Generator::build(&config, labels.len(), vocab, gen_params)?;
-        let predictor = TextClassifier::fresh(
+        let (predictor, found) = TextClassifier::fresh_counted(
             ccfg,
             tokenizer,
             config.seed.wrapping_add(1),
             config.glove.as_deref(),
         )?;
-        Ok(SelectModel {
+        let model = SelectModel {
             meta: SelectMeta { config, labels },
             generator,
             predictor,
-        })
+        };
+        Ok((model, found))
     }
 
     /// Loads a checkpoint directory written by [`SelectModel::save_into`].

@@ -17,19 +17,21 @@
 //! the sampled estimators, w_s·|rate − budget| + w_c·continuity of that selection.
 //!
 //! Output: `OUT/best/` (a [`SelectModel`] checkpoint), `OUT/last/`, `OUT/run.json`,
-//! `OUT/history.json`. Checkpoints are written atomically; runs are not resumable.
+//! `OUT/history.json`. Checkpoints are written atomically; runs are not resumable (the
+//! REINFORCE baseline and the HardKuma multipliers are not saved). The loop itself is
+//! [`crate::train::fit`].
 
 use super::estimators::{self, Lagrangian};
 use super::model::{Batch, SelectModel};
 use super::noise::NoiseModel;
 use super::{io_err, Estimator, Result, SelectConfig, SelectError};
 use crate::corpus::{DataDir, DocStore};
-use crate::io::write_dir_atomic;
 use crate::models::tokenizer::{PAD, UNK};
 use crate::models::{Example, ExampleSet, ModelError, ModelTokenizer};
-use crate::train::{AdamW, AdamWParams};
+use crate::progress::{Event, Observer};
+use crate::train::fit::{self, Batching, EpochEnd, Plan};
+use crate::train::{on_training_stack, AdamW, AdamWParams, TrainError, TrainState, Trainer};
 use candle_core::{DType, Device, Tensor, D};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -118,13 +120,10 @@ pub fn encode_split(model: &SelectModel, set: &ExampleSet, store: &DocStore) -> 
             .labels()
             .iter()
             .position(|l| *l == ex.label)
-            .ok_or_else(|| {
-                SelectError::Config(format!(
-                    "annotation {}: label {:?} is not among the training labels {:?}",
-                    ex.annotation_id,
-                    ex.label,
-                    model.labels()
-                ))
+            .ok_or_else(|| TrainError::UnknownLabel {
+                annotation_id: ex.annotation_id.to_string(),
+                label: ex.label.clone(),
+                labels: model.labels().to_vec(),
             })?;
         let enc = model.encode(&ex.words)?;
         let ws = word_sentences(store, ex)?;
@@ -210,8 +209,203 @@ pub fn evaluate(model: &SelectModel, data: &Encoded) -> Result<(f64, f64, f64, f
     ))
 }
 
-/// Trains a selective rationalizer into `out` (layout in the module docs).
-pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<SelectReport> {
+/// Running sums of one epoch's training steps.
+#[derive(Debug, Default)]
+struct Sums {
+    loss: f64,
+    correct: usize,
+    seen: usize,
+    rate: f64,
+    replaced: usize,
+    selected: usize,
+}
+
+/// A selective rationalizer as [`fit`] trains it.
+struct SelectTrainer<'a> {
+    cfg: &'a SelectConfig,
+    model: SelectModel,
+    opt: AdamW,
+    train: Encoded,
+    val: Encoded,
+    noise: Option<(NoiseModel, Vec<Vec<f64>>)>,
+    lag_l0: Lagrangian,
+    lag_tr: Lagrangian,
+    baseline: Option<f64>,
+    noise_rng: ChaCha8Rng,
+    epoch: usize,
+    sums: Sums,
+}
+
+impl Trainer for SelectTrainer<'_> {
+    type Epoch = SelectEpoch;
+    type Error = SelectError;
+
+    fn begin_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+        self.noise_rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0x6e6f697365 ^ epoch as u64);
+        self.sums = Sums::default();
+    }
+
+    fn step(&mut self, chunk: &[usize], rng: &mut ChaCha8Rng) -> Result<String> {
+        let (cfg, model, train, s) = (self.cfg, &self.model, &self.train, &mut self.sums);
+        let batch: Batch = model.batch(
+            chunk.iter().map(|&i| train.rows[i].clone()).collect(),
+            chunk.iter().map(|&i| train.sentences[i].clone()).collect(),
+        )?;
+        let ys: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
+        let y = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
+        let (z, logp, gen) = model.select(&batch, Some(&mut *rng))?;
+        let (noise, noise_rng) = (&self.noise, &mut self.noise_rng);
+        let mut replaced = 0;
+        let (logits, kept) = model.predict_selected(
+            &batch,
+            &z,
+            |r, pos, ids| {
+                if let Some((m, rarity)) = noise {
+                    let rr: Vec<f64> = pos.iter().map(|&i| rarity[chunk[r]][i]).collect();
+                    replaced += m.inject(ids, &rr, cfg.noise, noise_rng);
+                }
+            },
+            Some(rng),
+        )?;
+        s.replaced += replaced;
+        s.selected += kept.iter().map(Vec::len).sum::<usize>();
+        let ce = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let zh = z.gt(0.0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let stats = row_stats(&zh, &batch.rows);
+        s.rate += stats.iter().map(|s| s.0).sum::<f64>();
+        let loss = match cfg.estimator {
+            Estimator::A2r => {
+                let ce_att = candle_nn::loss::cross_entropy(&gen.att_logits, &y)?;
+                let p_att = candle_nn::ops::softmax(&gen.att_logits, D::Minus1)?;
+                let p_rp = candle_nn::ops::softmax(&logits, D::Minus1)?;
+                let j1 = js(&p_att, &p_rp.detach())?;
+                let j2 = js(&p_att.detach(), &p_rp)?;
+                (((ce_att + (j1 * cfg.proximity)?)? + &ce)? + (j2 * cfg.proximity)?)?
+            }
+            Estimator::Gumbel => {
+                let rate = estimators::selection_rate(&z, &batch.mask)?.mean_all()?;
+                let sp = (rate - cfg.budget)?.abs()?;
+                let co = estimators::continuity(&z, &batch.mask)?;
+                ((&ce + (sp * cfg.sparsity_weight)?)? + (co * cfg.continuity_weight)?)?
+            }
+            Estimator::HardKuma => {
+                let p0 = gen.kuma.as_ref().expect("hard-kuma head").p0()?;
+                let c0 = (estimators::expected_l0(&p0, &batch.mask)? - cfg.budget)?;
+                let c1 =
+                    (estimators::expected_transitions(&p0, &batch.mask)? - cfg.transition_target)?;
+                let l0 = self.lag_l0.update(c0.to_scalar::<f32>()? as f64);
+                let l1 = self.lag_tr.update(c1.to_scalar::<f32>()? as f64);
+                ((&ce + (c0 * l0)?)? + (c1 * l1)?)?
+            }
+            Estimator::Reinforce => {
+                let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+                let per = lp
+                    .gather(&y.unsqueeze(1)?, 1)?
+                    .squeeze(1)?
+                    .neg()?
+                    .to_vec1::<f32>()?;
+                let cost: Vec<f32> = per
+                    .iter()
+                    .zip(&stats)
+                    .map(|(c, (sel, tr))| {
+                        (*c as f64
+                            + cfg.sparsity_weight * (sel - cfg.budget).abs()
+                            + cfg.continuity_weight * tr) as f32
+                    })
+                    .collect();
+                let mean = cost.iter().map(|c| *c as f64).sum::<f64>() / cost.len() as f64;
+                let b = self.baseline.unwrap_or(mean);
+                self.baseline = Some(0.9 * b + 0.1 * mean);
+                let adv: Vec<f32> = cost.iter().map(|c| c - b as f32).collect();
+                let adv = Tensor::from_vec(adv, cost.len(), &Device::Cpu)?;
+                let logp = logp.expect("REINFORCE samples carry log p");
+                (&ce + (adv * logp)?.mean_all()?)?
+            }
+        };
+        let lv = loss.to_scalar::<f32>()? as f64;
+        if !lv.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: self.epoch + 1,
+            }
+            .into());
+        }
+        let mut grads = loss.backward()?;
+        self.opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
+        self.opt.step(&grads, cfg.lr)?;
+        let preds = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        s.correct += preds.iter().zip(&ys).filter(|(a, b)| a == b).count();
+        s.loss += lv * ys.len() as f64;
+        s.seen += ys.len();
+        Ok(format!(
+            "loss {:.4} acc {:.3} sel {:.3}",
+            s.loss / s.seen as f64,
+            s.correct as f64 / s.seen as f64,
+            s.rate / s.seen as f64
+        ))
+    }
+
+    fn end_epoch(&mut self, epoch: usize, seconds: f64) -> Result<EpochEnd<SelectEpoch>> {
+        let (cfg, s) = (self.cfg, &self.sums);
+        let (val_objective, val_accuracy, val_rate, val_degenerate) =
+            evaluate(&self.model, &self.val)?;
+        let stats = SelectEpoch {
+            epoch: epoch + 1,
+            train_loss: s.loss / s.seen.max(1) as f64,
+            train_accuracy: s.correct as f64 / s.seen.max(1) as f64,
+            train_selection_rate: s.rate / s.seen.max(1) as f64,
+            replace_ratio: s.replaced as f64 / s.selected.max(1) as f64,
+            val_objective,
+            val_accuracy,
+            val_selection_rate: val_rate,
+            val_degenerate,
+            seconds,
+        };
+        let line = format!(
+            "epoch {}/{}: train loss {:.4} acc {:.3} selected {:.3} replaced {:.3} | val objective {:.4} acc {:.3} selected {:.3} | {:.1}s",
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            stats.train_selection_rate,
+            stats.replace_ratio,
+            val_objective,
+            val_accuracy,
+            val_rate,
+            seconds
+        );
+        Ok(EpochEnd {
+            warnings: collapse_warning(&stats).into_iter().collect(),
+            record: stats,
+            line: Some(line),
+            score: Some((val_objective, 0.0)),
+        })
+    }
+
+    /// Lower validation objectives are better.
+    fn improves(&self, new: (f64, f64), best: (f64, f64)) -> bool {
+        new.0 < best.0
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        self.model.save_into(dir)
+    }
+}
+
+/// Trains a selective rationalizer into `out` (layout in the module docs). Progress, the
+/// per-epoch lines and collapse warnings go to `observer`.
+///
+/// The work runs on a thread with a 1 GiB stack ([`on_training_stack`]): backward passes
+/// through long recurrences recurse once per graph node. Callers need no special stack.
+pub fn train_select(
+    cfg: &SelectConfig,
+    out: &Path,
+    observer: &dyn Observer,
+) -> Result<SelectReport> {
+    on_training_stack(|| select_run(cfg, out, observer))?
+}
+
+fn select_run(cfg: &SelectConfig, out: &Path, observer: &dyn Observer) -> Result<SelectReport> {
     cfg.validate()?;
     let data = DataDir::new(&cfg.data_dir);
     let store = data.documents()?;
@@ -220,17 +414,28 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
         train_set.sample(n, cfg.seed);
     }
     let val_set = ExampleSet::load(&data, &cfg.val_split)?;
-    if train_set.examples.is_empty() || val_set.examples.is_empty() {
-        return Err(SelectError::Config(
-            "empty training or validation split".into(),
-        ));
+    for (role, set, split) in [
+        ("training", &train_set, &cfg.train_split),
+        ("validation", &val_set, &cfg.val_split),
+    ] {
+        if set.examples.is_empty() {
+            return Err(TrainError::EmptySplit {
+                data_dir: cfg.data_dir.clone(),
+                role,
+                split: split.clone(),
+            }
+            .into());
+        }
     }
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
     if labels.len() < 2 {
-        return Err(SelectError::Config(format!(
-            "the training split has a single label {labels:?}"
-        )));
+        return Err(TrainError::SingleLabel {
+            data_dir: cfg.data_dir.clone(),
+            split: cfg.train_split.clone(),
+            labels,
+        }
+        .into());
     }
     let tokenizer = ModelTokenizer::train_word_level(
         train_set.examples.iter().map(|e| e.words.as_slice()),
@@ -238,10 +443,15 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
         cfg.min_frequency,
         true,
     )?;
-    let model = SelectModel::fresh(cfg.clone(), labels, tokenizer)?;
-    let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-    let run_path = out.join("run.json");
-    crate::io::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
+    let (model, found) = SelectModel::fresh_counted(cfg.clone(), labels, tokenizer)?;
+    if let (Some(g), Some(n)) = (&cfg.glove, found) {
+        observer.event(Event::Line(&format!(
+            "embeddings: {n} of {} vocabulary entries from {}",
+            model.predictor().config().vocab_size,
+            g.display()
+        )));
+    }
+    fit::write_config(out, cfg)?;
     let train = encode_split(&model, &train_set, &store)?;
     let val = encode_split(&model, &val_set, &store)?;
 
@@ -275,199 +485,58 @@ pub fn train_select(cfg: &SelectConfig, out: &Path, progress: bool) -> Result<Se
             .into_iter()
             .map(|(n, v)| (format!("pred.{n}"), v)),
     );
-    let mut opt = AdamW::new(
+    let opt = AdamW::new(
         vars,
         AdamWParams {
             weight_decay: cfg.weight_decay,
             ..Default::default()
         },
     )?;
-    let mut lag_l0 = Lagrangian::new(cfg.lagrange_init, cfg.lagrange_lr, 0.5);
-    let mut lag_tr = Lagrangian::new(cfg.lagrange_init, cfg.lagrange_lr, 0.5);
-    let mut baseline: Option<f64> = None;
-    let mut history = Vec::new();
-    let mut best: Option<(usize, f64)> = None;
-    let mut bad_epochs = 0;
-    let mut stopped_early = false;
-    let steps = train.rows.len().div_ceil(cfg.batch_size) as u64;
-
-    for epoch in 0..cfg.epochs {
-        if bad_epochs >= cfg.patience && best.is_some() {
-            stopped_early = true;
-            break;
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            cfg.seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(epoch as u64 + 1),
-        );
-        // Length buckets: shuffle, sort windows of 20 batches by length, shuffle the batches
-        // (padding to the longest input of a batch costs less).
-        let mut order: Vec<usize> = (0..train.rows.len()).collect();
-        order.shuffle(&mut rng);
-        let mut batches: Vec<Vec<usize>> = Vec::new();
-        for window in order.chunks(cfg.batch_size * 20) {
-            let mut w = window.to_vec();
-            w.sort_by_key(|&i| train.rows[i].len());
-            batches.extend(w.chunks(cfg.batch_size).map(<[usize]>::to_vec));
-        }
-        batches.shuffle(&mut rng);
-        let mut noise_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e6f697365 ^ epoch as u64);
-        let bar = crate::train::epoch_bar(progress, steps, epoch, cfg.epochs);
-        let (mut loss_sum, mut correct, mut seen, mut rate_sum) = (0f64, 0usize, 0usize, 0f64);
-        let (mut replaced, mut selected) = (0usize, 0usize);
-        let t0 = std::time::Instant::now();
-        for chunk in &batches {
-            let chunk = chunk.as_slice();
-            let batch: Batch = model.batch(
-                chunk.iter().map(|&i| train.rows[i].clone()).collect(),
-                chunk.iter().map(|&i| train.sentences[i].clone()).collect(),
-            )?;
-            let ys: Vec<u32> = chunk.iter().map(|&i| train.labels[i]).collect();
-            let y = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
-            let (z, logp, gen) = model.select(&batch, Some(&mut rng))?;
-            let (logits, kept) = model.predict_selected(
-                &batch,
-                &z,
-                |r, pos, ids| {
-                    if let Some((m, rarity)) = &noise {
-                        let rr: Vec<f64> = pos.iter().map(|&i| rarity[chunk[r]][i]).collect();
-                        replaced += m.inject(ids, &rr, cfg.noise, &mut noise_rng);
-                    }
-                },
-                Some(&mut rng),
-            )?;
-            selected += kept.iter().map(Vec::len).sum::<usize>();
-            let ce = candle_nn::loss::cross_entropy(&logits, &y)?;
-            let zh = z.gt(0.0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            let stats = row_stats(&zh, &batch.rows);
-            rate_sum += stats.iter().map(|s| s.0).sum::<f64>();
-            let loss = match cfg.estimator {
-                Estimator::A2r => {
-                    let ce_att = candle_nn::loss::cross_entropy(&gen.att_logits, &y)?;
-                    let p_att = candle_nn::ops::softmax(&gen.att_logits, D::Minus1)?;
-                    let p_rp = candle_nn::ops::softmax(&logits, D::Minus1)?;
-                    let j1 = js(&p_att, &p_rp.detach())?;
-                    let j2 = js(&p_att.detach(), &p_rp)?;
-                    (((ce_att + (j1 * cfg.proximity)?)? + &ce)? + (j2 * cfg.proximity)?)?
-                }
-                Estimator::Gumbel => {
-                    let rate = estimators::selection_rate(&z, &batch.mask)?.mean_all()?;
-                    let sp = (rate - cfg.budget)?.abs()?;
-                    let co = estimators::continuity(&z, &batch.mask)?;
-                    ((&ce + (sp * cfg.sparsity_weight)?)? + (co * cfg.continuity_weight)?)?
-                }
-                Estimator::HardKuma => {
-                    let p0 = gen.kuma.as_ref().expect("hard-kuma head").p0()?;
-                    let c0 = (estimators::expected_l0(&p0, &batch.mask)? - cfg.budget)?;
-                    let c1 = (estimators::expected_transitions(&p0, &batch.mask)?
-                        - cfg.transition_target)?;
-                    let l0 = lag_l0.update(c0.to_scalar::<f32>()? as f64);
-                    let l1 = lag_tr.update(c1.to_scalar::<f32>()? as f64);
-                    ((&ce + (c0 * l0)?)? + (c1 * l1)?)?
-                }
-                Estimator::Reinforce => {
-                    let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-                    let per = lp
-                        .gather(&y.unsqueeze(1)?, 1)?
-                        .squeeze(1)?
-                        .neg()?
-                        .to_vec1::<f32>()?;
-                    let cost: Vec<f32> = per
-                        .iter()
-                        .zip(&stats)
-                        .map(|(c, (sel, tr))| {
-                            (*c as f64
-                                + cfg.sparsity_weight * (sel - cfg.budget).abs()
-                                + cfg.continuity_weight * tr) as f32
-                        })
-                        .collect();
-                    let mean = cost.iter().map(|c| *c as f64).sum::<f64>() / cost.len() as f64;
-                    let b = baseline.unwrap_or(mean);
-                    baseline = Some(0.9 * b + 0.1 * mean);
-                    let adv: Vec<f32> = cost.iter().map(|c| c - b as f32).collect();
-                    let adv = Tensor::from_vec(adv, cost.len(), &Device::Cpu)?;
-                    let logp = logp.expect("REINFORCE samples carry log p");
-                    (&ce + (adv * logp)?.mean_all()?)?
-                }
-            };
-            let lv = loss.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
-                return Err(SelectError::Model(ModelError::NonFinite(format!(
-                    "training loss at epoch {}",
-                    epoch + 1
-                ))));
-            }
-            let mut grads = loss.backward()?;
-            opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
-            opt.step(&grads, cfg.lr)?;
-            let preds = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            correct += preds.iter().zip(&ys).filter(|(a, b)| a == b).count();
-            loss_sum += lv * ys.len() as f64;
-            seen += ys.len();
-            bar.set_message(format!(
-                "loss {:.4} acc {:.3} sel {:.3}",
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64,
-                rate_sum / seen as f64
-            ));
-            bar.inc(1);
-        }
-        let seconds = t0.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let (val_objective, val_accuracy, val_rate, val_degenerate) = evaluate(&model, &val)?;
-        let stats = SelectEpoch {
-            epoch: epoch + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            train_selection_rate: rate_sum / seen.max(1) as f64,
-            replace_ratio: replaced as f64 / selected.max(1) as f64,
-            val_objective,
-            val_accuracy,
-            val_selection_rate: val_rate,
-            val_degenerate,
-            seconds,
-        };
-        eprintln!(
-            "epoch {}/{}: train loss {:.4} acc {:.3} selected {:.3} replaced {:.3} | val objective {:.4} acc {:.3} selected {:.3} | {:.1}s",
-            stats.epoch,
-            cfg.epochs,
-            stats.train_loss,
-            stats.train_accuracy,
-            stats.train_selection_rate,
-            stats.replace_ratio,
-            val_objective,
-            val_accuracy,
-            val_rate,
-            seconds
-        );
-        if let Some(w) = collapse_warning(&stats) {
-            eprintln!("warning: {w}");
-        }
-        history.push(stats);
-        if best.is_none_or(|(_, b)| val_objective < b) {
-            best = Some((epoch + 1, val_objective));
-            bad_epochs = 0;
-            write_dir_atomic(&out.join("best"), io_err, |d| model.save_into(d))?;
-        } else {
-            bad_epochs += 1;
-        }
-        write_dir_atomic(&out.join("last"), io_err, |d| model.save_into(d))?;
-        let hist = out.join("history.json");
-        crate::io::write_atomic(
-            &hist,
-            serde_json::to_string_pretty(&history)
-                .expect("serialises")
-                .as_bytes(),
-        )
-        .map_err(|e| io_err(&hist, e))?;
-    }
-    let (best_epoch, best_val_objective) = best.unwrap_or((0, f64::INFINITY));
+    let plan = Plan {
+        examples: train.rows.len(),
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        patience: Some(cfg.patience),
+        batching: Batching::Bucketed {
+            batch_size: cfg.batch_size,
+            window: 20,
+            lengths: train.rows.iter().map(Vec::len).collect(),
+        },
+    };
+    let mut trainer = SelectTrainer {
+        cfg,
+        model,
+        opt,
+        train,
+        val,
+        noise,
+        lag_l0: Lagrangian::new(cfg.lagrange_init, cfg.lagrange_lr, 0.5),
+        lag_tr: Lagrangian::new(cfg.lagrange_init, cfg.lagrange_lr, 0.5),
+        baseline: None,
+        noise_rng: ChaCha8Rng::seed_from_u64(0),
+        epoch: 0,
+        sums: Sums::default(),
+    };
+    let output = fit::Output {
+        dir: out,
+        stop_after: None,
+    };
+    let fitted = fit::fit(
+        &mut trainer,
+        &plan,
+        TrainState::default(),
+        Some(output),
+        observer,
+    )?;
+    let (best_epoch, best_val_objective) = fitted
+        .state
+        .best
+        .map_or((0, f64::INFINITY), |(e, o, _)| (e, o));
     Ok(SelectReport {
-        history,
+        history: fitted.state.history,
         best_epoch,
         best_val_objective,
-        stopped_early,
+        stopped_early: fitted.stopped_early,
     })
 }
 

@@ -13,22 +13,31 @@
 //!
 //! Each checkpoint directory is written into a temporary sibling and renamed into place, so an
 //! interrupted run never leaves a half-written checkpoint.
+//!
+//! [`fit`] is the one training loop (epochs, seeded batch order, progress events, early
+//! stopping, checkpoints, history, resume) that classifiers, supervised attention
+//! ([`train_classifier`]), selective rationalizers ([`crate::select::train_select`]) and
+//! word-dropout language-model fine-tuning ([`crate::greedy::dropout::train_lm`]) share, with
+//! the one optimizer [`AdamW`]. Progress, per-epoch lines and warnings go to the
+//! [`crate::progress::Observer`] the caller passes; nothing is printed.
 
 pub mod align;
+pub mod fit;
 pub mod optim;
 
 pub use align::{AlignConfig, AlignLoss, Query, TargetKind};
+pub use fit::{on_training_stack, TrainState, Trainer};
 pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
-use crate::io::write_dir_atomic;
 use crate::models::transformer::TransformerConfig;
 use crate::models::{
     bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
     Pooling, TextClassifier,
 };
+use crate::progress::{Event, Observer};
 use candle_core::{Device, Tensor, D};
-use indicatif::{ProgressBar, ProgressStyle};
+use fit::{Batching, EpochEnd, Plan};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -60,6 +69,53 @@ pub enum TrainError {
         path: PathBuf,
         /// What does not match.
         message: String,
+    },
+    /// A split has no examples.
+    #[error(
+        "{data_dir}: the {role} split {split:?} has no examples; check the split names and --limit"
+    )]
+    EmptySplit {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// `training` or `validation`.
+        role: &'static str,
+        /// The split's name.
+        split: String,
+    },
+    /// The training split has fewer than two labels.
+    #[error("{data_dir}: the training split {split:?} has a single label {labels:?}; a classifier needs at least two")]
+    SingleLabel {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The split's name.
+        split: String,
+        /// Its labels.
+        labels: Vec<String>,
+    },
+    /// An example's label is not one the model was trained on.
+    #[error(
+        "annotation {annotation_id}: label {label:?} is not among the training labels {labels:?}"
+    )]
+    UnknownLabel {
+        /// The example's annotation id.
+        annotation_id: String,
+        /// Its label.
+        label: String,
+        /// The model's labels.
+        labels: Vec<String>,
+    },
+    /// The training loss stopped being a finite number.
+    #[error("the training loss is not a finite number at epoch {epoch}: the weights have diverged; lower the learning rate or clip gradients")]
+    Diverged {
+        /// The epoch (1-based).
+        epoch: usize,
+    },
+    /// The thread that training runs on could not be started.
+    #[error("could not start the training thread ({} MiB stack): {source}", fit::TRAINING_STACK >> 20)]
+    Thread {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -319,19 +375,6 @@ pub struct EpochStats {
     pub train_align_loss: Option<f64>,
 }
 
-/// Resumable state (`last/state.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Epochs finished.
-    pub epochs_done: usize,
-    /// Best validation accuracy so far and its epoch.
-    pub best: Option<(usize, f64, f64)>,
-    /// Epochs since the best one.
-    pub bad_epochs: usize,
-    /// History so far.
-    pub history: Vec<EpochStats>,
-}
-
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -380,15 +423,22 @@ pub fn evaluate(
     Ok((correct as f64 / n, loss / n))
 }
 
-/// Index of the largest value (first on ties).
+/// Index of the largest value: the first on ties; NaN counts as −∞ (it is chosen only when
+/// every value is NaN, then index 0); 0 for an empty slice.
 pub fn argmax(p: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in p.iter().enumerate() {
-        if *v > p[best] {
-            best = i;
+    first_max(p.iter().copied()).unwrap_or(0)
+}
+
+/// [`argmax`] of any sequence; `None` when it is empty.
+pub fn first_max(xs: impl IntoIterator<Item = f32>) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, x) in xs.into_iter().enumerate() {
+        let x = if x.is_nan() { f32::NEG_INFINITY } else { x };
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
         }
     }
-    best
+    best.map(|(i, _)| i)
 }
 
 fn encode_set(
@@ -399,44 +449,170 @@ fn encode_set(
     let mut seqs = Vec::new();
     let mut ys = Vec::new();
     for ex in &set.examples {
-        let y = labels.iter().position(|l| *l == ex.label).ok_or_else(|| {
-            TrainError::Config(format!(
-                "annotation {}: label {:?} is not among the training labels {labels:?}",
-                ex.annotation_id, ex.label
-            ))
-        })?;
+        let y =
+            labels
+                .iter()
+                .position(|l| *l == ex.label)
+                .ok_or_else(|| TrainError::UnknownLabel {
+                    annotation_id: ex.annotation_id.to_string(),
+                    label: ex.label.clone(),
+                    labels: labels.to_vec(),
+                })?;
         seqs.push(model_tok.encode(&ex.words)?.ids);
         ys.push(y as u32);
     }
     Ok((seqs, ys))
 }
 
-/// The progress bar of one training epoch (hidden when `progress` is false).
-pub fn epoch_bar(progress: bool, steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
+/// Running sums of one epoch's training steps.
+#[derive(Debug, Default)]
+struct Sums {
+    loss: f64,
+    correct: usize,
+    seen: usize,
+    tokens: usize,
+    align: f64,
+    align_batches: usize,
+}
+
+/// A classifier (with `cfg.align`, a supervised-attention classifier) as [`fit`] trains it.
+struct ClassifierTrainer<'a> {
+    cfg: &'a TrainConfig,
+    model: TextClassifier,
+    opt: AdamW,
+    train_x: Vec<Vec<u32>>,
+    train_y: Vec<u32>,
+    train_t: Vec<Option<Vec<f32>>>,
+    val_x: Vec<Vec<u32>>,
+    val_y: Vec<u32>,
+    total_steps: u64,
+    epoch: usize,
+    sums: Sums,
+}
+
+impl Trainer for ClassifierTrainer<'_> {
+    type Epoch = EpochStats;
+    type Error = TrainError;
+
+    fn begin_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch;
+        self.sums = Sums::default();
     }
-    let b = ProgressBar::new(steps);
-    b.set_style(
-        ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    b.set_prefix(format!("{}/{epochs}", epoch + 1));
-    b
+
+    fn step(&mut self, batch: &[usize], rng: &mut ChaCha8Rng) -> Result<String, TrainError> {
+        let (cfg, model, s) = (self.cfg, &self.model, &mut self.sums);
+        let seqs: Vec<&[u32]> = batch.iter().map(|&i| self.train_x[i].as_slice()).collect();
+        let ys: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
+        let (ids, mask) = model.pad_batch(&seqs)?;
+        let emb = model.embed_ids(&ids)?;
+        let fwd = model.forward(&emb, &mask, Some(rng))?;
+        let target = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
+        let mut loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
+        if let Some(a) = &cfg.align {
+            let targets: Vec<Option<&[f32]>> =
+                batch.iter().map(|&i| self.train_t[i].as_deref()).collect();
+            let (t, has) = pad_targets(&targets, mask.dim(1)?)?;
+            let att = align::attention_distribution(&fwd, &mask, a)?;
+            let l = align::align_loss(&att, &t, &mask, &has, a.loss, a.hatexplain_quirks)?;
+            s.align += l.to_scalar::<f32>()? as f64;
+            s.align_batches += 1;
+            loss = (loss + (l * a.lambda)?)?;
+        }
+        let loss_v = loss.to_scalar::<f32>()? as f64;
+        if !loss_v.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: self.epoch + 1,
+            });
+        }
+        let mut grads = loss.backward()?;
+        self.opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
+        let lr = lr_at(cfg, self.opt.steps(), self.total_steps);
+        self.opt.step(&grads, lr)?;
+        let preds = fwd.logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        s.correct += preds.iter().zip(&ys).filter(|(a, b)| a == b).count();
+        s.loss += loss_v * ys.len() as f64;
+        s.seen += ys.len();
+        s.tokens += seqs.iter().map(|s| s.len()).sum::<usize>();
+        Ok(format!(
+            "loss {:.4} acc {:.3}",
+            s.loss / s.seen as f64,
+            s.correct as f64 / s.seen as f64
+        ))
+    }
+
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        seconds: f64,
+    ) -> Result<EpochEnd<EpochStats>, TrainError> {
+        let (cfg, s) = (self.cfg, &self.sums);
+        let (val_acc, val_loss) = evaluate(&self.model, &self.val_x, &self.val_y)?;
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            train_loss: s.loss / s.seen as f64,
+            train_accuracy: s.correct as f64 / s.seen as f64,
+            val_loss,
+            val_accuracy: val_acc,
+            tokens_per_second: s.tokens as f64 / seconds,
+            train_align_loss: cfg
+                .align
+                .as_ref()
+                .map(|_| s.align / s.align_batches.max(1) as f64),
+        };
+        let line = format!(
+            "epoch {}/{}: train loss {:.4} acc {:.3}{} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_accuracy,
+            stats
+                .train_align_loss
+                .map(|l| format!(" align {l:.4}"))
+                .unwrap_or_default(),
+            val_loss,
+            val_acc,
+            stats.tokens_per_second
+        );
+        Ok(EpochEnd {
+            record: stats,
+            line: Some(line),
+            warnings: Vec::new(),
+            score: Some((val_acc, val_loss)),
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        Ok(self.model.save_into(dir)?)
+    }
+
+    fn optimizer(&mut self) -> Option<&mut AdamW> {
+        Some(&mut self.opt)
+    }
 }
 
 /// Trains a classifier into `out` (see the module docs for the layout). With `resume`,
 /// continues from `out/last/` when it exists (the configuration must be the same).
 /// `stop_after` ends this invocation after that many epochs in total (training in slices;
-/// a later `resume` continues exactly as if never stopped).
+/// a later `resume` continues exactly as if never stopped). Progress, the per-epoch lines and
+/// warnings go to `observer`.
+///
+/// The work runs on a thread with a 1 GiB stack ([`on_training_stack`]): backward passes
+/// through long recurrences recurse once per graph node. Callers need no special stack.
 pub fn train_classifier(
     cfg: &TrainConfig,
     out: &Path,
     resume: bool,
-    progress: bool,
+    observer: &dyn Observer,
+    stop_after: Option<usize>,
+) -> Result<TrainReport, TrainError> {
+    on_training_stack(|| classifier_run(cfg, out, resume, observer, stop_after))?
+}
+
+fn classifier_run(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    observer: &dyn Observer,
     stop_after: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
@@ -456,66 +632,63 @@ pub fn train_classifier(
         has_masks.extend(vec![split_has_masks(&extra); extra.examples.len()]);
         train_set.examples.extend(extra.examples);
     }
-    if train_set.examples.is_empty() || val_set.examples.is_empty() {
-        return Err(TrainError::Config(
-            "empty training or validation split".into(),
-        ));
+    let empty = |role, split: &str| TrainError::EmptySplit {
+        data_dir: cfg.data_dir.clone(),
+        role,
+        split: split.to_owned(),
+    };
+    if train_set.examples.is_empty() {
+        return Err(empty("training", &cfg.train_split));
+    }
+    if val_set.examples.is_empty() {
+        return Err(match cfg.align.as_ref().and_then(|a| a.val_holdout) {
+            Some(_) => empty("validation (held out of training)", &cfg.train_split),
+            None => empty("validation", &cfg.val_split),
+        });
     }
     // Created only once the data loaded: a failed start leaves no empty output folder.
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let labels = train_set.labels();
-    let run_path = out.join("run.json");
     let last = out.join("last");
-    let state_path = last.join("state.json");
 
-    let (model, mut state, opt_path) = if resume && state_path.is_file() {
-        let text = std::fs::read_to_string(&run_path).map_err(|e| io_err(&run_path, e))?;
-        let saved: TrainConfig = serde_json::from_str(&text).map_err(|e| TrainError::Resume {
-            path: run_path.clone(),
-            message: format!("not a training configuration: {e}"),
-        })?;
-        if saved != *cfg {
-            return Err(TrainError::Resume {
-                path: run_path,
-                message: "the saved configuration differs from this run's; resume with --config OUT/run.json".into(),
-            });
-        }
-        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
-        let state: TrainState = serde_json::from_str(&text).map_err(|e| TrainError::Resume {
-            path: state_path.clone(),
-            message: e.to_string(),
-        })?;
-        let model = TextClassifier::load(&last)?;
-        (model, state, Some(last.join("optimizer.safetensors")))
+    let saved = if resume {
+        fit::saved_state(out, cfg)?
     } else {
-        let tokenizer = match cfg.encoder.strip_prefix("bert:") {
-            Some(p) => ModelTokenizer::from_file(&Path::new(p).join("tokenizer.json"))?,
-            None => ModelTokenizer::train_word_level(
-                train_set.examples.iter().map(|e| e.words.as_slice()),
-                cfg.vocab_size,
-                cfg.min_frequency,
-                cfg.lowercase,
-            )?,
-        };
-        let vocab = match cfg.encoder.strip_prefix("bert:") {
-            Some(p) => bert::read_vocab_size(Path::new(p))?,
-            None => tokenizer.vocab_size(),
-        };
-        let ccfg = cfg.classifier_config(labels.clone(), vocab)?;
-        let model = TextClassifier::fresh(ccfg, tokenizer, cfg.seed, cfg.glove.as_deref())?;
-        let json = serde_json::to_string_pretty(cfg).expect("config serialises");
-        crate::io::write_atomic(&run_path, json.as_bytes()).map_err(|e| io_err(&run_path, e))?;
-        let state = TrainState {
-            epochs_done: 0,
-            best: None,
-            bad_epochs: 0,
-            history: Vec::new(),
-        };
-        (model, state, None)
+        None
+    };
+    let (model, state) = match saved {
+        Some(state) => (TextClassifier::load(&last)?, state),
+        None => {
+            let tokenizer = match cfg.encoder.strip_prefix("bert:") {
+                Some(p) => ModelTokenizer::from_file(&Path::new(p).join("tokenizer.json"))?,
+                None => ModelTokenizer::train_word_level(
+                    train_set.examples.iter().map(|e| e.words.as_slice()),
+                    cfg.vocab_size,
+                    cfg.min_frequency,
+                    cfg.lowercase,
+                )?,
+            };
+            let vocab = match cfg.encoder.strip_prefix("bert:") {
+                Some(p) => bert::read_vocab_size(Path::new(p))?,
+                None => tokenizer.vocab_size(),
+            };
+            let ccfg = cfg.classifier_config(labels.clone(), vocab)?;
+            let glove = cfg.glove.as_deref();
+            let (model, found) = TextClassifier::fresh_counted(ccfg, tokenizer, cfg.seed, glove)?;
+            if let (Some(g), Some(n)) = (glove, found) {
+                observer.event(Event::Line(&format!(
+                    "embeddings: {n} of {} vocabulary entries from {}",
+                    model.config().vocab_size,
+                    g.display()
+                )));
+            }
+            fit::write_config(out, cfg)?;
+            (model, TrainState::default())
+        }
     };
     if model.config().labels != labels {
         return Err(TrainError::Resume {
-            path: state_path,
+            path: last.join("state.json"),
             message: format!(
                 "checkpoint labels {:?} differ from the data's {labels:?}",
                 model.config().labels
@@ -528,149 +701,47 @@ pub fn train_classifier(
         None => Vec::new(),
     };
     let (val_x, val_y) = encode_set(&model, &val_set, &labels)?;
-    let mut opt = AdamW::new(
+    let opt = AdamW::new(
         model.params().named_vars(),
         AdamWParams {
             weight_decay: cfg.weight_decay,
             ..Default::default()
         },
     )?;
-    if let Some(p) = &opt_path {
-        opt.load(p)?;
-    }
     let steps_per_epoch = train_x.len().div_ceil(cfg.batch_size) as u64;
-    let total_steps = steps_per_epoch * cfg.epochs as u64;
-    let mut stopped_early = false;
-
-    for epoch in state.epochs_done..cfg.epochs {
-        if state.bad_epochs >= cfg.patience && state.best.is_some() {
-            stopped_early = true;
-            break;
-        }
-        if stop_after.is_some_and(|n| epoch >= n) {
-            break;
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            cfg.seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(epoch as u64 + 1),
-        );
-        let mut order: Vec<usize> = (0..train_x.len()).collect();
-        order.shuffle(&mut rng);
-        let bar = epoch_bar(progress, steps_per_epoch, epoch, cfg.epochs);
-        let (mut loss_sum, mut correct, mut seen, mut tokens) = (0f64, 0usize, 0usize, 0usize);
-        let (mut align_sum, mut align_batches) = (0f64, 0usize);
-        let t0 = std::time::Instant::now();
-        for batch in order.chunks(cfg.batch_size) {
-            let seqs: Vec<&[u32]> = batch.iter().map(|&i| train_x[i].as_slice()).collect();
-            let ys: Vec<u32> = batch.iter().map(|&i| train_y[i]).collect();
-            let (ids, mask) = model.pad_batch(&seqs)?;
-            let emb = model.embed_ids(&ids)?;
-            let fwd = model.forward(&emb, &mask, Some(&mut rng))?;
-            let target = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
-            let mut loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
-            if let Some(a) = &cfg.align {
-                let targets: Vec<Option<&[f32]>> =
-                    batch.iter().map(|&i| train_t[i].as_deref()).collect();
-                let (t, has) = pad_targets(&targets, mask.dim(1)?)?;
-                let att = align::attention_distribution(&fwd, &mask, a)?;
-                let l = align::align_loss(&att, &t, &mask, &has, a.loss, a.hatexplain_quirks)?;
-                align_sum += l.to_scalar::<f32>()? as f64;
-                align_batches += 1;
-                loss = (loss + (l * a.lambda)?)?;
-            }
-            let loss_v = loss.to_scalar::<f32>()? as f64;
-            if !loss_v.is_finite() {
-                return Err(
-                    ModelError::NonFinite(format!("training loss at epoch {}", epoch + 1)).into(),
-                );
-            }
-            let mut grads = loss.backward()?;
-            opt.clip_grad_norm(&mut grads, cfg.clip_norm)?;
-            let lr = lr_at(cfg, opt.steps(), total_steps);
-            opt.step(&grads, lr)?;
-            let preds = fwd.logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            correct += preds.iter().zip(&ys).filter(|(a, b)| a == b).count();
-            loss_sum += loss_v * ys.len() as f64;
-            seen += ys.len();
-            tokens += seqs.iter().map(|s| s.len()).sum::<usize>();
-            bar.set_message(format!(
-                "loss {:.4} acc {:.3}",
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64
-            ));
-            bar.inc(1);
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let (val_acc, val_loss) = evaluate(&model, &val_x, &val_y)?;
-        let stats = EpochStats {
-            epoch: epoch + 1,
-            train_loss: loss_sum / seen as f64,
-            train_accuracy: correct as f64 / seen as f64,
-            val_loss,
-            val_accuracy: val_acc,
-            tokens_per_second: tokens as f64 / secs,
-            train_align_loss: cfg
-                .align
-                .as_ref()
-                .map(|_| align_sum / align_batches.max(1) as f64),
-        };
-        eprintln!(
-            "epoch {}/{}: train loss {:.4} acc {:.3}{} | val loss {:.4} acc {:.3} | {:.0} tokens/s",
-            stats.epoch,
-            cfg.epochs,
-            stats.train_loss,
-            stats.train_accuracy,
-            stats
-                .train_align_loss
-                .map(|l| format!(" align {l:.4}"))
-                .unwrap_or_default(),
-            val_loss,
-            val_acc,
-            stats.tokens_per_second
-        );
-        state.history.push(stats);
-        let improved = match state.best {
-            None => true,
-            Some((_, acc, loss)) => val_acc > acc || (val_acc == acc && val_loss < loss),
-        };
-        if improved {
-            state.best = Some((epoch + 1, val_acc, val_loss));
-            state.bad_epochs = 0;
-            write_dir_atomic(&out.join("best"), io_err, |d| Ok(model.save_into(d)?))?;
-        } else {
-            state.bad_epochs += 1;
-        }
-        state.epochs_done = epoch + 1;
-        write_dir_atomic(&last, io_err, |d| {
-            model.save_into(d)?;
-            opt.save(&d.join("optimizer.safetensors"))?;
-            let p = d.join("state.json");
-            std::fs::write(
-                &p,
-                serde_json::to_string_pretty(&state).expect("state serialises"),
-            )
-            .map_err(|e| io_err(&p, e))
-        })?;
-        let hist = out.join("history.json");
-        crate::io::write_atomic(
-            &hist,
-            serde_json::to_string_pretty(&state.history)
-                .expect("serialises")
-                .as_bytes(),
-        )
-        .map_err(|e| io_err(&hist, e))?;
-    }
-    if state.bad_epochs >= cfg.patience && state.epochs_done < cfg.epochs {
-        stopped_early = true;
-    }
-    let (best_epoch, best_val_accuracy, _) = state.best.unwrap_or((0, 0.0, 0.0));
+    let plan = Plan {
+        examples: train_x.len(),
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        patience: Some(cfg.patience),
+        batching: Batching::Shuffled {
+            batch_size: cfg.batch_size,
+        },
+    };
+    let mut trainer = ClassifierTrainer {
+        cfg,
+        model,
+        opt,
+        train_x,
+        train_y,
+        train_t,
+        val_x,
+        val_y,
+        total_steps: steps_per_epoch * cfg.epochs as u64,
+        epoch: 0,
+        sums: Sums::default(),
+    };
+    let output = fit::Output {
+        dir: out,
+        stop_after,
+    };
+    let fitted = fit::fit(&mut trainer, &plan, state, Some(output), observer)?;
+    let (best_epoch, best_val_accuracy, _) = fitted.state.best.unwrap_or((0, 0.0, 0.0));
     Ok(TrainReport {
-        history: state.history,
+        history: fitted.state.history,
         best_epoch,
         best_val_accuracy,
-        stopped_early,
+        stopped_early: fitted.stopped_early,
     })
 }
 
