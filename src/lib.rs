@@ -77,3 +77,11 @@ pub use models::TextClassifier;
 pub use select::{train_select, SelectConfig};
 #[cfg(feature = "models")]
 pub use train::{train_classifier, TrainConfig};
+
+/// The ndarray version of the public types (attention maps, class-probability batches).
+pub use ndarray;
+
+/// The README's code, run as a doctest so that it stays true.
+#[cfg(all(doctest, feature = "models"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

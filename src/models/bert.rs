@@ -49,7 +49,7 @@ pub fn read_config(dir: &Path) -> Result<TransformerConfig> {
     }
     let cfg: TransformerConfig =
         serde_json::from_value(v).map_err(|e| bad(format!("not a BERT config: {e}")))?;
-    cfg.validate().map_err(bad)?;
+    cfg.validate().map_err(|e| bad(e.to_string()))?;
     Ok(cfg)
 }
 

@@ -84,15 +84,23 @@ pub struct ClassifierConfig {
 
 impl ClassifierConfig {
     /// Checks the configuration; the message names the offending field.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.labels.len() < 2 {
-            return Err(format!("need at least 2 labels, got {:?}", self.labels));
+            return Err(ModelError::InvalidConfig(format!(
+                "need at least 2 labels, got {:?}",
+                self.labels
+            )));
         }
         if self.vocab_size == 0 || self.max_len == 0 {
-            return Err("vocab_size and max_len must be > 0".into());
+            return Err(ModelError::InvalidConfig(
+                "vocab_size and max_len must be > 0".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+            return Err(ModelError::InvalidConfig(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
         }
         match &self.encoder {
             EncoderConfig::Gru {
@@ -102,10 +110,14 @@ impl ClassifierConfig {
                 pooling,
             } => {
                 if *embed_dim == 0 || *hidden == 0 {
-                    return Err("gru: embed_dim and hidden must be > 0".into());
+                    return Err(ModelError::InvalidConfig(
+                        "gru: embed_dim and hidden must be > 0".into(),
+                    ));
                 }
                 if *pooling == Pooling::Attention && *attention_dim == 0 {
-                    return Err("gru: attention_dim must be > 0 with attention pooling".into());
+                    return Err(ModelError::InvalidConfig(
+                        "gru: attention_dim must be > 0 with attention pooling".into(),
+                    ));
                 }
             }
             EncoderConfig::Cnn {
@@ -114,19 +126,23 @@ impl ClassifierConfig {
                 widths,
             } => {
                 if *embed_dim == 0 || *filters == 0 || widths.is_empty() {
-                    return Err("cnn: embed_dim, filters and widths must be non-empty".into());
+                    return Err(ModelError::InvalidConfig(
+                        "cnn: embed_dim, filters and widths must be non-empty".into(),
+                    ));
                 }
                 if let Some(w) = widths.iter().find(|w| **w % 2 == 0) {
-                    return Err(format!("cnn: widths must be odd, got {w}"));
+                    return Err(ModelError::InvalidConfig(format!(
+                        "cnn: widths must be odd, got {w}"
+                    )));
                 }
             }
             EncoderConfig::Transformer(t) | EncoderConfig::Bert { transformer: t, .. } => {
                 t.validate()?;
                 if self.max_len > t.max_position_embeddings {
-                    return Err(format!(
+                    return Err(ModelError::InvalidConfig(format!(
                         "max_len {} exceeds the model's {} positions",
                         self.max_len, t.max_position_embeddings
-                    ));
+                    )));
                 }
             }
         }
@@ -200,9 +216,9 @@ impl TextClassifier {
         seed: u64,
         glove: Option<&Path>,
     ) -> Result<(Self, Option<usize>)> {
-        config.validate().map_err(|m| ModelError::Config {
+        config.validate().map_err(|e| ModelError::Config {
             path: "<config>".into(),
-            message: m,
+            message: e.to_string(),
         })?;
         let mut found = None;
         let params = match (&config.encoder, glove) {
@@ -256,9 +272,9 @@ impl TextClassifier {
                 path: cfg_path.clone(),
                 message: format!("not a classifier config: {e}"),
             })?;
-        config.validate().map_err(|m| ModelError::Config {
+        config.validate().map_err(|e| ModelError::Config {
             path: cfg_path.clone(),
-            message: m,
+            message: e.to_string(),
         })?;
         let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
         if tokenizer.vocab_size() != config.vocab_size {

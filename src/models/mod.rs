@@ -88,6 +88,9 @@ pub enum ModelError {
     /// A dataset could not be read.
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
+    /// A model configuration is inconsistent (the message names the field).
+    #[error("{0}")]
+    InvalidConfig(String),
     /// A dataset is inconsistent with what the model needs.
     #[error("{0}")]
     Data(String),

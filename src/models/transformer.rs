@@ -5,7 +5,7 @@
 //! softmax are composed from differentiable ops (candle's fused ones pass no gradient).
 
 use super::params::{Init, ParamStore};
-use super::Result;
+use super::{ModelError, Result};
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
 
@@ -39,20 +39,22 @@ fn default_eps() -> f64 {
 
 impl TransformerConfig {
     /// Checks the shape is usable.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
-            return Err(
+            return Err(ModelError::InvalidConfig(
                 "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
-            );
-        }
-        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
             ));
         }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(ModelError::InvalidConfig(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
         if self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
-            return Err("max_position_embeddings and type_vocab_size must be > 0".into());
+            return Err(ModelError::InvalidConfig(
+                "max_position_embeddings and type_vocab_size must be > 0".into(),
+            ));
         }
         Ok(())
     }

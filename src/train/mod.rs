@@ -350,7 +350,8 @@ impl TrainConfig {
             max_len: self.max_len,
             dropout: self.dropout,
         };
-        cfg.validate().map_err(TrainError::Config)?;
+        cfg.validate()
+            .map_err(|e| TrainError::Config(e.to_string()))?;
         Ok(cfg)
     }
 }
