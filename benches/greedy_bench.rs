@@ -8,11 +8,11 @@
 //! Without OUT_DIR (a plain `cargo bench`) it prints its usage and does nothing.
 
 use candle_core::Device;
-use rationale::greedy::gpt2::Gpt2;
 use rationale::greedy::lm::{
     rationalize_sequence, rationalize_sequence_batched, DEFAULT_MAX_TOKENS,
 };
 use rationale::greedy::GreedyConfig;
+use rationale::models::gpt2::Gpt2;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;

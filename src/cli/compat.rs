@@ -3,9 +3,9 @@
 //! A5), which greedy sequential rationales assume.
 
 use crate::greedy::dropout::{train_lm, TrainConfig};
-use crate::greedy::gpt2::Gpt2;
 use crate::greedy::lm::load_tokenizer;
 use crate::io::write_dir_atomic;
+use crate::models::gpt2::Gpt2;
 use crate::train::TrainError;
 use candle_core::Device;
 use clap::Args;

@@ -14,13 +14,13 @@ use crate::corpus::DataDir;
 use crate::greedy::checkpoint::CheckpointClassifier;
 use crate::greedy::classifier::{rationalize_document, BowClassifier, SubsetClassifier};
 use crate::greedy::exhaustive::exhaustive;
-use crate::greedy::gpt2::Gpt2;
 use crate::greedy::lambada;
 use crate::greedy::lm::{
     load_tokenizer, rationalize_sequence_batched, LmScorer, DEFAULT_MAX_TOKENS,
 };
 use crate::greedy::{GreedyConfig, Start};
 use crate::io::write_atomic;
+use crate::models::gpt2::Gpt2;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;

@@ -8,11 +8,11 @@ use crate::corpus::mask::{hard_spans, top_k};
 use crate::corpus::{
     read_results, DataDir, LabelScores, Num, Prediction, RationalePrediction, ThresholdedScores,
 };
+use crate::models::argmax;
 use crate::models::{Classifier, Example, ExampleSet, TextClassifier};
 use crate::progress::{Event, Observer};
 use crate::select::train::word_sentences;
 use crate::select::SelectModel;
-use crate::train::argmax;
 use std::path::{Path, PathBuf};
 
 /// One explanation job over a split.

@@ -1,8 +1,8 @@
 //! Explaining a raw text: its whitespace-separated words, one score per word.
 
 use super::{explain, ExplainConfig, Result};
+use crate::models::argmax;
 use crate::models::{Classifier, TextClassifier};
-use crate::train::argmax;
 use serde::Serialize;
 
 /// One text explained for the class the model predicts.

@@ -8,7 +8,7 @@
 use super::{greedy, GreedyConfig, GreedyError, Rationale, SubsetScore, SubsetScorer};
 use crate::corpus::mask::hard_spans;
 use crate::corpus::{AnnotationId, LabelScores, Prediction, RationalePrediction};
-use crate::train::first_max;
+use crate::models::first_max;
 use rand::seq::SliceRandom;
 use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,8 @@
 //! loss is next-token cross-entropy at every position. Randomness comes from a seeded ChaCha
 //! generator (candle's CPU generator cannot be seeded).
 
-use super::gpt2::{Gpt2, Gpt2Config};
 use super::GreedyError;
+use crate::models::gpt2::{Gpt2, Gpt2Config};
 use crate::progress::Observer;
 use crate::train::fit::{fit, Batching, EpochEnd, Plan};
 use crate::train::{on_training_stack, AdamW, AdamWParams, TrainError, TrainState, Trainer};

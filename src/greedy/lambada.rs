@@ -11,9 +11,9 @@
 //!   **F1** = one F1 over the concatenated per-position indicators of all passages' contexts
 //!   (micro-pooled token F1). Published, GPT-2 Medium: greedy 18.9 / 0.25 / 0.34.
 
-use super::gpt2::Gpt2;
 use super::lm::{rationalize_sequence_batched, DEFAULT_MAX_TOKENS};
 use super::{GreedyConfig, GreedyError};
+use crate::models::gpt2::Gpt2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

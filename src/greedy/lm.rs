@@ -1,8 +1,7 @@
 //! Language models as [`SubsetScorer`]s, and rationales for every token of a sequence.
 
-use super::gpt2::Gpt2;
-use super::packed::{KvCache, PackedGpt2, Row};
 use super::{greedy, GreedyConfig, GreedyError, Rationale, Start, Step, SubsetScore, SubsetScorer};
+use crate::models::gpt2::{Gpt2, KvCache, PackedGpt2, Row};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -146,7 +145,7 @@ fn score_rows(
     calls: &mut u64,
 ) -> Result<Vec<SubsetScore>, GreedyError> {
     in_passes(rows, max_tokens, calls, |c| {
-        model.score(&rows[c.clone()], &targets[c])
+        Ok(model.score(&rows[c.clone()], &targets[c])?)
     })
 }
 
@@ -157,7 +156,7 @@ fn prefill_rows(
     max_tokens: usize,
     calls: &mut u64,
 ) -> Result<Vec<KvCache>, GreedyError> {
-    in_passes(rows, max_tokens, calls, |c| model.prefill(&rows[c]))
+    in_passes(rows, max_tokens, calls, |c| Ok(model.prefill(&rows[c])?))
 }
 
 impl SubsetScorer for LmScorer<'_> {

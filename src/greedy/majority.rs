@@ -8,9 +8,9 @@
 
 use super::dropout::{train_lm, TrainConfig};
 use super::exhaustive::exhaustive;
-use super::gpt2::{score_row, Gpt2, Gpt2Config};
 use super::lm::LmScorer;
 use super::{greedy, GreedyConfig, GreedyError, Start, SubsetScore, SubsetScorer};
+use crate::models::gpt2::{score_row, Gpt2, Gpt2Config};
 use candle_core::Device;
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;

@@ -13,17 +13,17 @@
 //! inputs, [`dropout`] the compatibility fine-tuning (word dropout), [`majority`] the synthetic
 //! majority-class experiment and [`lambada`] the annotated-LAMBADA evaluation.
 
+pub use crate::models::gpt2::SubsetScore;
+
 pub mod checkpoint;
 pub mod classifier;
 pub mod dropout;
 pub mod exhaustive;
-pub mod gpt2;
 pub mod lambada;
 pub mod lm;
 pub mod majority;
-pub mod packed;
 
-use crate::train::first_max;
+use crate::models::first_max;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,9 @@ pub enum GreedyError {
     /// An input, configuration or checkpoint is unusable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The language model failed to load or run.
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
     /// Training (word-dropout fine-tuning) failed.
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
@@ -59,15 +62,6 @@ impl GreedyError {
             source,
         }
     }
-}
-
-/// The model's verdict on one subset: the target's log-probability and the argmax.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SubsetScore {
-    /// log p(target | subset).
-    pub target_logprob: f32,
-    /// The highest-scoring output (lowest index among ties).
-    pub argmax: usize,
 }
 
 /// A model that predicts from a subset of its input positions.

@@ -86,18 +86,18 @@ impl ClassifierConfig {
     /// Checks the configuration; the message names the offending field.
     pub fn validate(&self) -> Result<()> {
         if self.labels.len() < 2 {
-            return Err(ModelError::InvalidConfig(format!(
+            return Err(ModelError::Invalid(format!(
                 "need at least 2 labels, got {:?}",
                 self.labels
             )));
         }
         if self.vocab_size == 0 || self.max_len == 0 {
-            return Err(ModelError::InvalidConfig(
+            return Err(ModelError::Invalid(
                 "vocab_size and max_len must be > 0".into(),
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(ModelError::InvalidConfig(format!(
+            return Err(ModelError::Invalid(format!(
                 "dropout must be in [0, 1), got {}",
                 self.dropout
             )));
@@ -110,12 +110,12 @@ impl ClassifierConfig {
                 pooling,
             } => {
                 if *embed_dim == 0 || *hidden == 0 {
-                    return Err(ModelError::InvalidConfig(
+                    return Err(ModelError::Invalid(
                         "gru: embed_dim and hidden must be > 0".into(),
                     ));
                 }
                 if *pooling == Pooling::Attention && *attention_dim == 0 {
-                    return Err(ModelError::InvalidConfig(
+                    return Err(ModelError::Invalid(
                         "gru: attention_dim must be > 0 with attention pooling".into(),
                     ));
                 }
@@ -126,12 +126,12 @@ impl ClassifierConfig {
                 widths,
             } => {
                 if *embed_dim == 0 || *filters == 0 || widths.is_empty() {
-                    return Err(ModelError::InvalidConfig(
+                    return Err(ModelError::Invalid(
                         "cnn: embed_dim, filters and widths must be non-empty".into(),
                     ));
                 }
                 if let Some(w) = widths.iter().find(|w| **w % 2 == 0) {
-                    return Err(ModelError::InvalidConfig(format!(
+                    return Err(ModelError::Invalid(format!(
                         "cnn: widths must be odd, got {w}"
                     )));
                 }
@@ -139,7 +139,7 @@ impl ClassifierConfig {
             EncoderConfig::Transformer(t) | EncoderConfig::Bert { transformer: t, .. } => {
                 t.validate()?;
                 if self.max_len > t.max_position_embeddings {
-                    return Err(ModelError::InvalidConfig(format!(
+                    return Err(ModelError::Invalid(format!(
                         "max_len {} exceeds the model's {} positions",
                         self.max_len, t.max_position_embeddings
                     )));

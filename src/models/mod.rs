@@ -13,6 +13,7 @@ pub mod data;
 pub mod dense;
 pub mod embedding;
 pub mod fast_math;
+pub mod gpt2;
 pub mod gru;
 mod gru_kernels;
 pub mod gru_scan;
@@ -88,9 +89,9 @@ pub enum ModelError {
     /// A dataset could not be read.
     #[error(transparent)]
     Corpus(#[from] crate::corpus::CorpusError),
-    /// A model configuration is inconsistent (the message names the field).
+    /// A configuration, checkpoint or input is unusable; the message names what and why.
     #[error("{0}")]
-    InvalidConfig(String),
+    Invalid(String),
     /// A dataset is inconsistent with what the model needs.
     #[error("{0}")]
     Data(String),
@@ -153,6 +154,24 @@ pub struct AttentionMaps {
 pub trait AttentionClassifier: Classifier {
     /// Attention maps of one sequence.
     fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps>;
+}
+
+/// Index of the largest value: the first on ties; NaN counts as −∞ (it is chosen only when
+/// every value is NaN, then index 0); 0 for an empty slice.
+pub fn argmax(p: &[f32]) -> usize {
+    first_max(p.iter().copied()).unwrap_or(0)
+}
+
+/// [`argmax`] of any sequence; `None` when it is empty.
+pub fn first_max(xs: impl IntoIterator<Item = f32>) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, x) in xs.into_iter().enumerate() {
+        let x = if x.is_nan() { f32::NEG_INFINITY } else { x };
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Checks that every probability is finite.

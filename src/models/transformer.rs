@@ -41,18 +41,18 @@ impl TransformerConfig {
     /// Checks the shape is usable.
     pub fn validate(&self) -> Result<()> {
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
-            return Err(ModelError::InvalidConfig(
+            return Err(ModelError::Invalid(
                 "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
             ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return Err(ModelError::InvalidConfig(format!(
+            return Err(ModelError::Invalid(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             )));
         }
         if self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
-            return Err(ModelError::InvalidConfig(
+            return Err(ModelError::Invalid(
                 "max_position_embeddings and type_vocab_size must be > 0".into(),
             ));
         }

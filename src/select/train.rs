@@ -186,7 +186,7 @@ pub fn evaluate(model: &SelectModel, data: &Encoded) -> Result<(f64, f64, f64, f
         for (r, &i) in chunk.iter().enumerate() {
             let y = data.labels[i] as usize;
             loss -= lp[r][y] as f64;
-            if crate::train::argmax(&lp[r]) == y {
+            if crate::models::argmax(&lp[r]) == y {
                 correct += 1;
             }
         }

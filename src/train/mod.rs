@@ -30,6 +30,7 @@ pub use fit::{on_training_stack, TrainState, Trainer};
 pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
+use crate::models::argmax;
 use crate::models::transformer::TransformerConfig;
 use crate::models::{
     bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
@@ -422,24 +423,6 @@ pub fn evaluate(
     }
     let n = seqs.len().max(1) as f64;
     Ok((correct as f64 / n, loss / n))
-}
-
-/// Index of the largest value: the first on ties; NaN counts as −∞ (it is chosen only when
-/// every value is NaN, then index 0); 0 for an empty slice.
-pub fn argmax(p: &[f32]) -> usize {
-    first_max(p.iter().copied()).unwrap_or(0)
-}
-
-/// [`argmax`] of any sequence; `None` when it is empty.
-pub fn first_max(xs: impl IntoIterator<Item = f32>) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
-    for (i, x) in xs.into_iter().enumerate() {
-        let x = if x.is_nan() { f32::NEG_INFINITY } else { x };
-        if best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best.map(|(i, _)| i)
 }
 
 fn encode_set(

@@ -8,8 +8,11 @@
 //! Every op used in training is composed from differentiable primitives (layer norm and softmax
 //! are written out: candle-nn's fused versions pass no gradient).
 
-use super::packed::PackedGpt2;
-use super::{GreedyError, SubsetScore};
+mod packed;
+
+pub use packed::{KvCache, PackedGpt2, Row};
+
+use super::ModelError;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -70,15 +73,15 @@ impl Gpt2Config {
         }
     }
 
-    fn validate(&self) -> Result<(), GreedyError> {
+    fn validate(&self) -> Result<(), ModelError> {
         if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
-            return Err(GreedyError::Invalid(format!(
+            return Err(ModelError::Invalid(format!(
                 "n_embd {} is not a multiple of n_head {}",
                 self.n_embd, self.n_head
             )));
         }
         if self.vocab_size == 0 || self.n_layer == 0 || self.n_positions == 0 {
-            return Err(GreedyError::Invalid(
+            return Err(ModelError::Invalid(
                 "vocab_size, n_layer and n_positions must be > 0".into(),
             ));
         }
@@ -86,7 +89,7 @@ impl Gpt2Config {
             self.activation_function.as_str(),
             "gelu_new" | "gelu" | "gelu_pytorch_tanh"
         ) {
-            return Err(GreedyError::Invalid(format!(
+            return Err(ModelError::Invalid(format!(
                 "unsupported activation_function {:?}",
                 self.activation_function
             )));
@@ -95,15 +98,15 @@ impl Gpt2Config {
     }
 
     /// Every token id inside the vocabulary and every position inside `n_positions`.
-    pub(super) fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), GreedyError> {
+    pub(crate) fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), ModelError> {
         if let Some(&t) = ids.iter().find(|&&t| t as usize >= self.vocab_size) {
-            return Err(GreedyError::Invalid(format!(
+            return Err(ModelError::Invalid(format!(
                 "token id {t} >= vocab size {}",
                 self.vocab_size
             )));
         }
         if let Some(&p) = positions.iter().find(|&&p| p >= self.n_positions) {
-            return Err(GreedyError::Invalid(format!(
+            return Err(ModelError::Invalid(format!(
                 "position {p} >= n_positions {} (context too long for this model)",
                 self.n_positions
             )));
@@ -116,17 +119,17 @@ impl Gpt2Config {
     }
 }
 
-pub(super) struct Block {
-    pub(super) ln1: (Tensor, Tensor),
-    pub(super) attn_w: Tensor,
-    pub(super) attn_b: Tensor,
-    pub(super) proj_w: Tensor,
-    pub(super) proj_b: Tensor,
-    pub(super) ln2: (Tensor, Tensor),
-    pub(super) fc_w: Tensor,
-    pub(super) fc_b: Tensor,
-    pub(super) fc_proj_w: Tensor,
-    pub(super) fc_proj_b: Tensor,
+pub(crate) struct Block {
+    pub(crate) ln1: (Tensor, Tensor),
+    pub(crate) attn_w: Tensor,
+    pub(crate) attn_b: Tensor,
+    pub(crate) proj_w: Tensor,
+    pub(crate) proj_b: Tensor,
+    pub(crate) ln2: (Tensor, Tensor),
+    pub(crate) fc_w: Tensor,
+    pub(crate) fc_b: Tensor,
+    pub(crate) fc_proj_w: Tensor,
+    pub(crate) fc_proj_b: Tensor,
 }
 
 /// A GPT-2 language model (inference and training).
@@ -206,13 +209,13 @@ fn named(
     name: &str,
     shape: &[usize],
     device: &Device,
-) -> Result<Tensor, GreedyError> {
+) -> Result<Tensor, ModelError> {
     let t = tensors
         .get(name)
         .or_else(|| tensors.get(&format!("transformer.{name}")))
-        .ok_or_else(|| GreedyError::Invalid(format!("checkpoint has no tensor {name:?}")))?;
+        .ok_or_else(|| ModelError::Invalid(format!("checkpoint has no tensor {name:?}")))?;
     if t.dims() != shape {
-        return Err(GreedyError::Invalid(format!(
+        return Err(ModelError::Invalid(format!(
             "tensor {name:?} has shape {:?}, config implies {shape:?}",
             t.dims()
         )));
@@ -224,20 +227,20 @@ fn named(
 fn read_checkpoint(
     dir: &Path,
     device: &Device,
-) -> Result<(Gpt2Config, HashMap<String, Tensor>), GreedyError> {
+) -> Result<(Gpt2Config, HashMap<String, Tensor>), ModelError> {
     let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| GreedyError::io(&cfg_path, e))?;
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
     let config: Gpt2Config = serde_json::from_str(&text)
-        .map_err(|e| GreedyError::Invalid(format!("{}: {e}", cfg_path.display())))?;
+        .map_err(|e| ModelError::Invalid(format!("{}: {e}", cfg_path.display())))?;
     let w = dir.join("model.safetensors");
     if !w.exists() {
-        return Err(GreedyError::io(
+        return Err(ModelError::io(
             &w,
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         ));
     }
     let tensors = candle_core::safetensors::load(&w, device)
-        .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+        .map_err(|e| ModelError::Invalid(format!("{}: {e}", w.display())))?;
     Ok((config, tensors))
 }
 
@@ -247,7 +250,7 @@ impl Gpt2 {
         config: Gpt2Config,
         tensors: &HashMap<String, Tensor>,
         device: &Device,
-    ) -> Result<Self, GreedyError> {
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         let get = |name: &str, shape: &[usize]| named(tensors, name, shape, device);
         let (d, inner) = (config.n_embd, config.inner());
@@ -286,7 +289,7 @@ impl Gpt2 {
     }
 
     /// Loads `config.json` and `model.safetensors` from a checkpoint folder.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, GreedyError> {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
         let (config, tensors) = read_checkpoint(dir, device)?;
         Self::from_tensors(config, &tensors, device)
     }
@@ -296,7 +299,7 @@ impl Gpt2 {
     pub fn load_vars(
         dir: &Path,
         device: &Device,
-    ) -> Result<(Gpt2Config, Vec<(String, Var)>), GreedyError> {
+    ) -> Result<(Gpt2Config, Vec<(String, Var)>), ModelError> {
         let (config, tensors) = read_checkpoint(dir, device)?;
         config.validate()?;
         let vars = names(&config)
@@ -305,7 +308,7 @@ impl Gpt2 {
                 let t = named(&tensors, &name, &shape, device)?;
                 Ok((name, Var::from_tensor(&t)?))
             })
-            .collect::<Result<_, GreedyError>>()?;
+            .collect::<Result<_, ModelError>>()?;
         Ok((config, vars))
     }
 
@@ -315,7 +318,7 @@ impl Gpt2 {
         config: &Gpt2Config,
         seed: u64,
         device: &Device,
-    ) -> Result<Vec<(String, Var)>, GreedyError> {
+    ) -> Result<Vec<(String, Var)>, ModelError> {
         config.validate()?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut out = Vec::new();
@@ -346,7 +349,7 @@ impl Gpt2 {
         config: Gpt2Config,
         vars: &[(String, Var)],
         device: &Device,
-    ) -> Result<Self, GreedyError> {
+    ) -> Result<Self, ModelError> {
         let map: HashMap<String, Tensor> = vars
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
@@ -355,23 +358,19 @@ impl Gpt2 {
     }
 
     /// Saves a checkpoint folder in the Hugging Face layout (`config.json`, `model.safetensors`).
-    pub fn save(
-        config: &Gpt2Config,
-        vars: &[(String, Var)],
-        dir: &Path,
-    ) -> Result<(), GreedyError> {
-        std::fs::create_dir_all(dir).map_err(|e| GreedyError::io(dir, e))?;
+    pub fn save(config: &Gpt2Config, vars: &[(String, Var)], dir: &Path) -> Result<(), ModelError> {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
         let map: HashMap<String, Tensor> = vars
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect();
         let w = dir.join("model.safetensors");
         candle_core::safetensors::save(&map, &w)
-            .map_err(|e| GreedyError::Invalid(format!("{}: {e}", w.display())))?;
+            .map_err(|e| ModelError::Invalid(format!("{}: {e}", w.display())))?;
         let c = dir.join("config.json");
-        let text = serde_json::to_string_pretty(config)
-            .map_err(|e| GreedyError::Invalid(e.to_string()))?;
-        std::fs::write(&c, text).map_err(|e| GreedyError::io(&c, e))
+        let text =
+            serde_json::to_string_pretty(config).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        std::fs::write(&c, text).map_err(|e| ModelError::io(&c, e))
     }
 
     /// The device the weights live on.
@@ -384,7 +383,7 @@ impl Gpt2 {
         ids: &[u32],
         positions: &[usize],
         shape: (usize, usize),
-    ) -> Result<Tensor, GreedyError> {
+    ) -> Result<Tensor, ModelError> {
         self.config.check_tokens(ids, positions)?;
         let ids = Tensor::from_slice(ids, ids.len(), &self.device)?;
         let pos: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
@@ -450,7 +449,7 @@ impl Gpt2 {
         ids: &[u32],
         positions: &[usize],
         b: usize,
-    ) -> Result<Tensor, GreedyError> {
+    ) -> Result<Tensor, ModelError> {
         let h = self.hidden(ids, positions, b, None, false)?;
         let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
         Ok(matmul_2d(&x, &self.wte_t)?)
@@ -463,9 +462,9 @@ impl Gpt2 {
         ids: &[u32],
         b: usize,
         extra_mask: Option<&Tensor>,
-    ) -> Result<Tensor, GreedyError> {
+    ) -> Result<Tensor, ModelError> {
         if b == 0 || !ids.len().is_multiple_of(b) {
-            return Err(GreedyError::Invalid(
+            return Err(ModelError::Invalid(
                 "ids length is not a multiple of the batch size".into(),
             ));
         }
@@ -484,10 +483,10 @@ impl Gpt2 {
         b: usize,
         extra: Option<&Tensor>,
         train: bool,
-    ) -> Result<Tensor, GreedyError> {
+    ) -> Result<Tensor, ModelError> {
         if b == 0 || !ids.len().is_multiple_of(b) || ids.len() != positions.len() || ids.is_empty()
         {
-            return Err(GreedyError::Invalid(
+            return Err(ModelError::Invalid(
                 "ids/positions lengths do not form a (batch, length) grid".into(),
             ));
         }
@@ -504,7 +503,7 @@ impl Gpt2 {
     }
 
     /// The weights packed for greedy search ([`PackedGpt2`]), packed on the first call.
-    pub fn packed(&self) -> Result<&PackedGpt2, GreedyError> {
+    pub fn packed(&self) -> Result<&PackedGpt2, ModelError> {
         if let Some(p) = self.packed.get() {
             return Ok(p);
         }
@@ -512,25 +511,34 @@ impl Gpt2 {
         Ok(self.packed.get_or_init(|| p))
     }
 
-    pub(super) fn blocks(&self) -> &[Block] {
+    pub(crate) fn blocks(&self) -> &[Block] {
         &self.blocks
     }
 
     /// Token and position embeddings and the final layer norm.
-    pub(super) fn embeddings(&self) -> (&Tensor, &Tensor, &(Tensor, Tensor)) {
+    pub(crate) fn embeddings(&self) -> (&Tensor, &Tensor, &(Tensor, Tensor)) {
         (&self.wte, &self.wpe, &self.ln_f)
     }
 }
 
 /// Target log-probability and argmax (lowest id among ties) of each row of `(b, vocab)` logits.
-pub fn scores_from_logits(logits: &Tensor, target: u32) -> Result<Vec<SubsetScore>, GreedyError> {
+pub fn scores_from_logits(logits: &Tensor, target: u32) -> Result<Vec<SubsetScore>, ModelError> {
     let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
     Ok(rows.iter().map(|r| score_row(r, target as usize)).collect())
 }
 
+/// The model's verdict on one subset: the target's log-probability and the argmax.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SubsetScore {
+    /// log p(target | subset).
+    pub target_logprob: f32,
+    /// The highest-scoring output (lowest index among ties).
+    pub argmax: usize,
+}
+
 /// Target log-probability and argmax of one row of logits.
 pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
-    let best = crate::train::argmax(r);
+    let best = super::argmax(r);
     let m = r[best];
     let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
     SubsetScore {

@@ -13,10 +13,10 @@
 //! Same mathematics as [`Gpt2::forward`] (tested equal to 1e-4 on the logits, and greedy
 //! search gives the authors' rationales); GELU's tanh comes from [`fast_math`].
 
-use super::gpt2::{score_row, Gpt2, Gpt2Config};
-use super::{GreedyError, SubsetScore};
+use super::{score_row, Gpt2, Gpt2Config, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::fast_math;
+use crate::models::ModelError;
 use candle_core::Tensor;
 
 struct Layer {
@@ -71,11 +71,11 @@ pub struct Row<'a> {
     pub positions: Vec<usize>,
 }
 
-fn values(t: &Tensor) -> Result<Vec<f32>, GreedyError> {
+fn values(t: &Tensor) -> Result<Vec<f32>, ModelError> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
-fn packed(w: &Tensor, b: Option<&Tensor>) -> Result<PackedMatrix, GreedyError> {
+fn packed(w: &Tensor, b: Option<&Tensor>) -> Result<PackedMatrix, ModelError> {
     let (k, n) = w.dims2()?;
     let bias = b.map(values).transpose()?;
     Ok(PackedMatrix::new(&values(w)?, k, n, bias.as_deref()))
@@ -94,7 +94,7 @@ fn layer_norm(x: &mut [f32], d: usize, (w, b): &(Vec<f32>, Vec<f32>), eps: f32) 
 
 impl PackedGpt2 {
     /// Packs `model`'s weights (a copy; about the model's size again in memory).
-    pub fn new(model: &Gpt2) -> Result<Self, GreedyError> {
+    pub fn new(model: &Gpt2) -> Result<Self, ModelError> {
         let c = &model.config;
         let mut layers = Vec::with_capacity(c.n_layer);
         for b in model.blocks() {
@@ -124,15 +124,15 @@ impl PackedGpt2 {
 
     /// Every layer's keys and values of each row: the prefix's first `past` tokens, then the
     /// row's own.
-    pub fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>, GreedyError> {
+    pub fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>, ModelError> {
         Ok(self.run(rows, true)?.0)
     }
 
     /// Log-probability of `targets[i]` and the argmax (lowest id among ties) of the next-token
     /// distribution after the last token of row `i`.
-    pub fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, GreedyError> {
+    pub fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError> {
         if rows.len() != targets.len() {
-            return Err(GreedyError::Invalid("one target per row is needed".into()));
+            return Err(ModelError::Invalid("one target per row is needed".into()));
         }
         let mut last = self.run(rows, false)?.1;
         layer_norm(&mut last, self.d, &self.ln_f, self.eps);
@@ -152,17 +152,17 @@ impl PackedGpt2 {
         Ok(out)
     }
 
-    fn check(&self, rows: &[Row]) -> Result<(), GreedyError> {
+    fn check(&self, rows: &[Row]) -> Result<(), ModelError> {
         for r in rows {
             if r.ids.is_empty() || r.ids.len() != r.positions.len() {
-                return Err(GreedyError::Invalid(
+                return Err(ModelError::Invalid(
                     "a row needs as many positions as tokens, at least one".into(),
                 ));
             }
             self.config.check_tokens(&r.ids, &r.positions)?;
             if let Some((c, past)) = r.prefix {
                 if past > c.len {
-                    return Err(GreedyError::Invalid(format!(
+                    return Err(ModelError::Invalid(format!(
                         "prefix of {past} tokens from a cache of {}",
                         c.len
                     )));
@@ -174,7 +174,7 @@ impl PackedGpt2 {
 
     /// One pass over the packed rows: with `keep`, the caches of every row; without, the last
     /// block's output at each row's last token `(rows, d)`.
-    fn run(&self, rows: &[Row], keep: bool) -> Result<(Vec<KvCache>, Vec<f32>), GreedyError> {
+    fn run(&self, rows: &[Row], keep: bool) -> Result<(Vec<KvCache>, Vec<f32>), ModelError> {
         self.check(rows)?;
         let d = self.d;
         let starts: Vec<usize> = rows
