@@ -114,7 +114,7 @@ fn run(a: ExplainArgs) -> Result<usize, String> {
 /// Runs `rationale explain`.
 pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
     let out = args.out.clone();
-    match super::with_big_stack(move || run(args)) {
+    match run(args) {
         Ok(n) => {
             eprintln!("wrote {n} predictions to {}", out.display());
             ExitCode::SUCCESS

@@ -109,20 +109,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs `f` on a thread with a 1 GiB stack: backward passes through long recurrences recurse
-/// once per graph node and overflow the default stacks. Training needs none of this (the
-/// library's training entry points run on their own such thread); `explain` and `run` still
-/// use it for gradient explanations.
-#[cfg(feature = "models")]
-pub(crate) fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(f)
-        .expect("spawn worker thread")
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
-
 #[cfg(test)]
 mod tests {
     use super::Cli;

@@ -121,7 +121,7 @@ pub(crate) fn run(a: RunArgs) -> ExitCode {
     };
     let (out, progress) = (a.out.clone(), !a.quiet);
     let quiet = a.quiet;
-    match super::with_big_stack(move || run_job(&cfg, &out, &Terminal::new(quiet))) {
+    match run_job(&cfg, &out, &Terminal::new(quiet)) {
         Ok(report) => {
             if a.json {
                 println!(

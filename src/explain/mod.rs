@@ -34,6 +34,9 @@ pub enum ExplainError {
     /// A selective rationalizer failed to load or run.
     #[error(transparent)]
     Select(#[from] crate::select::SelectError),
+    /// The worker thread could not be started.
+    #[error(transparent)]
+    Thread(#[from] crate::train::TrainError),
     /// Invalid options.
     #[error("invalid explanation options: {0}")]
     Config(String),

@@ -229,8 +229,14 @@ impl Drop for Steps<'_> {
 
 /// Runs `job`: explains every annotation of the split (or measures the rationales of
 /// `rationales_from`) with faithfulness measured on the model, reporting one step per
-/// annotation to `observer`.
+/// annotation to `observer`. Runs on its own large-stack thread
+/// ([`crate::train::on_training_stack`]): gradients through long recurrences recurse deeply, and
+/// callers need no special stack.
 pub fn explain_split(job: &ExplainJob, observer: &dyn Observer) -> Result<ExplainOutput> {
+    crate::train::on_training_stack(|| explain_split_here(job, observer))?
+}
+
+fn explain_split_here(job: &ExplainJob, observer: &dyn Observer) -> Result<ExplainOutput> {
     if job.config.method == Method::Select && job.rationales_from.is_none() {
         return select_split(job, observer);
     }
