@@ -90,7 +90,8 @@ pub fn run(
     };
     let data = &cfg.data_dir;
     let config_json = serde_json::to_string_pretty(cfg).expect("config serialises");
-    std::fs::write(dir.join("run.json"), config_json).map_err(|e| io(&dir.join("run.json"), e))?;
+    std::fs::write(dir.join("run.json"), config_json)
+        .map_err(|e| PipelineError::io(&dir.join("run.json"), e))?;
 
     p.stage("training the classifier (explained post hoc)");
     let mut cls_cfg = cfg.classifier.clone();
@@ -136,7 +137,8 @@ pub fn run(
     p.line(&format!(
         "      post-hoc rationales: top {k} tokens (mean human rationale length of {from})"
     ));
-    std::fs::create_dir_all(dir.join("results")).map_err(|e| io(&dir.join("results"), e))?;
+    std::fs::create_dir_all(dir.join("results"))
+        .map_err(|e| PipelineError::io(&dir.join("results"), e))?;
     let mut methods: Vec<(String, PathBuf)> = Vec::new();
     let mut jobs = vec![(Method::Select, sel_dir.clone())];
     jobs.extend(cfg.methods.iter().map(|m| (*m, cls_dir.clone())));
@@ -164,13 +166,15 @@ pub fn run(
             ));
         }
         let path = dir.join("results").join(format!("{name}.jsonl"));
-        std::fs::write(&path, results_jsonl(&got.predictions)).map_err(|e| io(&path, e))?;
+        std::fs::write(&path, results_jsonl(&got.predictions))
+            .map_err(|e| PipelineError::io(&path, e))?;
         methods.push((name, path));
     }
 
     p.stage("scoring with the ERASER metrics");
     let options = ScoreOptions::default();
-    std::fs::create_dir_all(dir.join("scores")).map_err(|e| io(&dir.join("scores"), e))?;
+    std::fs::create_dir_all(dir.join("scores"))
+        .map_err(|e| PipelineError::io(&dir.join("scores"), e))?;
     let mut rows = Vec::new();
     let mut evals: Vec<(String, Evaluation)> = Vec::new();
     for (name, path) in &methods {
@@ -196,7 +200,7 @@ pub fn run(
         };
         let score_path = dir.join("scores").join(format!("{name}.json"));
         std::fs::write(&score_path, score_file(scores).to_python_string())
-            .map_err(|e| io(&score_path, e))?;
+            .map_err(|e| PipelineError::io(&score_path, e))?;
         let rows_path = dir
             .join("scores")
             .join(format!("{name}.{}", table::PER_INSTANCE_EXT));
@@ -212,16 +216,17 @@ pub fn run(
 
     p.stage("drawing figures");
     let figures = dir.join("figures");
-    std::fs::create_dir_all(&figures).map_err(|e| io(&figures, e))?;
+    std::fs::create_dir_all(&figures).map_err(|e| PipelineError::io(&figures, e))?;
     draw_heatmaps(cfg, &eval_data, &methods, &figures)?;
     draw_aopc_curves(&evals, &figures)?;
 
     p.stage("comparison table");
     let table = comparison_table(&rows);
-    std::fs::write(dir.join("table.md"), &table).map_err(|e| io(&dir.join("table.md"), e))?;
+    std::fs::write(dir.join("table.md"), &table)
+        .map_err(|e| PipelineError::io(&dir.join("table.md"), e))?;
     let summary = serde_json::to_string_pretty(&rows).expect("rows serialise");
     std::fs::write(dir.join("summary.json"), summary)
-        .map_err(|e| io(&dir.join("summary.json"), e))?;
+        .map_err(|e| PipelineError::io(&dir.join("summary.json"), e))?;
     let files = staging::list_files(&dir);
     stage_dir.commit()?;
     Ok(RunReport {
@@ -230,10 +235,6 @@ pub fn run(
         files,
         seconds: p.start.elapsed().as_secs_f64(),
     })
-}
-
-fn io(path: &Path, e: std::io::Error) -> PipelineError {
-    PipelineError::io(path, e)
 }
 
 /// Heatmaps of the first `cfg.figures` annotations: the human rationale, then each method.
@@ -290,7 +291,8 @@ fn draw_heatmaps(
             } else {
                 format!("heatmap_{safe}.svg")
             };
-            std::fs::write(dir.join(&name), page).map_err(|e| io(&dir.join(name), e))?;
+            std::fs::write(dir.join(&name), page)
+                .map_err(|e| PipelineError::io(&dir.join(name), e))?;
         }
     }
     Ok(())
@@ -354,7 +356,7 @@ fn draw_aopc_curves(evals: &[(String, Evaluation)], dir: &Path) -> Result<(), Pi
                 what: file.to_string(),
                 message: e.to_string(),
             })?;
-        std::fs::write(dir.join(file), svg).map_err(|e| io(&dir.join(file), e))?;
+        std::fs::write(dir.join(file), svg).map_err(|e| PipelineError::io(&dir.join(file), e))?;
     }
     Ok(())
 }

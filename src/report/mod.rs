@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 pub struct Report {
     /// The aggregate scores.
     pub scores: Scores,
-    /// Every problem found (warnings only: a file with errors is not scored).
-    pub problems: Vec<Problem>,
     /// The pass the scores came from; [`Report::rows`] gives its per-(annotation, document) rows.
     pub evaluation: Evaluation,
     /// The options scored with.
@@ -23,10 +21,39 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of an evaluation already run (for callers that watch its progress).
+    pub fn new(
+        evaluation: Evaluation,
+        results: &Path,
+        options: &ScoreOptions,
+    ) -> Result<Report, ScoreError> {
+        if evaluation.lines.is_empty() {
+            return Err(ScoreError::Empty {
+                path: results.to_path_buf(),
+            });
+        }
+        let Some(scores) = evaluation.scores.clone() else {
+            return Err(ScoreError::Invalid {
+                path: results.to_path_buf(),
+                problems: evaluation.problems,
+            });
+        };
+        Ok(Report {
+            scores,
+            evaluation,
+            options: options.clone(),
+        })
+    }
+
     /// The reference scorer's score file (`metrics.py --score_file`), as a Python-style value;
     /// [`PyJson::to_python_string`] gives the file's bytes.
     pub fn score_file(&self) -> PyJson {
         score_file::score_file(&self.scores)
+    }
+
+    /// Every problem found (warnings only: a file with errors is not scored).
+    pub fn problems(&self) -> &[Problem] {
+        &self.evaluation.problems
     }
 
     /// The headline table `rationale score` prints.
@@ -82,33 +109,6 @@ pub fn score(
 ) -> Result<Report, ScoreError> {
     let evaluation = evaluate(data_dir, split, results, options, &mut |_| {})?;
     Report::new(evaluation, results, options)
-}
-
-impl Report {
-    /// The report of an evaluation already run (for callers that watch its progress).
-    pub fn new(
-        evaluation: Evaluation,
-        results: &Path,
-        options: &ScoreOptions,
-    ) -> Result<Report, ScoreError> {
-        if evaluation.lines.is_empty() {
-            return Err(ScoreError::Empty {
-                path: results.to_path_buf(),
-            });
-        }
-        let Some(scores) = evaluation.scores.clone() else {
-            return Err(ScoreError::Invalid {
-                path: results.to_path_buf(),
-                problems: evaluation.problems,
-            });
-        };
-        Ok(Report {
-            scores,
-            problems: evaluation.problems.clone(),
-            evaluation,
-            options: options.clone(),
-        })
-    }
 }
 
 /// Checks `results` against `data_dir`'s `split` and returns every problem found, as
