@@ -1,4 +1,4 @@
-//! Training and explaining from Rust: train a small CNN classifier on the bundled Movies sample,
+//! Training and explaining from Rust: train a small CNN classifier on the bundled Movies data,
 //! explain its test predictions with gradient × input (faithfulness measured on the model),
 //! write ERASER results and score them.
 //! `cargo run --release --example train_explain -- OUT_DIR`

@@ -1,4 +1,4 @@
-//! `rationale greedy` end to end on the tiny GPT-2 fixture and the bundled movies sample.
+//! `rationale greedy` end to end on the tiny GPT-2 fixture and the bundled Movies data.
 #![cfg(feature = "models")]
 
 mod common;

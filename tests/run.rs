@@ -1,4 +1,4 @@
-//! `rationale run` end to end on the bundled Movies sample, with tiny settings.
+//! `rationale run` end to end on the bundled Movies data, with tiny settings.
 
 mod common;
 
@@ -31,7 +31,14 @@ const TINY: [&str; 10] = [
     "2",
 ];
 
-const METHODS: [&str; 3] = ["select", "gradient", "grad-input"];
+const METHODS: [&str; 6] = [
+    "select",
+    "gradient",
+    "grad-input",
+    "integrated-gradients",
+    "attention",
+    "random",
+];
 
 fn tiny_run(out: &Path, extra: &[&str]) -> Output {
     let data = movies();
@@ -99,11 +106,21 @@ fn run_writes_every_output_and_compares_every_method() {
         .filter(|f| f.starts_with("heatmap_"))
         .collect();
     assert_eq!(heatmaps.len(), 2, "{figures:?}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for f in &figures {
+        assert!(
+            html.contains(&format!("<img src=\"figures/{f}\"")),
+            "{f} in index.html"
+        );
+    }
+    for m in METHODS {
+        assert!(html.contains(&format!("<td>{m}</td>")), "{m} in index.html");
+    }
     let svg = std::fs::read_to_string(out.join("figures").join(heatmaps[0])).unwrap();
     assert!(svg.contains("<svg") && METHODS.iter().all(|m| svg.contains(m)));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary.as_array().unwrap().len(), 3);
+    assert_eq!(summary.as_array().unwrap().len(), METHODS.len());
     assert_eq!(
         std::fs::read_to_string(out.join("table.md")).unwrap(),
         table
@@ -235,4 +252,57 @@ fn run_config_errors_name_the_file_and_place() {
     let o = rationale(&["run", "--config", "/no/such/run.json", "--out", &out]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/no/such/run.json"), "{}", stderr(&o));
+}
+
+const TABLE_BEGIN: &str = "<!-- main-job table: begin -->\n";
+const TABLE_END: &str = "<!-- main-job table: end -->";
+
+/// The README's table is what the main job prints: the README's first command, `rationale run`
+/// with every default, here on one thread in the `ci` profile (the README's numbers come from a
+/// 2-thread release build, so this also checks that neither changes a digit). Minutes long, so
+/// it runs on request, as `.ci/run` does: `cargo test --profile ci --test run -- --ignored`.
+/// With `RATIONALE_UPDATE_README=1` it rewrites the README's table instead of failing.
+#[test]
+#[ignore = "runs the whole main job (minutes); .ci/run runs it"]
+fn readme_table_is_the_main_jobs_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rationale-run");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rationale"))
+        .current_dir(root)
+        .args(["run", "--out", &out.display().to_string(), "--quiet"])
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("binary runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for row in table.lines().skip(2) {
+        let method = row.split('|').nth(1).unwrap().trim();
+        assert!(
+            html.contains(&format!("<td>{method}</td>")),
+            "{method} in index.html"
+        );
+    }
+    let readme_path = root.join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let start = readme.find(TABLE_BEGIN).expect("README marks the table") + TABLE_BEGIN.len();
+    let end = start
+        + readme[start..]
+            .find(TABLE_END)
+            .expect("README ends the table");
+    if readme[start..end] == table {
+        return;
+    }
+    if std::env::var_os("RATIONALE_UPDATE_README").is_some() {
+        let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&readme_path, updated).unwrap();
+        return;
+    }
+    panic!(
+        "README.md's table is not what `rationale run` prints.\nREADME:\n{}\nrun:\n{table}\n\
+         Rewrite it with RATIONALE_UPDATE_README=1 cargo test --profile ci --test run -- \
+         --ignored readme_table",
+        &readme[start..end]
+    );
 }

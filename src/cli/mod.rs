@@ -26,7 +26,7 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
 #[command(
-    after_help = "Start with `rationale run` (the main job on the bundled Movies sample, a few minutes).
+    after_help = "Start with `rationale run` (the main job on the bundled Movies dataset, under five minutes).
 Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input or a
 failed job (the message says which file and what to do); clap's own usage errors also exit 2.
 Run `rationale <COMMAND> --help` for examples."

@@ -126,6 +126,10 @@ struct HeatmapArgs {
     /// Signed attributions: diverging scale centred on 0.
     #[arg(long)]
     signed: bool,
+    /// Divide each method's row by its largest magnitude, so methods on different scales
+    /// compare by colour.
+    #[arg(long = "per-row")]
+    per_row: bool,
     /// Figure width in px.
     #[arg(long, default_value_t = 720.0)]
     width: f64,
@@ -306,6 +310,7 @@ fn heatmaps(args: HeatmapArgs) -> ExitCode {
         signed: args.signed,
         width: Some(args.width),
         page_lines: args.page_lines,
+        per_row: args.per_row,
     };
     if let (Some(id), Some(out)) = (&args.id, &args.out) {
         let annotation = match loaded.annotation(id, &args.sources) {

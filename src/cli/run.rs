@@ -10,16 +10,18 @@ use std::process::ExitCode;
 /// Options of `rationale run`; any option given overrides `--config`.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
-  rationale run                                   # bundled Movies sample → rationale-run/
+  rationale run                                   # bundled Movies data → rationale-run/
   rationale run --out runs/movies --quiet
   rationale run --data-dir ../shared/data/eraser/movies --out runs/full --epochs 6
+  rationale run --vectors none --train-limit 320    # random word vectors, a 320-review sample
   rationale run --config runs/movies/run.json --out runs/again   # the same job again
   rationale run --methods integrated-gradients,occlusion --limit 50 --json
 
 Writes into --out (replaced only when the whole job succeeded): run.json (the configuration),
 classifier/ and select/ (checkpoints), results/<method>.jsonl (ERASER results),
 scores/<method>.json (score files) and scores/<method>.parquet (per instance), figures/
-(heatmaps: human vs each method; AOPC curves), table.md and summary.json.")]
+(heatmaps: human vs each method; AOPC curves), table.md, summary.json and index.html (the table,
+what each column means and every figure on one page).")]
 pub(crate) struct RunArgs {
     /// Start from this configuration (JSON, e.g. OUT/run.json of an earlier run) instead of the
     /// defaults shown; flags override it [default: none].
@@ -34,15 +36,21 @@ pub(crate) struct RunArgs {
     /// Split explained and scored [default: test].
     #[arg(long)]
     split: Option<String>,
-    /// Post-hoc methods for the classifier, comma-separated [default: gradient,grad-input].
+    /// Post-hoc methods for the classifier, comma-separated
+    /// [default: gradient,grad-input,integrated-gradients,attention,random].
     #[arg(long, value_enum, value_delimiter = ',')]
     methods: Option<Vec<Method>>,
-    /// Epochs of both models [default: 8 for the classifier, 5 for the rationalizer].
+    /// Epochs of both models [default: 3 for the classifier, 5 for the rationalizer].
     #[arg(long)]
     epochs: Option<usize>,
-    /// Longest input in words of both models [default: 512].
+    /// Longest input in words of both models [default: 1024 for the classifier, 2048 for the
+    /// rationalizer].
     #[arg(long = "max-len")]
     max_len: Option<usize>,
+    /// Word vectors of both models (GloVe text, `.gz` allowed), or `none` for random ones
+    /// [default: datasets/vectors/minilm-words-64d.txt.gz].
+    #[arg(long, value_name = "FILE|none")]
+    vectors: Option<PathBuf>,
     /// Noise-injection magnitude p of the rationalizer (0 = off) [default: 0.1].
     #[arg(long)]
     noise: Option<f64>,
@@ -89,6 +97,11 @@ fn build_config(a: &RunArgs) -> Result<RunConfig, PipelineError> {
         cfg.classifier.max_len = n;
         cfg.select.max_len = n;
     }
+    if let Some(v) = &a.vectors {
+        let v = (v.as_os_str() != "none").then(|| v.clone());
+        cfg.classifier.glove = v.clone();
+        cfg.select.glove = v;
+    }
     if let Some(p) = a.noise {
         cfg.select.noise = p;
     }
@@ -133,10 +146,12 @@ pub(crate) fn run(a: RunArgs) -> ExitCode {
             }
             if progress {
                 eprintln!(
-                    "{} files in {} ({:.0}s): table.md, results/, scores/, figures/, run.json",
+                    "{} files in {} ({:.0}s): open {} in a browser; table.md, results/, \
+                     scores/, figures/, run.json",
                     report.files.len(),
                     report.out.display(),
-                    report.seconds
+                    report.seconds,
+                    report.out.join("index.html").display()
                 );
             }
             ExitCode::SUCCESS

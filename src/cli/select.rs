@@ -76,7 +76,8 @@ pub(crate) struct SelectArgs {
     /// Longest input in model tokens; the rest is never selected [default: 2048].
     #[arg(long)]
     max_len: Option<usize>,
-    /// GloVe-format text file for the embeddings [default: none, random init].
+    /// GloVe-format text file (`.gz` allowed) for the embeddings, e.g. the bundled
+    /// datasets/vectors/minilm-words-64d.txt.gz with --embed-dim 64 [default: none, random init].
     #[arg(long)]
     glove: Option<PathBuf>,
     /// REINFORCE, Gumbel: weight of |selection rate − budget| [default: 1].

@@ -104,7 +104,8 @@ pub(crate) struct ClassifierArgs {
     /// Minimum count for a word to enter the vocabulary [default: 2].
     #[arg(long)]
     min_frequency: Option<u64>,
-    /// GloVe-format text file for the embeddings (GRU, CNN) [default: none, random init].
+    /// GloVe-format text file (`.gz` allowed) for the embeddings (GRU, CNN), e.g. the bundled
+    /// datasets/vectors/minilm-words-64d.txt.gz with --embed-dim 64 [default: none, random init].
     #[arg(long)]
     glove: Option<PathBuf>,
     /// Longest input in model tokens [default: 1024].

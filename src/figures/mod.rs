@@ -50,6 +50,8 @@ pub struct FigureOptions {
     pub width: Option<f64>,
     /// Split whole documents into pages of this many text lines.
     pub page_lines: Option<usize>,
+    /// Divide each row by its largest magnitude, so methods on different scales compare by colour.
+    pub per_row: bool,
 }
 
 /// Errors drawing figures.
@@ -262,7 +264,15 @@ pub fn render(
 impl DocFigure {
     /// Renders the figure: one SVG, or one per page with `page_lines`.
     pub fn render(&self, options: &FigureOptions) -> Result<Vec<String>, VizError> {
-        let score_rows: Vec<&[f64]> = self.rows.iter().map(|r| r.scores.as_slice()).collect();
+        let scaled: Vec<Vec<f64>> = self
+            .rows
+            .iter()
+            .map(|r| match options.per_row {
+                true => scaled_to_unit(&r.scores),
+                false => r.scores.clone(),
+            })
+            .collect();
+        let score_rows: Vec<&[f64]> = scaled.iter().map(Vec::as_slice).collect();
         let scale = if options.signed {
             Scale::symmetric(&score_rows)
         } else {
@@ -271,16 +281,20 @@ impl DocFigure {
         let mut heatmap = Heatmap::new(&self.tokens)
             .gold(&self.gold)
             .title(&self.title);
-        for row in &self.rows {
+        for (row, scores) in self.rows.iter().zip(&scaled) {
             heatmap = match &row.predicted {
-                Some(p) => heatmap.row_with_prediction(&row.label, &row.scores, p),
-                None => heatmap.row(&row.label, &row.scores),
+                Some(p) => heatmap.row_with_prediction(&row.label, scores, p),
+                None => heatmap.row(&row.label, scores),
             };
         }
         let defaults = HeatmapOptions::default();
         heatmap = heatmap.options(HeatmapOptions {
             width: options.width.unwrap_or(defaults.width),
             scale: Some(scale),
+            scale_label: match options.per_row {
+                true => "score ÷ row max".to_string(),
+                false => defaults.scale_label.clone(),
+            },
             context: options.context,
             ..defaults
         });
@@ -288,6 +302,18 @@ impl DocFigure {
             Some(lines) if options.context.is_none() => heatmap.render_pages(lines),
             _ => heatmap.render().map(|s| vec![s]),
         }
+    }
+}
+
+/// `scores` divided by their largest finite magnitude (unchanged when that is 0).
+fn scaled_to_unit(scores: &[f64]) -> Vec<f64> {
+    let max = scores
+        .iter()
+        .filter(|s| s.is_finite())
+        .fold(0.0f64, |m, s| m.max(s.abs()));
+    match max > 0.0 {
+        true => scores.iter().map(|s| s / max).collect(),
+        false => scores.to_vec(),
     }
 }
 
@@ -312,4 +338,22 @@ pub fn pr_figure(figure: &DocFigure) -> Result<String, VizError> {
         .map(|(label, x, y)| Curve { label, x, y })
         .collect();
     rationale_viz::precision_recall_curves(&curves, &CurveOptions::precision_recall(&figure.title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scaled_to_unit;
+
+    #[test]
+    fn rows_scale_by_their_largest_finite_magnitude() {
+        assert_eq!(
+            scaled_to_unit(&[0.5, -2.0, 1.0, f64::NAN])
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![0.25, -1.0, 0.5]
+        );
+        assert_eq!(scaled_to_unit(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
 }

@@ -1,4 +1,5 @@
-//! Word embeddings, optionally initialised from a local GloVe-format text file.
+//! Word embeddings, optionally initialised from a local GloVe-format text file (plain or
+//! gzip-compressed, `.gz`).
 
 use super::params::{Init, ParamStore};
 use super::tokenizer::ModelTokenizer;
@@ -76,19 +77,25 @@ pub fn glove_table(
     ))
 }
 
-/// Reads a GloVe-format text file (`word v1 v2 … vd` per line) for the words of `tokenizer`,
-/// returning the vectors found and how many vocabulary entries were covered. Every line must
-/// have the same width; the first line's width sets it.
+/// Reads a GloVe-format text file (`word v1 v2 … vd` per line; gzip-compressed when its name
+/// ends in `.gz`) for the words of `tokenizer`, returning the vectors found and how many
+/// vocabulary entries were covered. Every line must have the same width; the first line's
+/// width sets it.
 pub fn read_glove(
     path: &Path,
     tokenizer: &ModelTokenizer,
     lowercase: bool,
 ) -> Result<(usize, HashMap<u32, Vec<f32>>)> {
     let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let reader: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     let vocab: HashMap<String, u32> = tokenizer.vocab().into_iter().collect();
     let mut dim = 0usize;
     let mut found = HashMap::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (i, line) in std::io::BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(|e| ModelError::io(path, e))?;
         let mut parts = line.split(' ');
         let Some(word) = parts.next() else { continue };
@@ -135,4 +142,50 @@ pub fn read_glove(
         });
     }
     Ok((dim, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tokenizer() -> ModelTokenizer {
+        let docs = [
+            vec!["good".to_string(), "bad".into()],
+            vec!["good".into(), "bad".into()],
+        ];
+        ModelTokenizer::train_word_level(docs.iter().map(|d| d.as_slice()), 10, 1, true).unwrap()
+    }
+
+    #[test]
+    fn reads_plain_and_gzip_files_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "good 0.5 -1\nugly 1 1\nBad 2 3\n";
+        let plain = dir.path().join("v.txt");
+        std::fs::write(&plain, text).unwrap();
+        let gz = dir.path().join("v.txt.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        let tok = tokenizer();
+        let (dim, found) = read_glove(&plain, &tok, true).unwrap();
+        assert_eq!(dim, 2);
+        assert_eq!(found.len(), 2, "good and bad (lower-cased), not ugly");
+        assert_eq!(found[&tok.token_to_id("bad").unwrap()], vec![2.0, 3.0]);
+        assert_eq!(read_glove(&gz, &tok, true).unwrap(), (dim, found));
+    }
+
+    #[test]
+    fn a_ragged_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.txt");
+        std::fs::write(&path, "good 0.5 -1\nbad 1\n").unwrap();
+        let err = read_glove(&path, &tokenizer(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2") && err.contains("expected 2"), "{err}");
+    }
 }

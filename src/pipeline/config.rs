@@ -29,35 +29,47 @@ pub struct RunConfig {
     pub select: SelectConfig,
 }
 
+/// The word vectors bundled with the repository (`datasets/vectors/README.md`).
+pub const BUNDLED_VECTORS: &str = "datasets/vectors/minilm-words-64d.txt.gz";
+
 impl Default for RunConfig {
-    /// Sized for the bundled Movies sample (320 train / 60 val / 199 test documents) to finish
-    /// in a few minutes on 2 cores: CNN encoders of width 64 over the first 512 words.
+    /// Sized for the bundled Movies data (1,600 train / 200 val / 199 test reviews) to finish
+    /// in a few minutes on 2 cores: BiGRUs of width 64 over the bundled 64-d word vectors, the
+    /// classifier reading the first 1,024 words, the rationalizer whole reviews.
     fn default() -> Self {
+        let vectors = Some(PathBuf::from(BUNDLED_VECTORS));
         let classifier = TrainConfig {
-            encoder: "cnn".into(),
+            encoder: "gru".into(),
             embed_dim: 64,
-            filters: 64,
-            max_len: 512,
-            lr: 5e-3,
-            epochs: 8,
-            patience: 3,
+            hidden: 64,
+            glove: vectors.clone(),
+            max_len: 1024,
+            lr: 3e-3,
+            epochs: 3,
             ..TrainConfig::default()
         };
         let select = SelectConfig {
-            encoder: "cnn".into(),
+            encoder: "gru".into(),
             embed_dim: 64,
-            filters: 64,
-            max_len: 512,
-            lr: 5e-3,
+            hidden: 64,
+            glove: vectors,
+            max_len: 2048,
+            window: 3,
+            lr: 3e-3,
             epochs: 5,
-            patience: 3,
             noise: 0.1,
             ..SelectConfig::default()
         };
         RunConfig {
             data_dir: PathBuf::from("datasets/movies"),
             split: "test".into(),
-            methods: vec![Method::Gradient, Method::GradInput],
+            methods: vec![
+                Method::Gradient,
+                Method::GradInput,
+                Method::IntegratedGradients,
+                Method::Attention,
+                Method::Random,
+            ],
             figures: 3,
             limit: None,
             seed: 1,
@@ -123,6 +135,19 @@ impl RunConfig {
         }
         if self.limit == Some(0) {
             return invalid("limit must be at least 1".into());
+        }
+        for path in [&self.classifier.glove, &self.select.glove]
+            .into_iter()
+            .flatten()
+        {
+            if !path.is_file() {
+                return invalid(format!(
+                    "word vectors {} not found (the default, {BUNDLED_VECTORS}, is relative to \
+                     the repository root: run from there, or pass --vectors FILE, or \
+                     --vectors none to start from random vectors)",
+                    path.display()
+                ));
+            }
         }
         let mut cls = self.classifier.clone();
         cls.data_dir = self.data_dir.clone();

@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod page;
 mod staging;
 mod subset;
 mod table;
@@ -38,25 +39,40 @@ pub struct RunReport {
     pub files: Vec<PathBuf>,
     /// Wall-clock seconds of the whole job.
     pub seconds: f64,
+    /// Each stage's name and wall-clock seconds, in order.
+    pub stages: Vec<(String, f64)>,
 }
 
-/// Numbered stage lines with the time elapsed, reported to the observer.
+/// Numbered stage lines, each closed by the seconds it took, reported to the observer.
 struct Stages<'a> {
     observer: &'a dyn Observer,
     start: Instant,
     stages: usize,
-    done: usize,
+    /// Finished stages and their seconds; the last one is running since `since`.
+    done: Vec<(String, f64)>,
+    since: Instant,
 }
 
 impl Stages<'_> {
+    /// Closes the running stage (if any) and opens `what`.
     fn stage(&mut self, what: &str) {
-        self.done += 1;
+        self.finish();
+        self.done.push((what.to_string(), f64::NAN));
         self.observer.event(Event::Line(&format!(
-            "[{}/{}] {what} ({:.0}s)",
-            self.done,
-            self.stages,
-            self.start.elapsed().as_secs_f64()
+            "[{}/{}] {what}",
+            self.done.len(),
+            self.stages
         )));
+    }
+
+    /// Records and reports the running stage's seconds.
+    fn finish(&mut self) {
+        if let Some(last) = self.done.last_mut().filter(|s| s.1.is_nan()) {
+            last.1 = self.since.elapsed().as_secs_f64();
+            self.observer
+                .event(Event::Line(&format!("      done in {:.1} s", last.1)));
+        }
+        self.since = Instant::now();
     }
 
     fn line(&self, text: &str) {
@@ -86,7 +102,8 @@ pub fn run(
         observer,
         start: Instant::now(),
         stages: 6,
-        done: 0,
+        done: Vec::new(),
+        since: Instant::now(),
     };
     let data = &cfg.data_dir;
     let config_json = serde_json::to_string_pretty(cfg).expect("config serialises");
@@ -220,20 +237,48 @@ pub fn run(
     draw_heatmaps(cfg, &eval_data, &methods, &figures)?;
     draw_aopc_curves(&evals, &figures)?;
 
-    p.stage("comparison table");
+    p.stage("comparison table and index.html");
     let table = comparison_table(&rows);
     std::fs::write(dir.join("table.md"), &table)
         .map_err(|e| PipelineError::io(&dir.join("table.md"), e))?;
     let summary = serde_json::to_string_pretty(&rows).expect("rows serialise");
     std::fs::write(dir.join("summary.json"), summary)
         .map_err(|e| PipelineError::io(&dir.join("summary.json"), e))?;
-    let files = staging::list_files(&dir);
+    p.finish();
+    let about = format!(
+        "Data: {}, split {}. Classifier: {} encoder (best epoch {}, validation accuracy {:.3}), \
+         explained post hoc by {}; each post-hoc rationale is its top {k} tokens (the mean human \
+         rationale length of {from}). Rationalizer (select): {} generator and predictors, \
+         {:.0} % of the first {} words, window {}, noise p = {}. Seed {}; configuration in run.json. In the heatmaps each \
+         method's row is divided by its largest magnitude; boxes mark its rationale, underlines \
+         the human one.",
+        data.display(),
+        cfg.split,
+        cfg.classifier.encoder,
+        cls.best_epoch,
+        cls.best_val_accuracy,
+        cfg.methods.iter().map(|m| method_name(*m)).collect::<Vec<_>>().join(", "),
+        cfg.select.encoder,
+        100.0 * cfg.select.budget,
+        cfg.select.max_len,
+        cfg.select.window,
+        cfg.select.noise,
+        cfg.seed,
+    );
+    let mut files = staging::list_files(&dir);
+    files.push(PathBuf::from("index.html"));
+    files.sort();
+    let listed: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let html = page::index_html(&rows, &about, &p.done, &listed);
+    std::fs::write(dir.join("index.html"), html)
+        .map_err(|e| PipelineError::io(&dir.join("index.html"), e))?;
     stage_dir.commit()?;
     Ok(RunReport {
         rows,
         out: out.to_path_buf(),
         files,
         seconds: p.start.elapsed().as_secs_f64(),
+        stages: p.done,
     })
 }
 
@@ -256,6 +301,7 @@ fn draw_heatmaps(
         signed: false,
         width: Some(720.0),
         page_lines: None,
+        per_row: true,
     };
     for annotation in annotations
         .iter()
