@@ -118,6 +118,7 @@ pub enum Method {
 
 /// Options of all methods (each uses its own).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ExplainConfig {
     /// The method.
     pub method: Method,

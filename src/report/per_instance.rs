@@ -163,6 +163,23 @@ fn columnar(_: &[Row], _: &str) -> Result<Vec<u8>, WriteError> {
 
 #[cfg(feature = "columnar")]
 fn columnar(rows: &[Row], ext: &str) -> Result<Vec<u8>, WriteError> {
+    let batch = record_batch(rows)?;
+    let mut out = Vec::new();
+    if ext == "parquet" {
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None)?;
+        w.write(&batch)?;
+        w.close()?;
+    } else {
+        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema())?;
+        w.write(&batch)?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+/// The rows as one Arrow record batch, one column per field (the Parquet file's schema).
+#[cfg(feature = "columnar")]
+pub fn record_batch(rows: &[Row]) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
     use arrow_array::{
         ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array,
     };
@@ -231,16 +248,5 @@ fn columnar(rows: &[Row], ext: &str) -> Result<Vec<u8>, WriteError> {
         ),
         ("sufficiency_aopc".into(), x(|r| r.sufficiency_aopc)),
     ]);
-    let batch = RecordBatch::try_from_iter(columns)?;
-    let mut out = Vec::new();
-    if ext == "parquet" {
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None)?;
-        w.write(&batch)?;
-        w.close()?;
-    } else {
-        let mut w = arrow_ipc::writer::FileWriter::try_new(&mut out, &batch.schema())?;
-        w.write(&batch)?;
-        w.finish()?;
-    }
-    Ok(out)
+    RecordBatch::try_from_iter(columns)
 }
