@@ -19,7 +19,7 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rationale::explain::{self, ExplainConfig, Method};
 use rationale::models::classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};
-use rationale::models::ModelTokenizer;
+use rationale::models::{ModelTokenizer, TextModel};
 use rationale::train::{AdamW, AdamWParams};
 use std::time::Instant;
 

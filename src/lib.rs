@@ -8,8 +8,9 @@
 //!   headline table, per-instance rows), or list its problems: [`validate`];
 //! - draw a figure: [`figures::render`] (SVG token heatmaps, human vs model);
 //! - with the `models` feature (on by default): train a classifier ([`train_classifier`]),
-//!   load a checkpoint ([`TextClassifier::load`]), explain a text ([`explain_text`]) or a
-//!   whole split ([`explain_split`]), train a selective rationalizer ([`train_select`]);
+//!   load a checkpoint trained here or a Hugging Face classifier folder ([`load_text_model`]),
+//!   predict texts ([`predict_texts`]), explain a text ([`explain_text`]) or a whole split
+//!   ([`explain_split`]), train a selective rationalizer ([`train_select`]);
 //! - long work reports progress to an [`Observer`]; the library itself prints nothing.
 //!
 //! ```
@@ -72,7 +73,11 @@ pub use explain::results::{explain_split, ExplainJob};
 #[cfg(feature = "models")]
 pub use explain::{explain_text, ExplainConfig, Method, TextExplanation};
 #[cfg(feature = "models")]
-pub use models::TextClassifier;
+pub use models::hf::HfClassifier;
+#[cfg(feature = "models")]
+pub use models::predict::{predict_texts, TextPrediction};
+#[cfg(feature = "models")]
+pub use models::{load_text_model, TextClassifier, TextModel};
 #[cfg(feature = "models")]
 pub use select::{train_select, SelectConfig};
 #[cfg(feature = "models")]

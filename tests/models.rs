@@ -329,6 +329,7 @@ fn encoders() -> Vec<EncoderConfig> {
             max_position_embeddings: 32,
             type_vocab_size: 1,
             layer_norm_eps: 1e-12,
+            hidden_act: rationale::models::transformer::Activation::Gelu,
         }),
     ]
 }

@@ -271,15 +271,17 @@ class Explanation:
 
 
 class Model:
-    """A classifier trained by ``rationale train classifier`` (or ``train supervise``), loaded
-    for prediction and post-hoc explanation."""
+    """A classifier loaded for prediction and post-hoc explanation: a checkpoint of
+    ``rationale train classifier`` (or ``train supervise``), or a Hugging Face
+    ``*ForSequenceClassification`` folder (BERT, RoBERTa, XLM-R, DistilBERT)."""
 
     def __init__(self, inner: "_rationale.Model") -> None:
         self._inner = inner
 
     @classmethod
     def load(cls, path: PathLike) -> "Model":
-        """Loads a checkpoint folder, or a training output folder (its ``best/``)."""
+        """Loads a checkpoint folder, a training output folder (its ``best/``), or a Hugging
+        Face classifier folder (``config.json``, ``model.safetensors``, ``tokenizer.json``)."""
         return cls(_rationale.Model.load(_path(path)))
 
     @property
@@ -290,7 +292,7 @@ class Model:
     def predict(self, texts: Union[str, Sequence[str]]) -> List[Dict[str, Any]]:
         """Class probabilities of each text: ``{"text", "label", "probs": {label: p}}``.
 
-        Texts are split on whitespace into words, as ERASER tokenises documents."""
+        Texts are tokenised as the model's tokenizer tokenises the raw string."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         labels = self.labels
         out = []
@@ -306,10 +308,11 @@ class Model:
     ) -> List[Explanation]:
         """Explains the predicted class of each text, one score per whitespace-separated word.
 
-        ``method``: ``gradient``, ``grad-input``, ``integrated-gradients``, ``occlusion``,
-        ``attention``, ``rollout``, ``lime`` or ``random``. ``options`` are those of
-        ``rationale explain``: ``ig_steps``, ``occlusion_window``, ``lime_samples``,
-        ``lime_kernel_width``, ``layer``, ``heads``, ``query_row``, ``seed``.
+        ``method``: ``gradient``, ``grad-input``, ``integrated-gradients``, ``smoothgrad``,
+        ``occlusion``, ``attention``, ``rollout``, ``lime``, ``kernel-shap`` or ``random``.
+        ``options`` are those of ``rationale explain``: ``ig_steps``, ``occlusion_window``,
+        ``lime_samples``, ``lime_kernel_width``, ``smoothgrad_samples``, ``smoothgrad_noise``,
+        ``shap_samples``, ``layer``, ``heads``, ``query_row``, ``seed``.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         config = json.dumps({"method": method, **options})

@@ -11,7 +11,7 @@ use rationale::eval::NoGoldAuprc;
 use rationale::figures::{self, DocFigure, FigureOptions, MethodRow};
 use rationale::progress::{Event, Observer};
 use rationale::report::{per_instance, ScoreError};
-use rationale::{ExplainConfig, ScoreOptions, TextClassifier};
+use rationale::{ExplainConfig, ScoreOptions, TextModel};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -491,28 +491,31 @@ fn run(
     }))
 }
 
-/// A classifier checkpoint loaded for prediction and explanation (one call at a time: the
-/// model keeps per-call state).
+/// A classifier loaded for prediction and explanation: a checkpoint trained here or a Hugging
+/// Face classifier folder (one call at a time: the model keeps per-call state).
 #[pyclass(frozen)]
 struct Model {
-    classifier: Mutex<TextClassifier>,
+    classifier: Mutex<Box<dyn TextModel + Send>>,
     labels: Vec<String>,
 }
 
 impl Model {
-    fn classifier(&self) -> std::sync::MutexGuard<'_, TextClassifier> {
+    fn classifier(&self) -> std::sync::MutexGuard<'_, Box<dyn TextModel + Send>> {
         self.classifier.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[pymethods]
 impl Model {
-    /// Loads a checkpoint folder, or a training output folder (its `best/`).
+    /// Loads a checkpoint folder, a training output folder (its `best/`), or a Hugging Face
+    /// classifier folder.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Model> {
         let dir = rationale::explain::results::model_dir(&path);
-        let classifier = py.detach(|| TextClassifier::load(&dir)).map_err(py_err)?;
-        let labels = rationale::models::Classifier::labels(&classifier).to_vec();
+        let classifier = py
+            .detach(|| rationale::load_text_model(&dir))
+            .map_err(py_err)?;
+        let labels = classifier.labels().to_vec();
         Ok(Model {
             classifier: Mutex::new(classifier),
             labels,
@@ -529,22 +532,9 @@ impl Model {
     fn predict(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
         py.detach(|| {
             let classifier = self.classifier();
-            let mut rows = Vec::with_capacity(texts.len());
-            for chunk in texts.chunks(32) {
-                let encoded = chunk
-                    .iter()
-                    .map(|t| {
-                        let words: Vec<String> = t.split_whitespace().map(str::to_owned).collect();
-                        classifier.encode(&words)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(py_err)?;
-                let ids: Vec<&[u32]> = encoded.iter().map(|e| e.ids.as_slice()).collect();
-                let probs = rationale::models::Classifier::predict_proba(&*classifier, &ids)
-                    .map_err(py_err)?;
-                rows.extend(probs.rows().into_iter().map(|r| r.to_vec()));
-            }
-            Ok(rows)
+            let preds =
+                rationale::predict_texts(classifier.as_ref(), &texts, None).map_err(py_err)?;
+            Ok(preds.into_iter().map(|p| p.probs).collect())
         })
     }
 
@@ -557,7 +547,7 @@ impl Model {
             let classifier = self.classifier();
             texts
                 .iter()
-                .map(|t| rationale::explain_text(&classifier, t, &cfg))
+                .map(|t| rationale::explain_text(classifier.as_ref(), t, &cfg))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(py_err)
         })?;

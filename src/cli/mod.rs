@@ -9,6 +9,8 @@ mod explain;
 #[cfg(feature = "models")]
 mod greedy;
 #[cfg(feature = "models")]
+mod predict;
+#[cfg(feature = "models")]
 mod progress;
 mod render;
 #[cfg(feature = "models")]
@@ -69,9 +71,14 @@ enum Command {
   rationale train classifier --data-dir datasets/movies --out runs/cls --encoder cnn
   rationale train select --data-dir datasets/movies --out runs/select --noise 0.1")]
     Train(train::TrainCommand),
-    /// Explain a trained classifier post hoc and measure faithfulness; writes ERASER results.
+    /// Explain a classifier post hoc (trained here or a Hugging Face checkpoint): texts given with
+    /// --text, or a split with faithfulness measured, written as ERASER results.
     #[cfg(feature = "models")]
     Explain(Box<explain::ExplainArgs>),
+    /// Class probabilities or next-token log-probabilities for texts, from a checkpoint trained
+    /// here or a Hugging Face folder.
+    #[cfg(feature = "models")]
+    Predict(Box<predict::PredictArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.
@@ -106,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Train(cmd) => train::train(cmd),
         #[cfg(feature = "models")]
         Command::Explain(args) => explain::explain(*args),
+        #[cfg(feature = "models")]
+        Command::Predict(args) => predict::predict(*args),
     }
 }
 

@@ -10,11 +10,13 @@ pub mod faithfulness;
 pub mod grad_input;
 pub mod gradient;
 pub mod integrated_gradients;
+pub mod kernel_shap;
 pub mod lime;
 pub mod occlusion;
 pub mod random;
 pub mod results;
 pub mod rollout;
+pub mod smoothgrad;
 mod text;
 
 pub use text::{explain_text, TextExplanation};
@@ -101,6 +103,10 @@ pub enum Method {
     GradInput,
     /// Integrated gradients from the all-zero embedding (midpoint rule).
     IntegratedGradients,
+    /// SmoothGrad: the gradient norm averaged over noisy copies of the embeddings.
+    #[serde(rename = "smoothgrad")]
+    #[cfg_attr(feature = "cli", value(name = "smoothgrad"))]
+    SmoothGrad,
     /// Drop in the target probability when a window of words is deleted (window 1: leave-one-out).
     Occlusion,
     /// Attention weights (attention pooling, or a chosen layer/heads of a transformer).
@@ -109,6 +115,8 @@ pub enum Method {
     Rollout,
     /// LIME: weighted ridge regression on random word deletions.
     Lime,
+    /// KernelSHAP: Shapley values of word deletions (exact for short texts).
+    KernelShap,
     /// Uniform random scores (ERASER's "Random" row).
     Random,
     /// The rationales of a selective rationalizer (`rationale train select`); not a post-hoc
@@ -130,6 +138,12 @@ pub struct ExplainConfig {
     pub lime_samples: usize,
     /// LIME kernel width (on cosine distance × 100, as LIME text).
     pub lime_kernel_width: f64,
+    /// SmoothGrad noisy copies.
+    pub smoothgrad_samples: usize,
+    /// SmoothGrad noise σ as a fraction of the embeddings' range (max − min).
+    pub smoothgrad_noise: f64,
+    /// KernelSHAP coalitions (default: 2 × words + 2048).
+    pub shap_samples: Option<usize>,
     /// Attention layer (default: last; for a GRU, attention pooling).
     pub layer: Option<usize>,
     /// Attention heads averaged (default: all).
@@ -148,6 +162,9 @@ impl Default for ExplainConfig {
             occlusion_window: 1,
             lime_samples: 500,
             lime_kernel_width: 25.0,
+            smoothgrad_samples: 20,
+            smoothgrad_noise: 0.1,
+            shap_samples: None,
             layer: None,
             heads: None,
             query_row: None,
@@ -166,6 +183,16 @@ impl ExplainConfig {
         }
         if self.lime_kernel_width.is_nan() || self.lime_kernel_width <= 0.0 {
             return Err(ExplainError::Config("lime_kernel_width must be > 0".into()));
+        }
+        if self.smoothgrad_samples == 0
+            || !(self.smoothgrad_noise >= 0.0 && self.smoothgrad_noise.is_finite())
+        {
+            return Err(ExplainError::Config(
+                "smoothgrad_samples must be > 0 and smoothgrad_noise a number ≥ 0".into(),
+            ));
+        }
+        if self.shap_samples.is_some_and(|n| n < 2) {
+            return Err(ExplainError::Config("shap_samples must be ≥ 2".into()));
         }
         Ok(())
     }
@@ -201,6 +228,14 @@ pub fn explain(
         Method::IntegratedGradients => {
             integrated_gradients::explain(gradients()?, enc, target, cfg.ig_steps)?
         }
+        Method::SmoothGrad => smoothgrad::explain(
+            gradients()?,
+            enc,
+            target,
+            cfg.smoothgrad_samples,
+            cfg.smoothgrad_noise,
+            seed,
+        )?,
         Method::Occlusion => occlusion::explain(model, enc, target, cfg.occlusion_window)?,
         Method::Attention => attention::explain(
             attention()?,
@@ -218,6 +253,7 @@ pub fn explain(
             cfg.lime_kernel_width,
             seed,
         )?,
+        Method::KernelShap => kernel_shap::explain(model, enc, target, cfg.shap_samples, seed)?,
         Method::Random => random::explain(enc, seed),
         Method::Select => {
             return Err(ExplainError::Config(

@@ -9,7 +9,7 @@ use crate::corpus::{
     read_results, DataDir, LabelScores, Num, Prediction, RationalePrediction, ThresholdedScores,
 };
 use crate::models::argmax;
-use crate::models::{Classifier, Example, ExampleSet, TextClassifier};
+use crate::models::{load_text_model, Example, ExampleSet};
 use crate::progress::{Event, Observer};
 use crate::select::train::word_sentences;
 use crate::select::SelectModel;
@@ -250,7 +250,8 @@ fn explain_split_here(job: &ExplainJob, observer: &dyn Observer) -> Result<Expla
             dir.display()
         )));
     }
-    let model = TextClassifier::load(&dir)?;
+    let model = load_text_model(&dir)?;
+    let model = model.as_ref();
     let data = DataDir::new(&job.data_dir);
     let mut set = ExampleSet::load(&data, &job.split)?;
     if let Some(n) = job.limit {
@@ -307,7 +308,7 @@ fn explain_split_here(job: &ExplainJob, observer: &dyn Observer) -> Result<Expla
                 scores_from(pred, ex)?
             }
             None => (
-                explain_one(&model, &enc, target, &job.config, i as u64).map_err(in_example)?,
+                explain_one(model, &enc, target, &job.config, i as u64).map_err(in_example)?,
                 true,
             ),
         };
@@ -318,8 +319,8 @@ fn explain_split_here(job: &ExplainJob, observer: &dyn Observer) -> Result<Expla
         };
         selected += rationale.iter().filter(|m| **m).count();
         total += rationale.len();
-        let f = measure(&model, &enc, &rationale, Some(&scores), &job.thresholds)
-            .map_err(in_example)?;
+        let f =
+            measure(model, &enc, &rationale, Some(&scores), &job.thresholds).map_err(in_example)?;
         predictions.push(eraser_record(
             ex,
             &rationale,

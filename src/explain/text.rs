@@ -1,8 +1,7 @@
 //! Explaining a raw text: its whitespace-separated words, one score per word.
 
 use super::{explain, ExplainConfig, Result};
-use crate::models::argmax;
-use crate::models::{Classifier, TextClassifier};
+use crate::models::{argmax, TextModel};
 use serde::Serialize;
 
 /// One text explained for the class the model predicts.
@@ -19,20 +18,21 @@ pub struct TextExplanation {
 }
 
 /// Explains `text` with the configured method: the words are the text split on whitespace (as
-/// ERASER tokenises documents); the model's own tokens are mapped back to them.
+/// ERASER tokenises documents); the text is tokenised as the model's tokenizer does and each
+/// model token's score goes to the word its characters fall in.
 pub fn explain_text(
-    model: &TextClassifier,
+    model: &dyn TextModel,
     text: &str,
     cfg: &ExplainConfig,
 ) -> Result<TextExplanation> {
-    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
-    let enc = model.encode(&words)?;
+    let input = model.encode_text(text)?;
+    let enc = &input.encoded;
     let probs = model.predict_proba(&[&enc.ids])?.row(0).to_vec();
     let target = argmax(&probs);
-    let scores = explain(model, &enc, target, cfg, 0)?;
+    let scores = explain(model, enc, target, cfg, 0)?;
     let labels = model.labels();
     Ok(TextExplanation {
-        words,
+        words: input.words,
         scores,
         target: labels[target].clone(),
         probs: labels.iter().cloned().zip(probs).collect(),

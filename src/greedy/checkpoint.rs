@@ -5,7 +5,7 @@
 
 use super::classifier::SubsetClassifier;
 use super::GreedyError;
-use crate::models::{Classifier, Encoded, TextClassifier};
+use crate::models::{Classifier, Encoded, TextClassifier, TextModel};
 use std::path::Path;
 
 /// A [`TextClassifier`] that remembers the encoding of the document it last saw.

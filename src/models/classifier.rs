@@ -7,14 +7,14 @@ use super::cnn::Cnn;
 use super::embedding::{glove_table, Embedding};
 use super::gru::BiGru;
 use super::params::{dropout, Init, ParamStore};
-use super::tokenizer::{Encoded, ModelTokenizer};
+use super::tokenizer::ModelTokenizer;
 use super::transformer::{Transformer, TransformerConfig};
 use super::{
-    check_finite, AttentionClassifier, AttentionMaps, Classifier, GradientClassifier, ModelError,
-    Result,
+    check_finite, predict_sorted, to_array, AttentionClassifier, AttentionMaps, Classifier,
+    GradientClassifier, ModelError, Result, TextModel,
 };
 use candle_core::{Device, Tensor, D};
-use ndarray::{Array, Array2, Array4, Dimension};
+use ndarray::{Array2, Array4};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -382,29 +382,9 @@ impl TextClassifier {
         &self.params
     }
 
-    /// Encodes dataset tokens for this model (cut at `max_len`).
-    pub fn encode(&self, words: &[String]) -> Result<Encoded> {
-        self.tokenizer.encode_words(words, self.config.max_len)
-    }
-
-    /// Pads a batch into ids (B, T) and a 0/1 mask (B, T). Empty sequences become one pad.
+    /// Pads a batch into ids (B, T) and a 0/1 mask (B, T) with this model's padding id.
     pub fn pad_batch(&self, batch: &[&[u32]]) -> Result<(Tensor, Tensor)> {
-        let pad = self.tokenizer.pad_id();
-        let t = batch.iter().map(|s| s.len().max(1)).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(batch.len() * t);
-        let mut mask = Vec::with_capacity(batch.len() * t);
-        for s in batch {
-            let s: &[u32] = if s.is_empty() { &[pad] } else { s };
-            for i in 0..t {
-                ids.push(s.get(i).copied().unwrap_or(pad));
-                mask.push(if i < s.len() { 1f32 } else { 0.0 });
-            }
-        }
-        let b = batch.len();
-        Ok((
-            Tensor::from_vec(ids, (b, t), &Device::Cpu)?,
-            Tensor::from_vec(mask, (b, t), &Device::Cpu)?,
-        ))
+        super::pad_batch(batch, self.tokenizer.pad_id())
     }
 
     /// Embeds padded ids (B, T) → (B, T, E).
@@ -482,22 +462,18 @@ impl TextClassifier {
         }
     }
 
+    fn logits_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
+        let (ids, mask) = self.pad_batch(batch)?;
+        let emb = self.embed.forward(&ids)?;
+        to_array(&self.forward(&emb, &mask, None)?.logits)
+    }
+
     fn proba_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = self.pad_batch(batch)?;
         let emb = self.embed.forward(&ids)?;
         let out = self.forward(&emb, &mask, None)?;
-        let probs = candle_nn::ops::softmax(&out.logits, D::Minus1)?;
-        to_array(&probs)
+        to_array(&candle_nn::ops::softmax(&out.logits, D::Minus1)?)
     }
-}
-
-/// An f32 tensor as an ndarray array of the same shape.
-fn to_array<D: Dimension>(t: &Tensor) -> Result<Array<f32, D>> {
-    let shape = t.dims().to_vec();
-    let data = t.flatten_all()?.to_vec1::<f32>()?;
-    Array::from_shape_vec(shape, data)
-        .and_then(|a| a.into_dimensionality::<D>())
-        .map_err(|e| ModelError::Data(format!("tensor of shape {:?}: {e}", t.dims())))
 }
 
 fn mean_pool(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
@@ -506,9 +482,6 @@ fn mean_pool(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
     Ok(h.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)?)
 }
 
-/// Sequences per forward pass in [`Classifier::predict_proba`].
-const CHUNK: usize = 32;
-
 impl Classifier for TextClassifier {
     fn labels(&self) -> &[String] {
         &self.config.labels
@@ -516,16 +489,7 @@ impl Classifier for TextClassifier {
 
     /// Sorts by length, runs chunks of 32, and returns results in input order.
     fn predict_proba(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| batch[i].len());
-        let mut out = Array2::zeros((batch.len(), self.config.labels.len()));
-        for chunk in order.chunks(CHUNK) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|&i| batch[i]).collect();
-            let probs = self.proba_chunk(&seqs)?;
-            for (&i, p) in chunk.iter().zip(probs.rows()) {
-                out.row_mut(i).assign(&p);
-            }
-        }
+        let out = predict_sorted(batch, self.config.labels.len(), |c| self.proba_chunk(c))?;
         check_finite(&out, "class probabilities")?;
         Ok(out)
     }
@@ -534,6 +498,20 @@ impl Classifier for TextClassifier {
     }
     fn attention(&self) -> Option<&dyn AttentionClassifier> {
         Some(self)
+    }
+}
+
+impl TextModel for TextClassifier {
+    fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    fn max_len(&self) -> usize {
+        self.config.max_len
+    }
+
+    fn logits(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
+        predict_sorted(batch, self.config.labels.len(), |c| self.logits_chunk(c))
     }
 }
 

@@ -17,18 +17,20 @@ pub mod gpt2;
 pub mod gru;
 mod gru_kernels;
 pub mod gru_scan;
+pub mod hf;
 pub mod params;
+pub mod predict;
 pub mod tokenizer;
 pub mod transformer;
 
 pub use classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};
 pub use data::{Example, ExampleSet};
 pub use params::ParamStore;
-pub use tokenizer::{Encoded, ModelTokenizer};
+pub use tokenizer::{Encoded, EncodedText, ModelTokenizer};
 
-use candle_core::Tensor;
-use ndarray::{Array2, Array4};
-use std::path::PathBuf;
+use candle_core::{Device, Tensor};
+use ndarray::{Array, Array2, Array4, Dimension};
+use std::path::{Path, PathBuf};
 
 /// Errors of the model layer.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +156,96 @@ pub struct AttentionMaps {
 pub trait AttentionClassifier: Classifier {
     /// Attention maps of one sequence.
     fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps>;
+}
+
+/// A classifier that reads text: one trained here ([`TextClassifier`]) or a Hugging Face
+/// checkpoint ([`hf::HfClassifier`]); [`load_text_model`] loads either from its folder.
+pub trait TextModel: Classifier {
+    /// The tokenizer.
+    fn tokenizer(&self) -> &ModelTokenizer;
+    /// Longest input in model tokens (longer inputs are cut at the end).
+    fn max_len(&self) -> usize;
+    /// Class logits, one row per sequence: shape (sequences, classes).
+    fn logits(&self, batch: &[&[u32]]) -> Result<Array2<f32>>;
+    /// Encodes dataset tokens (ERASER's whitespace tokens), cut to [`TextModel::max_len`].
+    fn encode(&self, words: &[String]) -> Result<Encoded> {
+        self.tokenizer().encode_words(words, self.max_len())
+    }
+    /// Encodes a raw text exactly as the model's tokenizer does, cut to [`TextModel::max_len`].
+    fn encode_text(&self, text: &str) -> Result<EncodedText> {
+        self.tokenizer().encode_text(text, self.max_len())
+    }
+}
+
+/// Loads the classifier in `dir`: a checkpoint trained here (its `config.json` has `encoder`
+/// and `labels`) or a Hugging Face `*ForSequenceClassification` folder.
+pub fn load_text_model(dir: &Path) -> Result<Box<dyn TextModel + Send>> {
+    let cfg = hf::HfConfig::read(dir)?;
+    if cfg.json.get("encoder").is_some() && cfg.json.get("labels").is_some() {
+        Ok(Box::new(TextClassifier::load(dir)?))
+    } else {
+        Ok(Box::new(hf::HfClassifier::load(dir)?))
+    }
+}
+
+/// Pads a batch into ids (B, T) and a 0/1 mask (B, T). Empty sequences become one `pad`.
+pub fn pad_batch(batch: &[&[u32]], pad: u32) -> Result<(Tensor, Tensor)> {
+    let t = batch.iter().map(|s| s.len().max(1)).max().unwrap_or(1);
+    let mut ids = Vec::with_capacity(batch.len() * t);
+    let mut mask = Vec::with_capacity(batch.len() * t);
+    for s in batch {
+        let s: &[u32] = if s.is_empty() { &[pad] } else { s };
+        for i in 0..t {
+            ids.push(s.get(i).copied().unwrap_or(pad));
+            mask.push(if i < s.len() { 1f32 } else { 0.0 });
+        }
+    }
+    Ok((
+        Tensor::from_vec(ids, (batch.len(), t), &Device::Cpu)?,
+        Tensor::from_vec(mask, (batch.len(), t), &Device::Cpu)?,
+    ))
+}
+
+/// Sequences per forward pass in [`predict_sorted`].
+const CHUNK: usize = 32;
+
+/// Runs `f` on chunks of sequences of similar length (sorted by length, 32 at a time, so
+/// little padding is computed) and returns its rows in input order.
+pub(crate) fn predict_sorted(
+    batch: &[&[u32]],
+    columns: usize,
+    f: impl Fn(&[&[u32]]) -> Result<Array2<f32>>,
+) -> Result<Array2<f32>> {
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by_key(|&i| batch[i].len());
+    let mut out = Array2::zeros((batch.len(), columns));
+    for chunk in order.chunks(CHUNK) {
+        let seqs: Vec<&[u32]> = chunk.iter().map(|&i| batch[i]).collect();
+        for (&i, row) in chunk.iter().zip(f(&seqs)?.rows()) {
+            out.row_mut(i).assign(&row);
+        }
+    }
+    Ok(out)
+}
+
+/// Softmax of each row, in place (max-subtracted).
+pub fn softmax_rows(mut x: Array2<f32>) -> Array2<f32> {
+    for mut row in x.rows_mut() {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    x
+}
+
+/// An f32 tensor as an ndarray array of the same shape.
+pub(crate) fn to_array<D: Dimension>(t: &Tensor) -> Result<Array<f32, D>> {
+    let shape = t.dims().to_vec();
+    let data = t.flatten_all()?.to_vec1::<f32>()?;
+    Array::from_shape_vec(shape, data)
+        .and_then(|a| a.into_dimensionality::<D>())
+        .map_err(|e| ModelError::Data(format!("tensor of shape {:?}: {e}", t.dims())))
 }
 
 /// Index of the largest value: the first on ties; NaN counts as −∞ (it is chosen only when

@@ -90,7 +90,13 @@ impl ParamStore {
                 message: format!("not a readable safetensors file: {e}"),
             }
         })?;
-        Ok(ParamStore {
+        Ok(Self::from_tensors(tensors, path))
+    }
+
+    /// Parameters from tensors already read from `path` (named in messages): every parameter the
+    /// model asks for must be there.
+    pub fn from_tensors(tensors: HashMap<String, Tensor>, path: &Path) -> Self {
+        ParamStore {
             varmap: VarMap::new(),
             drawn: RefCell::new(Vec::new()),
             source: Source::Load {
@@ -98,7 +104,7 @@ impl ParamStore {
                 path: path.to_path_buf(),
             },
             device: Device::Cpu,
-        })
+        }
     }
 
     /// The device parameters live on.

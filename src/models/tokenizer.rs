@@ -182,35 +182,113 @@ impl ModelTokenizer {
                 true,
             )
             .map_err(tk_err)?;
-        let ids = enc.get_ids();
-        let wids: Vec<Option<usize>> = enc
+        let word_of: Vec<Option<usize>> = enc
             .get_word_ids()
             .iter()
             .map(|w| w.map(|w| w as usize))
             .collect();
-        let n = ids.len();
-        let lead = wids.iter().take_while(|w| w.is_none()).count();
-        let trail = if lead == n {
-            0
-        } else {
-            wids.iter().rev().take_while(|w| w.is_none()).count()
-        };
-        let content_cap = max_len.saturating_sub(lead + trail).max(1);
-        let content = (n - lead - trail).min(content_cap);
-        let keep: Vec<usize> = (0..lead)
-            .chain(lead..lead + content)
-            .chain(n - trail..n)
+        let keep = kept_tokens(&word_of, max_len);
+        Ok(self.gather(enc.get_ids(), &word_of, &keep, words.len()))
+    }
+
+    /// Encodes a raw text exactly as the tokenizer does (normalizer, pre-tokenizer, special
+    /// tokens), keeping at most `max_len` model tokens as [`ModelTokenizer::encode_words`] does.
+    /// The words are the text split on whitespace; a model token belongs to the word holding
+    /// the first non-whitespace character of its span (special tokens to none).
+    pub fn encode_text(&self, text: &str, max_len: usize) -> Result<EncodedText> {
+        let spans = word_spans(text);
+        let enc = self.tok.encode(text, true).map_err(tk_err)?;
+        let special = enc.get_special_tokens_mask();
+        let word_of: Vec<Option<usize>> = enc
+            .get_offsets()
+            .iter()
+            .zip(special)
+            .map(|(&(a, b), &sp)| {
+                let first = text
+                    .get(a..b)?
+                    .char_indices()
+                    .find(|(_, c)| !c.is_whitespace())?;
+                let at = a + first.0;
+                (sp == 0)
+                    .then(|| spans.iter().position(|&(s, e)| s <= at && at < e))
+                    .flatten()
+            })
             .collect();
+        let keep = kept_tokens(&word_of, max_len);
+        let tokens = enc.get_tokens();
+        Ok(EncodedText {
+            words: spans.iter().map(|&(s, e)| text[s..e].to_owned()).collect(),
+            tokens: keep.iter().map(|&i| tokens[i].clone()).collect(),
+            tokens_before_cut: enc.len(),
+            encoded: self.gather(enc.get_ids(), &word_of, &keep, spans.len()),
+        })
+    }
+
+    /// The tokens at `keep`; an input left empty becomes the padding token.
+    fn gather(
+        &self,
+        ids: &[u32],
+        word_of: &[Option<usize>],
+        keep: &[usize],
+        n_words: usize,
+    ) -> Encoded {
         let mut out = Encoded {
             ids: keep.iter().map(|&i| ids[i]).collect(),
-            word_of: keep.iter().map(|&i| wids[i]).collect(),
-            n_words: words.len(),
+            word_of: keep.iter().map(|&i| word_of[i]).collect(),
+            n_words,
             pad_id: self.pad_id,
         };
         if out.ids.is_empty() {
             out.ids.push(self.pad_id);
             out.word_of.push(None);
         }
-        Ok(out)
+        out
     }
+}
+
+/// Which of the tokens to keep so that at most `max_len` remain: content is cut at the end,
+/// leading and trailing special tokens (those with no word) are kept.
+fn kept_tokens(word_of: &[Option<usize>], max_len: usize) -> Vec<usize> {
+    let n = word_of.len();
+    let lead = word_of.iter().take_while(|w| w.is_none()).count();
+    let trail = if lead == n {
+        0
+    } else {
+        word_of.iter().rev().take_while(|w| w.is_none()).count()
+    };
+    let content = (n - lead - trail).min(max_len.saturating_sub(lead + trail).max(1));
+    (0..lead + content).chain(n - trail..n).collect()
+}
+
+/// Byte spans of the whitespace-separated words of `text`.
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+/// A raw text encoded for a model ([`ModelTokenizer::encode_text`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedText {
+    /// The text's whitespace-separated words (what `encoded.word_of` points into).
+    pub words: Vec<String>,
+    /// The model tokens kept, as strings.
+    pub tokens: Vec<String>,
+    /// How many model tokens the text had before it was cut to the model's length.
+    pub tokens_before_cut: usize,
+    /// Ids and word alignment.
+    pub encoded: Encoded,
 }

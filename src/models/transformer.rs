@@ -28,6 +28,42 @@ pub struct TransformerConfig {
     /// LayerNorm epsilon.
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
+    /// The feed-forward activation.
+    #[serde(default)]
+    pub hidden_act: Activation,
+}
+
+/// A feed-forward activation (Hugging Face `hidden_act` names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// GELU with the exact erf (`gelu`).
+    #[default]
+    Gelu,
+    /// GELU's tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+    GeluNew,
+    /// ReLU.
+    Relu,
+}
+
+impl Activation {
+    /// The activation a Hugging Face `config.json` names, if supported.
+    pub fn from_hf(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Activation::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluNew),
+            "relu" => Some(Activation::Relu),
+            _ => None,
+        }
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Gelu => x.gelu_erf()?,
+            Activation::GeluNew => x.gelu()?,
+            Activation::Relu => x.relu()?,
+        })
+    }
 }
 
 fn one() -> usize {
@@ -235,7 +271,7 @@ impl Transformer {
             let a = layer
                 .attn_ln
                 .forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
-            let f = layer.inter.forward(&a)?.gelu_erf()?;
+            let f = self.config.hidden_act.apply(&layer.inter.forward(&a)?)?;
             x = layer.out_ln.forward(&(layer.out.forward(&f)? + &a)?)?;
             attns.push(probs);
         }

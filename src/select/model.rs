@@ -11,7 +11,7 @@ use crate::models::embedding::{glove_table, Embedding};
 use crate::models::gru::BiGru;
 use crate::models::params::{dropout, Init, ParamStore};
 use crate::models::{
-    ClassifierConfig, Encoded, EncoderConfig, ModelTokenizer, Pooling, TextClassifier,
+    ClassifierConfig, Encoded, EncoderConfig, ModelTokenizer, Pooling, TextClassifier, TextModel,
 };
 use candle_core::{DType, Device, Tensor, D};
 use rand_chacha::ChaCha8Rng;

@@ -34,7 +34,7 @@ use crate::models::argmax;
 use crate::models::transformer::TransformerConfig;
 use crate::models::{
     bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
-    Pooling, TextClassifier,
+    Pooling, TextClassifier, TextModel,
 };
 use crate::progress::{Event, Observer};
 use candle_core::{Device, Tensor, D};
@@ -337,6 +337,7 @@ impl TrainConfig {
                 max_position_embeddings: self.max_len,
                 type_vocab_size: 1,
                 layer_norm_eps: 1e-12,
+                hidden_act: crate::models::transformer::Activation::Gelu,
             }),
             other => {
                 let path = PathBuf::from(other.strip_prefix("bert:").unwrap_or(other));
