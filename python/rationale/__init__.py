@@ -273,7 +273,7 @@ class Explanation:
 class Model:
     """A classifier loaded for prediction and post-hoc explanation: a checkpoint of
     ``rationale train classifier`` (or ``train supervise``), or a Hugging Face
-    ``*ForSequenceClassification`` folder (BERT, RoBERTa, XLM-R, DistilBERT)."""
+    ``*ForSequenceClassification`` folder (BERT, RoBERTa, XLM-R, DistilBERT, ModernBERT)."""
 
     def __init__(self, inner: "_rationale.Model") -> None:
         self._inner = inner

@@ -27,7 +27,8 @@ use std::process::ExitCode;
 Then: rationale score --data-dir DIR --split test --results ig.jsonl")]
 pub(crate) struct ExplainArgs {
     /// A checkpoint trained here (or a training output directory: its best/ is used), or a
-    /// Hugging Face *ForSequenceClassification folder (BERT, RoBERTa, XLM-R, DistilBERT).
+    /// Hugging Face *ForSequenceClassification folder (BERT, RoBERTa, XLM-R, DistilBERT,
+    /// ModernBERT).
     #[arg(long)]
     model: PathBuf,
     /// A text to explain, per whitespace-separated word (repeat for several; required unless

@@ -19,7 +19,7 @@ use std::process::ExitCode;
   rationale predict --model runs/cls/best --input reviews.txt --batch-size 64 --json
   rationale predict --model gpt2-folder --text \"The capital of France is Paris\" --json
 A model folder holds config.json, model.safetensors (or shards + index) and tokenizer.json:
-a checkpoint trained here, or a Hugging Face BERT / RoBERTa / XLM-R / DistilBERT
+a checkpoint trained here, or a Hugging Face BERT / RoBERTa / XLM-R / DistilBERT / ModernBERT
 *ForSequenceClassification or a GPT-2 (GPT2LMHeadModel).")]
 pub(crate) struct PredictArgs {
     /// Model folder (a training output folder: its best/).

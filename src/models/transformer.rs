@@ -57,7 +57,8 @@ impl Activation {
         }
     }
 
-    fn apply(self, x: &Tensor) -> Result<Tensor> {
+    /// The activation of `x`.
+    pub(crate) fn apply(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Gelu => x.gelu_erf()?,
             Activation::GeluNew => x.gelu()?,

@@ -1,9 +1,11 @@
-//! `*ForSequenceClassification` checkpoints of the BERT, RoBERTa / XLM-R and DistilBERT
-//! families, heads included, on this crate's [`Transformer`] (their tensors renamed to BERT's
-//! names). Every family reads the first token's final state (`[CLS]`, `<s>`) through its head:
-//! BERT's pooler (dense, tanh) then `classifier`; RoBERTa's `classifier.dense` (tanh) then
-//! `classifier.out_proj`; DistilBERT's `pre_classifier` (ReLU) then `classifier`.
+//! `*ForSequenceClassification` checkpoints, heads included. The BERT, RoBERTa / XLM-R and
+//! DistilBERT families run on this crate's [`Transformer`] (their tensors renamed to BERT's
+//! names) and read the first token's final state (`[CLS]`, `<s>`) through their head: BERT's
+//! pooler (dense, tanh) then `classifier`; RoBERTa's `classifier.dense` (tanh) then
+//! `classifier.out_proj`; DistilBERT's `pre_classifier` (ReLU) then `classifier`. ModernBERT
+//! has its own encoder ([`super::modernbert`]).
 
+use super::modernbert::ModernBert;
 use super::{read_weights, EncoderFamily, HfConfig, HfKind};
 use crate::models::embedding::Embedding;
 use crate::models::params::{Init, ParamStore};
@@ -23,9 +25,16 @@ pub struct HfClassifier {
     labels: Vec<String>,
     tokenizer: ModelTokenizer,
     embed: Embedding,
-    transformer: Transformer,
-    head: Head,
+    body: Body,
     _params: ParamStore,
+}
+
+/// The encoder and head after the word embeddings.
+enum Body {
+    /// BERT, RoBERTa / XLM-R, DistilBERT.
+    Bert(Transformer, Head),
+    /// ModernBERT.
+    Modern(ModernBert),
 }
 
 impl std::fmt::Debug for HfClassifier {
@@ -33,7 +42,6 @@ impl std::fmt::Debug for HfClassifier {
         f.debug_struct("HfClassifier")
             .field("family", &self.family)
             .field("labels", &self.labels)
-            .field("encoder", self.transformer.config())
             .finish()
     }
 }
@@ -68,88 +76,39 @@ impl HfClassifier {
                 "this is a language model, not a sequence classifier; use it with rationale greedy",
             ));
         };
-        let (encoder, pad) = encoder_config(&cfg, family)?;
         let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
         let (tensors, file) = read_weights(dir)?;
-        let mut renamed = rename(tensors, family);
-        // RoBERTa's positions start after padding_idx: keep the rows it can reach.
-        let table = "embeddings.position_embeddings.weight";
-        if let (EncoderFamily::Roberta, Some(t)) = (family, renamed.get(table)) {
-            let skip = pad + 1;
-            let rows = t.dim(0)?;
-            if rows <= skip {
-                return Err(cfg.error(format!(
-                    "{rows} position embeddings leave none after padding_idx {pad}"
-                )));
-            }
-            let t = t.narrow(0, skip, rows - skip)?;
-            renamed.insert(table.into(), t);
-        }
-        // DistilBERT has no token types: one zero row adds nothing.
-        if family == EncoderFamily::DistilBert {
-            let zeros = Tensor::zeros((1, encoder.hidden_size), DType::F32, &Device::Cpu)?;
-            renamed.insert("embeddings.token_type_embeddings.weight".into(), zeros);
-        }
-        let classes = renamed
-            .get("head.out.weight")
-            .map(|t| t.dim(0))
-            .transpose()?
-            .ok_or_else(|| ModelError::Architecture {
-                path: file.clone(),
-                message: format!("no classification head ({})", head_names(family)),
-            })?;
-        let labels = cfg.labels(classes)?;
-        let vocab = renamed
-            .get("embeddings.word_embeddings.weight")
-            .map(|t| t.dim(0))
-            .transpose()?
-            .unwrap_or(0);
-        let largest = tokenizer.vocab().last().map_or(0, |(_, id)| *id as usize);
-        if largest >= vocab {
-            return Err(ModelError::Config {
-                path: dir.join("tokenizer.json"),
-                message: format!(
-                    "token id {largest} does not fit the {vocab} rows of the word embeddings: \
-                     tokenizer.json belongs to another checkpoint"
-                ),
-            });
-        }
-        let params = ParamStore::from_tensors(renamed, &file);
-        let (embed, transformer, head) = Self::build(&params, family, &encoder, vocab, classes)
-            .map_err(|e| name_theirs(e, family))?;
+        let rows = |t: &HashMap<String, Tensor>, name: &str| t.get(name).map(|t| t.dims()[0]);
+        let (params, embed, body, classes) = if family == EncoderFamily::ModernBert {
+            let classes =
+                rows(&tensors, "classifier.weight").ok_or_else(|| no_head(&file, family))?;
+            let vocab = rows(&tensors, "model.embeddings.tok_embeddings.weight").unwrap_or(0);
+            check_vocab(&tokenizer, vocab, dir)?;
+            let params = ParamStore::from_tensors(tensors, &file);
+            let (embed, model) = ModernBert::new(&cfg, &params, vocab, classes)?;
+            (params, embed, Body::Modern(model), classes)
+        } else {
+            let renamed = bert_tensors(&cfg, family, tensors)?;
+            let classes =
+                rows(&renamed, "head.out.weight").ok_or_else(|| no_head(&file, family))?;
+            let vocab = rows(&renamed, "embeddings.word_embeddings.weight").unwrap_or(0);
+            check_vocab(&tokenizer, vocab, dir)?;
+            let params = ParamStore::from_tensors(renamed, &file);
+            let (embed, body) = bert_body(&cfg, family, &params, vocab, classes)
+                .map_err(|e| name_theirs(e, family))?;
+            (params, embed, body, classes)
+        };
         params
             .check_all_used()
             .map_err(|e| name_theirs(e, family))?;
         Ok(HfClassifier {
             family,
-            labels,
+            labels: cfg.labels(classes)?,
             tokenizer,
             embed,
-            transformer,
-            head,
+            body,
             _params: params,
         })
-    }
-
-    fn build(
-        p: &ParamStore,
-        family: EncoderFamily,
-        cfg: &TransformerConfig,
-        vocab: usize,
-        classes: usize,
-    ) -> Result<(Embedding, Transformer, Head)> {
-        let h = cfg.hidden_size;
-        let embed = Embedding::new(p, "embeddings.word_embeddings.weight", vocab, h)?;
-        let transformer = Transformer::new(p, "", cfg)?;
-        let get = |n: &str, shape: &[usize]| p.get(n, shape, Init::Zeros);
-        let head = Head {
-            dense_w: get("head.dense.weight", &[h, h])?,
-            dense_b: get("head.dense.bias", &[h])?,
-            relu: family == EncoderFamily::DistilBert,
-            out_w: get("head.out.weight", &[classes, h])?,
-            out_b: get("head.out.bias", &[classes])?,
-        };
-        Ok((embed, transformer, head))
     }
 
     /// The encoder family.
@@ -159,9 +118,14 @@ impl HfClassifier {
 
     /// Logits (B, C) and per-layer attentions of word embeddings (B, T, H) under `mask` (B, T).
     fn forward(&self, emb: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        let (h, attns) = self.transformer.forward(emb, mask)?;
-        let first = h.narrow(1, 0, 1)?.squeeze(1)?;
-        Ok((self.head.forward(&first)?, attns))
+        match &self.body {
+            Body::Bert(transformer, head) => {
+                let (h, attns) = transformer.forward(emb, mask)?;
+                let first = h.narrow(1, 0, 1)?.squeeze(1)?;
+                Ok((head.forward(&first)?, attns))
+            }
+            Body::Modern(model) => model.forward(emb, mask),
+        }
     }
 
     fn logits_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
@@ -171,8 +135,84 @@ impl HfClassifier {
     }
 }
 
-/// The shape of the encoder and RoBERTa's padding index, from `config.json`.
-fn encoder_config(cfg: &HfConfig, family: EncoderFamily) -> Result<(TransformerConfig, usize)> {
+/// The error for a checkpoint without its classification head.
+fn no_head(file: &Path, family: EncoderFamily) -> ModelError {
+    ModelError::Architecture {
+        path: file.to_path_buf(),
+        message: format!("no classification head ({})", head_names(family)),
+    }
+}
+
+/// Refuses a tokenizer whose ids do not all have a row in the word embeddings.
+fn check_vocab(tokenizer: &ModelTokenizer, rows: usize, dir: &Path) -> Result<()> {
+    let largest = tokenizer.vocab().last().map_or(0, |(_, id)| *id as usize);
+    if largest >= rows {
+        return Err(ModelError::Config {
+            path: dir.join("tokenizer.json"),
+            message: format!(
+                "token id {largest} does not fit the {rows} rows of the word embeddings: \
+                 tokenizer.json belongs to another checkpoint"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A BERT-family checkpoint's tensors under BERT's names, RoBERTa's position table cut to the
+/// rows its positions reach (they start after `padding_idx`), and a zero token-type row for
+/// DistilBERT (which has none).
+fn bert_tensors(
+    cfg: &HfConfig,
+    family: EncoderFamily,
+    tensors: HashMap<String, Tensor>,
+) -> Result<HashMap<String, Tensor>> {
+    let mut renamed = rename(tensors, family);
+    let table = "embeddings.position_embeddings.weight";
+    if let (EncoderFamily::Roberta, Some(t)) = (family, renamed.get(table)) {
+        let skip = cfg.usize_or("pad_token_id", Some(1))? + 1;
+        let rows = t.dim(0)?;
+        if rows <= skip {
+            return Err(cfg.error(format!(
+                "{rows} position embeddings leave none after padding_idx {}",
+                skip - 1
+            )));
+        }
+        let t = t.narrow(0, skip, rows - skip)?;
+        renamed.insert(table.into(), t);
+    }
+    if family == EncoderFamily::DistilBert {
+        let h = cfg.usize("dim")?;
+        let zeros = Tensor::zeros((1, h), DType::F32, &Device::Cpu)?;
+        renamed.insert("embeddings.token_type_embeddings.weight".into(), zeros);
+    }
+    Ok(renamed)
+}
+
+/// The word embeddings, encoder and head of a BERT-family checkpoint.
+fn bert_body(
+    cfg: &HfConfig,
+    family: EncoderFamily,
+    p: &ParamStore,
+    vocab: usize,
+    classes: usize,
+) -> Result<(Embedding, Body)> {
+    let encoder = encoder_config(cfg, family)?;
+    let h = encoder.hidden_size;
+    let embed = Embedding::new(p, "embeddings.word_embeddings.weight", vocab, h)?;
+    let transformer = Transformer::new(p, "", &encoder)?;
+    let get = |n: &str, shape: &[usize]| p.get(n, shape, Init::Zeros);
+    let head = Head {
+        dense_w: get("head.dense.weight", &[h, h])?,
+        dense_b: get("head.dense.bias", &[h])?,
+        relu: family == EncoderFamily::DistilBert,
+        out_w: get("head.out.weight", &[classes, h])?,
+        out_b: get("head.out.bias", &[classes])?,
+    };
+    Ok((embed, Body::Bert(transformer, head)))
+}
+
+/// The shape of a BERT-family encoder, from `config.json`.
+fn encoder_config(cfg: &HfConfig, family: EncoderFamily) -> Result<TransformerConfig> {
     let distil = family == EncoderFamily::DistilBert;
     let key = |bert: &'static str, distilbert: &'static str| if distil { distilbert } else { bert };
     let act = cfg.str_or(key("hidden_act", "activation"), "gelu");
@@ -211,7 +251,7 @@ fn encoder_config(cfg: &HfConfig, family: EncoderFamily) -> Result<(TransformerC
         hidden_act,
     };
     encoder.validate().map_err(|e| cfg.error(e.to_string()))?;
-    Ok((encoder, pad))
+    Ok(encoder)
 }
 
 /// The head's tensor names in the checkpoint, for messages.
@@ -219,6 +259,7 @@ fn head_names(family: EncoderFamily) -> &'static str {
     match family {
         EncoderFamily::Bert => "bert.pooler.dense.*, classifier.*",
         EncoderFamily::Roberta => "classifier.dense.*, classifier.out_proj.*",
+        EncoderFamily::ModernBert => "head.dense.*, head.norm.*, classifier.*",
         EncoderFamily::DistilBert => "pre_classifier.*, classifier.*",
     }
 }
@@ -251,6 +292,8 @@ fn prefixes(family: EncoderFamily) -> [(&'static str, &'static str); 3] {
             ("pre_classifier.", "head.dense."),
             ("classifier.", "head.out."),
         ],
+        // Loaded under its own names.
+        EncoderFamily::ModernBert => [("", ""), ("head.", "head."), ("classifier.", "classifier.")],
     }
 }
 
@@ -374,7 +417,10 @@ impl AttentionClassifier for HfClassifier {
         Ok(AttentionMaps {
             layers,
             pooling: None,
-            readout: Some(0),
+            readout: match &self.body {
+                Body::Modern(m) if !m.reads_first_token() => None,
+                _ => Some(0),
+            },
         })
     }
 }
@@ -385,7 +431,10 @@ impl TextModel for HfClassifier {
     }
 
     fn max_len(&self) -> usize {
-        self.transformer.config().max_position_embeddings
+        match &self.body {
+            Body::Bert(transformer, _) => transformer.config().max_position_embeddings,
+            Body::Modern(model) => model.max_len(),
+        }
     }
 
     fn logits(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {

@@ -4,6 +4,7 @@
 //! No hub access: everything is read from the folder.
 
 mod classifier;
+mod modernbert;
 
 pub use classifier::HfClassifier;
 
@@ -19,6 +20,7 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("RobertaForSequenceClassification", "classifier"),
     ("XLMRobertaForSequenceClassification", "classifier"),
     ("DistilBertForSequenceClassification", "classifier"),
+    ("ModernBertForSequenceClassification", "classifier"),
     (
         "GPT2LMHeadModel",
         "causal language model (rationale greedy)",
@@ -34,6 +36,8 @@ pub enum EncoderFamily {
     Roberta,
     /// DistilBERT: no token types; pre_classifier (ReLU) → classifier.
     DistilBert,
+    /// ModernBERT: rotary positions, global and sliding-window layers, GeGLU; pooled head.
+    ModernBert,
 }
 
 /// What a Hugging Face folder holds.
@@ -126,6 +130,9 @@ impl HfConfig {
             }
             Some("DistilBertForSequenceClassification") => {
                 Some(HfKind::Classifier(EncoderFamily::DistilBert))
+            }
+            Some("ModernBertForSequenceClassification") => {
+                Some(HfKind::Classifier(EncoderFamily::ModernBert))
             }
             Some("GPT2LMHeadModel") => Some(HfKind::Gpt2),
             Some(_) => None,
