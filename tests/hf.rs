@@ -450,3 +450,88 @@ fn smoothgrad_without_noise_is_the_gradient_and_kernel_shap_is_efficient() {
         );
     }
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn greedy_and_split_explanations_run_on_a_hugging_face_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let docs = vec![
+        (
+            "d1".to_string(),
+            "the movie was good .\nthe plot was fine .".to_string(),
+        ),
+        (
+            "d2".to_string(),
+            "an interminable , dull screenplay .".to_string(),
+        ),
+        ("d3".to_string(), "the cast was fine .".to_string()),
+    ];
+    let ann = |id: &str, label: &str, text: &str, start: usize, end: usize| {
+        serde_json::json!({"annotation_id": id, "classification": label, "docids": null, "query": "", "query_type": null,
+            "evidences": [[{"docid": id, "start_sentence": 0, "end_sentence": 1, "start_token": start, "end_token": end, "text": text}]]})
+    };
+    // Every label of the model occurs, so the scorer accepts whatever it predicts.
+    let anns = vec![
+        ann("d1", "positive", "was good", 2, 4),
+        ann("d2", "negative", "dull", 3, 4),
+        ann("d3", "neutral", "fine", 3, 4),
+    ];
+    common::write_dataset(&data, &docs, &anns, &[]);
+    std::fs::write(
+        data.join("train.jsonl"),
+        std::fs::read(data.join("test.jsonl")).unwrap(),
+    )
+    .unwrap();
+    let model = fixture("distilbert_cls");
+    let out = dir.path().join("greedy.jsonl");
+    let o = common::rationale(&[
+        "greedy",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines
+        .iter()
+        .all(|l| !l["rationales"][0]["hard_rationale_predictions"]
+            .as_array()
+            .unwrap()
+            .is_empty()));
+
+    let out = dir.path().join("ig.jsonl");
+    let o = common::rationale(&[
+        "explain",
+        "--model",
+        model.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--method",
+        "kernel-shap",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::rationale(&[
+        "score",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--results",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

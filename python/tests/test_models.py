@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 import rationale
-from conftest import MOVIES
+from conftest import MOVIES, ROOT
 
 
 def f32(xs):
@@ -97,3 +97,21 @@ def test_explain_options_and_errors(trained):
         model.explain("x", method="gradient", ig_stepz=3)
     with pytest.raises(FileNotFoundError):
         rationale.Model.load(trained[0] / "nope")
+
+
+@pytest.mark.parametrize("name", ["bert_cls", "roberta_cls", "distilbert_cls", "modernbert_cls"])
+def test_hugging_face_classifiers_give_transformers_probabilities(name):
+    # Tiny checkpoints saved by transformers, with its outputs (tests/fixtures/hf/make_fixtures.py).
+    folder = os.path.join(ROOT, "tests", "fixtures", "hf", name)
+    with open(os.path.join(folder, "expected.json")) as f:
+        expected = json.load(f)
+    model = rationale.Model.load(folder)
+    assert model.labels == ["negative", "neutral", "positive"]
+    for row, case in zip(model.predict(expected["texts"]), expected["cases"]):
+        for label, p in zip(model.labels, case["probs"]):
+            assert row["probs"][label] == pytest.approx(p, abs=1e-5)
+    why = model.explain(expected["texts"][0], method="gradient")[0]
+    assert why.words == expected["texts"][0].split()
+    scale = max(abs(x) for x in expected["cases"][0]["gradient_words"])
+    for ours, theirs in zip(why.scores, expected["cases"][0]["gradient_words"]):
+        assert abs(ours - theirs) <= 2e-3 * scale

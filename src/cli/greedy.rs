@@ -42,8 +42,8 @@ pub(crate) enum StartArg {
   rationale greedy --model bow.json --data-dir datasets/movies --split test --train-bow \\
       --limit 5 --out greedy.jsonl")]
 pub(crate) struct GreedyArgs {
-    /// A GPT-2 checkpoint folder; with --data-dir, a classifier checkpoint folder (`rationale
-    /// train classifier`'s OUT/best) or a bag-of-words classifier JSON.
+    /// A GPT-2 checkpoint folder; with --data-dir, a classifier folder (`rationale train
+    /// classifier`'s OUT/best, or a Hugging Face classifier) or a bag-of-words classifier JSON.
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
     /// Text to rationalize with a language model (give one of --text, --lambada, --data-dir;

@@ -28,7 +28,9 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "rationale", version, about)]
 #[command(
-    after_help = "Start with `rationale run` (the main job on the bundled Movies dataset, under five minutes).
+    after_help = "Explain your own Hugging Face classifier (BERT, RoBERTa, XLM-R, DistilBERT, ModernBERT folder):
+  rationale explain --model DIR --text \"a moving, funny film\" --method integrated-gradients --json
+Or start with `rationale run` (the main job on the bundled Movies dataset, under five minutes).
 Exit codes: 0 success, 1 problems in the input (listed on stderr), 2 unusable input or a
 failed job (the message says which file and what to do); clap's own usage errors also exit 2.
 Run `rationale <COMMAND> --help` for examples."
@@ -40,6 +42,14 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Explain a classifier post hoc (trained here or a Hugging Face checkpoint): texts given with
+    /// --text, or a split with faithfulness measured, written as ERASER results.
+    #[cfg(feature = "models")]
+    Explain(Box<explain::ExplainArgs>),
+    /// Class probabilities or next-token log-probabilities for texts, from a checkpoint trained
+    /// here or a Hugging Face folder.
+    #[cfg(feature = "models")]
+    Predict(Box<predict::PredictArgs>),
     /// The main job: train a rationalizer and a classifier, explain, score, draw, compare.
     #[cfg(feature = "models")]
     Run(Box<run::RunArgs>),
@@ -71,14 +81,6 @@ enum Command {
   rationale train classifier --data-dir datasets/movies --out runs/cls --encoder cnn
   rationale train select --data-dir datasets/movies --out runs/select --noise 0.1")]
     Train(train::TrainCommand),
-    /// Explain a classifier post hoc (trained here or a Hugging Face checkpoint): texts given with
-    /// --text, or a split with faithfulness measured, written as ERASER results.
-    #[cfg(feature = "models")]
-    Explain(Box<explain::ExplainArgs>),
-    /// Class probabilities or next-token log-probabilities for texts, from a checkpoint trained
-    /// here or a Hugging Face folder.
-    #[cfg(feature = "models")]
-    Predict(Box<predict::PredictArgs>),
 }
 
 /// Exit codes: 0 success, 1 problems found in the input, 2 unusable input.

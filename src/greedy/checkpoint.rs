@@ -1,28 +1,29 @@
-//! A trained classifier checkpoint (`rationale train classifier`: GRU, CNN, transformer or a
-//! BERT-family encoder) as a [`SubsetClassifier`], so greedy search rationalizes the toolkit's
-//! own models. A subset keeps the model tokens of the chosen dataset words (special tokens stay),
-//! exactly as comprehensiveness / sufficiency delete words.
+//! A loaded classifier (a checkpoint of `rationale train classifier` — GRU, CNN, transformer or
+//! a BERT-family encoder — or a Hugging Face classifier folder) as a [`SubsetClassifier`], so
+//! greedy search rationalizes it. A subset keeps the model tokens of the chosen dataset words
+//! (special tokens stay), exactly as comprehensiveness / sufficiency delete words.
 
 use super::classifier::SubsetClassifier;
 use super::GreedyError;
-use crate::models::{Classifier, Encoded, TextClassifier, TextModel};
+use crate::models::{load_text_model, Encoded, TextModel};
 use std::path::Path;
 
-/// A [`TextClassifier`] that remembers the encoding of the document it last saw.
+/// A [`TextModel`] that remembers the encoding of the document it last saw.
 pub struct CheckpointClassifier {
-    model: TextClassifier,
+    model: Box<dyn TextModel + Send>,
     last: Option<(Vec<String>, Encoded)>,
 }
 
 impl CheckpointClassifier {
     /// Wraps a loaded model.
-    pub fn new(model: TextClassifier) -> Self {
+    pub fn new(model: Box<dyn TextModel + Send>) -> Self {
         CheckpointClassifier { model, last: None }
     }
 
-    /// Loads a checkpoint directory (`OUT/best` of a training run, or `OUT` itself).
+    /// Loads a checkpoint directory (`OUT/best` of a training run, or `OUT` itself) or a
+    /// Hugging Face classifier folder.
     pub fn load(dir: &Path) -> Result<Self, GreedyError> {
-        TextClassifier::load(dir)
+        load_text_model(dir)
             .map(Self::new)
             .map_err(|e| GreedyError::Invalid(format!("{}: {e}", dir.display())))
     }
