@@ -6,7 +6,7 @@
 
 use super::params::{Init, ParamStore};
 use super::{ModelError, Result};
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Shape of a transformer encoder (the subset of a BERT `config.json` it needs).
@@ -141,10 +141,12 @@ impl LayerNorm {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm_slow(
-            x, &self.w, &self.b, self.eps,
-        )?)
+    /// Differentiable, or (`fused`) candle's single-pass kernel, which passes no gradient.
+    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
+        Ok(match fused {
+            true => candle_nn::ops::layer_norm(x, &self.w, &self.b, self.eps)?,
+            false => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, self.eps)?,
+        })
     }
 }
 
@@ -238,6 +240,16 @@ impl Transformer {
     /// no attention). Returns the last hidden states (B, T, H) and, per layer, the attention
     /// probabilities (B, heads, T, T).
     pub fn forward(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        self.run(words, mask, false)
+    }
+
+    /// [`Transformer::forward`] for inference: the same results (to rounding) with fused
+    /// LayerNorms, through which no gradient passes.
+    pub fn infer(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        self.run(words, mask, true)
+    }
+
+    fn run(&self, words: &Tensor, mask: &Tensor, fused: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t, h) = words.dims3()?;
         if t > self.config.max_position_embeddings {
             return Err(super::ModelError::Data(format!(
@@ -250,7 +262,7 @@ impl Transformer {
         let x = words
             .broadcast_add(&self.position.narrow(0, 0, t)?)?
             .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?;
-        let mut x = self.emb_ln.forward(&x)?;
+        let mut x = self.emb_ln.forward(&x, fused)?;
         // Additive key mask (B, 1, 1, T).
         let bias = ((mask - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let scale = 1.0 / (dh as f64).sqrt();
@@ -263,7 +275,10 @@ impl Transformer {
             let k = heads(layer.k.forward(&x)?)?;
             let v = heads(layer.v.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let probs = match fused {
+                true => candle_nn::ops::softmax_last_dim(&scores)?,
+                false => candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?,
+            };
             let ctx = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -271,9 +286,11 @@ impl Transformer {
                 .reshape((b, t, h))?;
             let a = layer
                 .attn_ln
-                .forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
+                .forward(&(layer.attn_out.forward(&ctx)? + &x)?, fused)?;
             let f = self.config.hidden_act.apply(&layer.inter.forward(&a)?)?;
-            x = layer.out_ln.forward(&(layer.out.forward(&f)? + &a)?)?;
+            x = layer
+                .out_ln
+                .forward(&(layer.out.forward(&f)? + &a)?, fused)?;
             attns.push(probs);
         }
         Ok((x, attns))

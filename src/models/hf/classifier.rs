@@ -117,10 +117,14 @@ impl HfClassifier {
     }
 
     /// Logits (B, C) and per-layer attentions of word embeddings (B, T, H) under `mask` (B, T).
-    fn forward(&self, emb: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+    /// `grad`: through differentiable ops only (else fused kernels where they are faster).
+    fn forward(&self, emb: &Tensor, mask: &Tensor, grad: bool) -> Result<(Tensor, Vec<Tensor>)> {
         match &self.body {
             Body::Bert(transformer, head) => {
-                let (h, attns) = transformer.forward(emb, mask)?;
+                let (h, attns) = match grad {
+                    true => transformer.forward(emb, mask)?,
+                    false => transformer.infer(emb, mask)?,
+                };
                 let first = h.narrow(1, 0, 1)?.squeeze(1)?;
                 Ok((head.forward(&first)?, attns))
             }
@@ -130,7 +134,7 @@ impl HfClassifier {
 
     fn logits_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = pad_batch(batch, self.tokenizer.pad_id())?;
-        let (logits, _) = self.forward(&self.embed.forward(&ids)?, &mask)?;
+        let (logits, _) = self.forward(&self.embed.forward(&ids)?, &mask, false)?;
         to_array(&logits)
     }
 }
@@ -403,7 +407,7 @@ impl GradientClassifier for HfClassifier {
     fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let mask = Tensor::ones((b, t), DType::F32, &Device::Cpu)?;
-        let (logits, _) = self.forward(embeds, &mask)?;
+        let (logits, _) = self.forward(embeds, &mask, true)?;
         Ok(candle_nn::ops::softmax(&logits, D::Minus1)?)
     }
 }
@@ -412,7 +416,7 @@ impl AttentionClassifier for HfClassifier {
     fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps> {
         let emb = self.embed(ids)?.unsqueeze(0)?;
         let mask = Tensor::ones((1, ids.len()), DType::F32, &Device::Cpu)?;
-        let (_, attns) = self.forward(&emb, &mask)?;
+        let (_, attns) = self.forward(&emb, &mask, false)?;
         let layers: Array4<f32> = to_array(&Tensor::cat(&attns, 0)?)?;
         Ok(AttentionMaps {
             layers,

@@ -1,0 +1,72 @@
+//! Inference throughput of a Hugging Face classifier folder (`rationale predict`'s path):
+//! the first N Movies test documents cut to T model tokens, in batches of B, forward only.
+//! `benches/hf_inference_torch.py` is the PyTorch twin (same folder, same texts, same cut,
+//! eager attention); run both in the same shell with the same thread count:
+//!
+//! ```sh
+//! python benches/hf_inference_torch.py --make MINILM_DIR /tmp/minilm-cls   # once: MiniLM + a seeded 2-class head
+//! RAYON_NUM_THREADS=2 cargo bench --bench hf_inference -- /tmp/minilm-cls 64 16 128
+//! OMP_WAIT_POLICY=PASSIVE python benches/hf_inference_torch.py /tmp/minilm-cls 64 16 128 2
+//! ```
+//!
+//! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.)
+//! Both print tokens/s counting real tokens (padding excluded).
+
+use rationale::models::load_text_model;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let Some(dir) = args.first().map(PathBuf::from) else {
+        eprintln!(
+            "usage: cargo bench --bench hf_inference -- DIR [docs=64] [batch=16] [tokens=128]"
+        );
+        std::process::exit(2);
+    };
+    let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let (n, b, t) = (arg(1, 64), arg(2, 16), arg(3, 128));
+    let model = load_text_model(&dir).expect("model folder");
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/movies/docs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&docs)
+        .expect("datasets/movies/docs")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files
+        .iter()
+        .take(n)
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let enc: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|x| model.tokenizer().encode_text(x, t).unwrap().encoded.ids)
+        .collect();
+    let tokens: usize = enc.iter().map(Vec::len).sum();
+    let run = || {
+        for chunk in enc.chunks(b) {
+            let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            model.logits(&refs).unwrap();
+        }
+    };
+    run(); // warm-up
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        run();
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let s = times[1];
+    println!(
+        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
+        s,
+        tokens as f64 / s
+    );
+}
