@@ -73,7 +73,7 @@ pub use explain::results::{explain_split, ExplainJob};
 #[cfg(feature = "models")]
 pub use explain::{explain_text, ExplainConfig, Method, TextExplanation};
 #[cfg(feature = "models")]
-pub use models::hf::HfClassifier;
+pub use models::hf::{HfClassifier, HfDecoder};
 #[cfg(feature = "models")]
 pub use models::predict::{predict_texts, TextPrediction};
 #[cfg(feature = "models")]

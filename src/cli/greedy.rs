@@ -21,6 +21,7 @@ use crate::greedy::lm::{
 use crate::greedy::{GreedyConfig, Start};
 use crate::io::write_atomic;
 use crate::models::gpt2::Gpt2;
+use crate::models::hf::HfKind;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -131,6 +132,14 @@ fn config(args: &GreedyArgs, default: Start) -> GreedyConfig {
 
 fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
     let dev = Device::Cpu;
+    let hf = crate::models::hf::HfConfig::read(&args.model).ok();
+    if let Some(cfg) = hf.filter(|c| matches!(c.kind(), Ok(HfKind::Decoder(_)))) {
+        return Err(format!(
+            "{}: greedy rationales run on GPT-2 models only; this Llama-family model is scored \
+             by rationale predict",
+            cfg.path.display()
+        ));
+    }
     let model = Gpt2::load(&args.model, &dev).map_err(|e| e.to_string())?;
     let tok = load_tokenizer(&args.model.join("tokenizer.json")).map_err(|e| e.to_string())?;
     let cfg = config(args, Start::Last);

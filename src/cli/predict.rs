@@ -1,8 +1,9 @@
 //! `rationale predict`: class probabilities (classifiers) or next-token log-probabilities
-//! (GPT-2) for raw texts, from a checkpoint trained here or a Hugging Face folder.
+//! (GPT-2, Llama, Mistral, Qwen2) for raw texts, from a checkpoint trained here or a Hugging
+//! Face folder.
 
 use crate::models::gpt2::Gpt2;
-use crate::models::hf::{HfConfig, HfKind};
+use crate::models::hf::{HfConfig, HfDecoder, HfKind};
 use crate::models::predict::{next_token_logprobs, predict_texts};
 use crate::models::{load_text_model, ModelTokenizer};
 use candle_core::Device;
@@ -20,7 +21,8 @@ use std::process::ExitCode;
   rationale predict --model gpt2-folder --text \"The capital of France is Paris\" --json
 A model folder holds config.json, model.safetensors (or shards + index) and tokenizer.json:
 a checkpoint trained here, or a Hugging Face BERT / RoBERTa / XLM-R / DistilBERT / ModernBERT
-*ForSequenceClassification or a GPT-2 (GPT2LMHeadModel).")]
+*ForSequenceClassification, or a causal language model: GPT2LMHeadModel, LlamaForCausalLM,
+MistralForCausalLM, Qwen2ForCausalLM.")]
 pub(crate) struct PredictArgs {
     /// Model folder (a training output folder: its best/).
     #[arg(long)]
@@ -133,18 +135,62 @@ fn classify(a: &PredictArgs, texts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn language_model(a: &PredictArgs, texts: &[String]) -> Result<(), String> {
-    let model = Gpt2::load(&a.model, &Device::Cpu).map_err(|e| e.to_string())?;
-    let tok =
-        ModelTokenizer::from_file(&a.model.join("tokenizer.json")).map_err(|e| e.to_string())?;
-    let limit = a.max_len.map_or(model.config.n_positions, |n| {
-        n.clamp(1, model.config.n_positions)
-    });
+/// A causal language model `rationale predict` scores texts with.
+enum LanguageModel {
+    Gpt2(Box<(Gpt2, ModelTokenizer)>),
+    Decoder(Box<HfDecoder>),
+}
+
+impl LanguageModel {
+    fn load(dir: &Path, kind: HfKind) -> Result<Self, String> {
+        if kind == HfKind::Gpt2 {
+            let model = Gpt2::load(dir, &Device::Cpu).map_err(|e| e.to_string())?;
+            let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json"))
+                .map_err(|e| e.to_string())?;
+            Ok(LanguageModel::Gpt2(Box::new((model, tok))))
+        } else {
+            let model = HfDecoder::load(dir).map_err(|e| e.to_string())?;
+            Ok(LanguageModel::Decoder(Box::new(model)))
+        }
+    }
+
+    fn tokenizer(&self) -> &ModelTokenizer {
+        match self {
+            LanguageModel::Gpt2(m) => &m.1,
+            LanguageModel::Decoder(m) => m.tokenizer(),
+        }
+    }
+
+    /// The model's positions.
+    fn max_len(&self) -> usize {
+        match self {
+            LanguageModel::Gpt2(m) => m.0.config.n_positions,
+            LanguageModel::Decoder(m) => m.max_len(),
+        }
+    }
+
+    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
+        match self {
+            LanguageModel::Gpt2(m) => next_token_logprobs(&m.0, ids),
+            LanguageModel::Decoder(m) => m.next_token_logprobs(ids),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn language_model(a: &PredictArgs, texts: &[String], kind: HfKind) -> Result<(), String> {
+    let model = LanguageModel::load(&a.model, kind)?;
+    let limit = a
+        .max_len
+        .map_or(model.max_len(), |n| n.clamp(1, model.max_len()));
     for (i, text) in texts.iter().enumerate() {
-        let input = tok.encode_text(text, limit).map_err(|e| e.to_string())?;
+        let input = model
+            .tokenizer()
+            .encode_text(text, limit)
+            .map_err(|e| e.to_string())?;
         let ids = &input.encoded.ids;
         warn_cut(i, input.tokens_before_cut, ids.len());
-        let lp = next_token_logprobs(&model, ids).map_err(|e| e.to_string())?;
+        let lp = model.next_token_logprobs(ids)?;
         if a.json {
             let line = LmLine {
                 text,
@@ -174,13 +220,14 @@ pub(crate) fn predict(a: PredictArgs) -> ExitCode {
             Some(p) => read_texts(p)?,
             None => a.text.clone(),
         };
-        let is_lm = HfConfig::read(&a.model).ok().is_some_and(|c| {
-            c.json.get("encoder").is_none() && matches!(c.kind(), Ok(HfKind::Gpt2))
-        });
-        if is_lm {
-            language_model(&a, &texts)
-        } else {
-            classify(&a, &texts)
+        let lm = HfConfig::read(&a.model)
+            .ok()
+            .filter(|c| c.json.get("encoder").is_none())
+            .and_then(|c| c.kind().ok())
+            .filter(|k| matches!(k, HfKind::Gpt2 | HfKind::Decoder(_)));
+        match lm {
+            Some(kind) => language_model(&a, &texts, kind),
+            None => classify(&a, &texts),
         }
     };
     match run() {

@@ -71,10 +71,20 @@ impl HfClassifier {
     /// checkpoint's tensor); the tokenizer's ids must fit the embedding table.
     pub fn load(dir: &Path) -> Result<Self> {
         let cfg = HfConfig::read(dir)?;
-        let HfKind::Classifier(family) = cfg.kind()? else {
-            return Err(cfg.error(
-                "this is a language model, not a sequence classifier; use it with rationale greedy",
-            ));
+        let family = match cfg.kind()? {
+            HfKind::Classifier(family) => family,
+            HfKind::Gpt2 => {
+                return Err(cfg.error(
+                    "this is a language model, not a sequence classifier; use it with \
+                     rationale greedy or rationale predict",
+                ))
+            }
+            HfKind::Decoder(_) => {
+                return Err(cfg.error(
+                    "this is a causal language model, not a sequence classifier; use it with \
+                     rationale predict",
+                ))
+            }
         };
         let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
         let (tensors, file) = read_weights(dir)?;

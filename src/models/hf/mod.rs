@@ -1,12 +1,16 @@
 //! Hugging Face checkpoints from a local folder (`config.json`, `model.safetensors` or sharded
 //! `model-0000N-of-0000M.safetensors` with `model.safetensors.index.json`, `tokenizer.json`):
-//! which architecture a folder holds, its weights in f32, and the classifiers built on them.
-//! No hub access: everything is read from the folder.
+//! which architecture a folder holds, its weights in f32, and the classifiers and causal
+//! language models built on them. No hub access: everything is read from the folder.
 
 mod classifier;
+mod decoder;
+mod decoder_config;
 mod modernbert;
 
 pub use classifier::HfClassifier;
+pub use decoder::HfDecoder;
+pub use decoder_config::{DecoderConfig, RopeScaling};
 
 use super::{ModelError, Result};
 use candle_core::{DType, Device, Tensor};
@@ -25,6 +29,9 @@ pub const SUPPORTED: &[(&str, &str)] = &[
         "GPT2LMHeadModel",
         "causal language model (rationale greedy)",
     ),
+    ("LlamaForCausalLM", "causal language model"),
+    ("MistralForCausalLM", "causal language model"),
+    ("Qwen2ForCausalLM", "causal language model"),
 ];
 
 /// An encoder family whose sequence classifier [`HfClassifier`] loads.
@@ -40,6 +47,20 @@ pub enum EncoderFamily {
     ModernBert,
 }
 
+/// A decoder family whose causal language model [`HfDecoder`] loads. All three share one
+/// layout (RMSNorm, rotary positions, grouped-query attention, SwiGLU MLP); they differ in
+/// biases, defaults and sliding windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderFamily {
+    /// Llama (1, 2, 3.x): optional `attention_bias` / `mlp_bias`, llama3 rope scaling.
+    Llama,
+    /// Mistral: Llama's layout with `sliding_window` (4096 when the key is absent) on every
+    /// layer.
+    Mistral,
+    /// Qwen2: q/k/v biases always; a sliding window only with `use_sliding_window`.
+    Qwen2,
+}
+
 /// What a Hugging Face folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HfKind {
@@ -47,6 +68,8 @@ pub enum HfKind {
     Classifier(EncoderFamily),
     /// A GPT-2 language model.
     Gpt2,
+    /// A Llama-family causal language model.
+    Decoder(DecoderFamily),
 }
 
 /// A parsed `config.json` with its path, for messages that name the file.
@@ -135,6 +158,9 @@ impl HfConfig {
                 Some(HfKind::Classifier(EncoderFamily::ModernBert))
             }
             Some("GPT2LMHeadModel") => Some(HfKind::Gpt2),
+            Some("LlamaForCausalLM") => Some(HfKind::Decoder(DecoderFamily::Llama)),
+            Some("MistralForCausalLM") => Some(HfKind::Decoder(DecoderFamily::Mistral)),
+            Some("Qwen2ForCausalLM") => Some(HfKind::Decoder(DecoderFamily::Qwen2)),
             Some(_) => None,
             None => (self.str_or("model_type", "") == "gpt2").then_some(HfKind::Gpt2),
         };
