@@ -1,5 +1,5 @@
-//! Branch-free f32 `exp`, `sigmoid` and `tanh` that the compiler can vectorize in loops (the
-//! libm calls cannot be), for the GRU's gate loops.
+//! Branch-free f32 `exp`, `sigmoid`, `tanh` and `erf` that the compiler can vectorize in loops
+//! (the libm calls cannot be), for the GRU's gate loops and transformer inference's GELU.
 //!
 //! `exp` is Cephes' `expf`: x = n·ln2 + g with n rounded to nearest, e^g by a degree-7
 //! polynomial, 2^n put in the exponent bits; relative error about 2e-7 on [−87, 88], and the
@@ -48,6 +48,47 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+/// erf x: its Maclaurin series below |x| = 0.5, Abramowitz & Stegun 7.1.26 above (absolute
+/// error below 5e-7 in f32).
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let p = 1.061_405_4_f32;
+    let p = p * t - 1.453_152_1;
+    let p = p * t + 1.421_413_8;
+    let p = p * t - 0.284_496_74;
+    let p = p * t + 0.254_829_6;
+    let y = 1.0 - p * t * exp(-a * a);
+    let y = if x < 0.0 { -y } else { y };
+    // Near 0 that form cancels; the Maclaurin series to x¹¹ is exact to 2e-8 there.
+    let x2 = x * x;
+    let s = 1.0 / 1320.0;
+    let s = -s * x2 + 1.0 / 216.0;
+    let s = s * x2 - 1.0 / 42.0;
+    let s = s * x2 + 0.1;
+    let s = s * x2 - 1.0 / 3.0;
+    let s = (s * x2 + 1.0) * x * std::f32::consts::FRAC_2_SQRT_PI;
+    if a < 0.5 {
+        s
+    } else {
+        y
+    }
+}
+
+/// GELU with the exact erf form, 0.5 x (1 + erf(x / √2)), through [`erf`].
+#[inline(always)]
+pub fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// GELU's tanh approximation (`gelu_new`), through [`tanh`].
+#[inline(always)]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // √(2/π)
+    0.5 * x * (1.0 + tanh(C * (x + 0.044_715 * x * x * x)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +102,43 @@ mod tests {
         for x in (-870_000..=880_000).map(|i| i as f32 * 1e-4) {
             let (a, b) = (exp(x), x.exp());
             assert!(((a - b) / b).abs() < 5e-7, "exp({x}) = {a}, std {b}");
+        }
+    }
+
+    /// erf in f64 by its Maclaurin series (|x| ≤ 4; beyond, erf = ±1 within 2e-8).
+    fn erf64(x: f64) -> f64 {
+        if x.abs() > 4.0 {
+            return x.signum();
+        }
+        let (mut term, mut sum) = (x, x);
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn erf_and_gelu_match_the_exact_forms() {
+        for x in grid() {
+            let e = erf64(f64::from(x));
+            assert!(
+                (f64::from(erf(x)) - e).abs() < 5e-7,
+                "erf({x}) = {}, libm {e}",
+                erf(x)
+            );
+            let g = 0.5 * f64::from(x) * (1.0 + erf64(f64::from(x) / 2f64.sqrt()));
+            assert!(
+                (f64::from(gelu_erf(x)) - g).abs() < 1e-6 * (1.0 + g.abs()),
+                "gelu({x})"
+            );
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let x64 = f64::from(x);
+            let t = 0.5 * x64 * (1.0 + (c * (x64 + 0.044715 * x64.powi(3))).tanh());
+            assert!(
+                (f64::from(gelu_tanh(x)) - t).abs() < 2e-6 * (1.0 + t.abs()),
+                "gelu_new({x})"
+            );
         }
     }
 

@@ -4,10 +4,13 @@
 //! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). LayerNorm and
 //! softmax are composed from differentiable ops (candle's fused ones pass no gradient).
 
+use super::dense::PackedMatrix;
+use super::fast_math;
 use super::params::{Init, ParamStore};
 use super::{ModelError, Result};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Shape of a transformer encoder (the subset of a BERT `config.json` it needs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +104,8 @@ impl TransformerConfig {
 struct Linear {
     w: Tensor,
     b: Tensor,
+    /// The weights packed for inference, on first use.
+    packed: OnceLock<PackedMatrix>,
 }
 
 impl Linear {
@@ -112,7 +117,31 @@ impl Linear {
                 Init::Normal(0.02),
             )?,
             b: p.get(&format!("{name}.bias"), &[output], Init::Zeros)?,
+            packed: OnceLock::new(),
         })
+    }
+
+    /// Inference through the packed dense kernel, `act` applied to every output: x (B, T, in)
+    /// → (B, T, out). The weights are packed on the first call, so this is only for models
+    /// whose weights no longer change.
+    fn infer(&self, x: &Tensor, act: Option<Activation>) -> Result<Tensor> {
+        let (b, t, i) = x.dims3()?;
+        if self.packed.get().is_none() {
+            let w = self.w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+            let bias = self.b.to_vec1::<f32>()?;
+            let _ = self
+                .packed
+                .set(PackedMatrix::new(&w, i, self.w.dim(0)?, Some(&bias)));
+        }
+        let packed = self.packed.get().expect("packed above");
+        let mut y = packed.apply(&x.flatten_all()?.to_vec1::<f32>()?, b * t);
+        match act {
+            Some(Activation::Gelu) => y.iter_mut().for_each(|v| *v = fast_math::gelu_erf(*v)),
+            Some(Activation::GeluNew) => y.iter_mut().for_each(|v| *v = fast_math::gelu_tanh(*v)),
+            Some(Activation::Relu) => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            None => {}
+        }
+        Ok(Tensor::from_vec(y, (b, t, packed.n()), x.device())?)
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -243,8 +272,9 @@ impl Transformer {
         self.run(words, mask, false)
     }
 
-    /// [`Transformer::forward`] for inference: the same results (to rounding) with fused
-    /// LayerNorms, through which no gradient passes.
+    /// [`Transformer::forward`] for inference: the same results (to rounding) with the packed
+    /// dense kernel ([`PackedMatrix`], weights packed on first use: for models whose weights
+    /// no longer change), fused LayerNorm, softmax and activations; no gradient passes.
     pub fn infer(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
         self.run(words, mask, true)
     }
@@ -271,9 +301,13 @@ impl Transformer {
             let heads = |y: Tensor| -> Result<Tensor> {
                 Ok(y.reshape((b, t, nh, dh))?.transpose(1, 2)?.contiguous()?)
             };
-            let q = heads(layer.q.forward(&x)?)?;
-            let k = heads(layer.k.forward(&x)?)?;
-            let v = heads(layer.v.forward(&x)?)?;
+            let linear = |l: &Linear, x: &Tensor| match fused {
+                true => l.infer(x, None),
+                false => l.forward(x),
+            };
+            let q = heads(linear(&layer.q, &x)?)?;
+            let k = heads(linear(&layer.k, &x)?)?;
+            let v = heads(linear(&layer.v, &x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = match fused {
                 true => candle_nn::ops::softmax_last_dim(&scores)?,
@@ -286,11 +320,14 @@ impl Transformer {
                 .reshape((b, t, h))?;
             let a = layer
                 .attn_ln
-                .forward(&(layer.attn_out.forward(&ctx)? + &x)?, fused)?;
-            let f = self.config.hidden_act.apply(&layer.inter.forward(&a)?)?;
+                .forward(&(linear(&layer.attn_out, &ctx)? + &x)?, fused)?;
+            let f = match fused {
+                true => layer.inter.infer(&a, Some(self.config.hidden_act))?,
+                false => self.config.hidden_act.apply(&layer.inter.forward(&a)?)?,
+            };
             x = layer
                 .out_ln
-                .forward(&(layer.out.forward(&f)? + &a)?, fused)?;
+                .forward(&(linear(&layer.out, &f)? + &a)?, fused)?;
             attns.push(probs);
         }
         Ok((x, attns))
