@@ -155,7 +155,7 @@ fn explain_rejects_broken_checkpoints_and_bad_rationale_files() {
     std::fs::write(corrupt.join("config.json"), "{\"encoder\": ").unwrap();
     check(
         explain(&corrupt, &[]),
-        "corrupt_config/config.json: not a classifier config",
+        "corrupt_config/config.json: not JSON",
     );
 
     let truncated = copy("truncated");

@@ -7,6 +7,7 @@
 //! proportion to the kernel's mass and uniform members, each with its complement, and weigh
 //! equally.
 
+use super::lime::{masked_inputs, target_probs};
 use super::{ExplainError, Result};
 use crate::models::{Classifier, Encoded};
 use linfa_linalg::cholesky::SolveCInplace;
@@ -38,27 +39,10 @@ pub fn explain<M: Classifier + ?Sized>(
     let budget = samples.unwrap_or_else(|| default_samples(m)).max(2);
     let (z, w) = coalitions(m, budget, seed);
     // f for every coalition, then for none and for all words.
-    let pos: std::collections::HashMap<usize, usize> =
-        feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
-    let mut variants: Vec<Vec<u32>> = z
-        .rows()
-        .into_iter()
-        .map(|row| {
-            enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0))
-                .ids
-        })
-        .collect();
-    variants.push(enc.keep_words(|w| !pos.contains_key(&w)).ids);
-    variants.push(enc.ids.clone());
-    let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
-    let probs = model.predict_proba(&refs)?;
-    if target >= probs.ncols() {
-        return Err(ExplainError::Config(format!(
-            "target class {target} out of range (the model has {} classes)",
-            probs.ncols()
-        )));
-    }
-    let f = probs.column(target).mapv(f64::from);
+    let mut inputs = masked_inputs(enc, &feats, &z);
+    inputs.push(enc.keep_words(|w| !feats.contains(&w)).ids);
+    inputs.push(enc.ids.clone());
+    let f = target_probs(model, inputs, target)?;
     let n = z.nrows();
     let (f_none, f_all) = (f[n], f[n + 1]);
     let total = f_all - f_none;

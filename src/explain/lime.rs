@@ -38,25 +38,7 @@ pub fn explain<M: Classifier + ?Sized>(
             row[i] = 0.0;
         }
     }
-    let pos: std::collections::HashMap<usize, usize> =
-        feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
-    let variants: Vec<Vec<u32>> = z
-        .rows()
-        .into_iter()
-        .map(|row| {
-            enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0))
-                .ids
-        })
-        .collect();
-    let refs: Vec<&[u32]> = variants.iter().map(Vec::as_slice).collect();
-    let probs = model.predict_proba(&refs)?;
-    if target >= probs.ncols() {
-        return Err(ExplainError::Config(format!(
-            "target class {target} out of range (the model has {} classes)",
-            probs.ncols()
-        )));
-    }
-    let y = probs.column(target).mapv(f64::from);
+    let y = target_probs(model, masked_inputs(enc, &feats, &z), target)?;
     let w = z.sum_axis(Axis(1)).mapv(|k| {
         let dist = (1.0 - (k / d as f64).sqrt()) * 100.0;
         (-(dist * dist) / (kernel_width * kernel_width))
@@ -68,6 +50,37 @@ pub fn explain<M: Classifier + ?Sized>(
         out[word] = b as f32;
     }
     Ok(out)
+}
+
+/// For each row of `z` (one 0/1 flag per word of `feats`), the input with the flagged-off
+/// words deleted (words not in `feats` stay).
+pub(super) fn masked_inputs(enc: &Encoded, feats: &[usize], z: &Array2<f64>) -> Vec<Vec<u32>> {
+    let pos: std::collections::HashMap<usize, usize> =
+        feats.iter().enumerate().map(|(i, w)| (*w, i)).collect();
+    z.rows()
+        .into_iter()
+        .map(|row| {
+            enc.keep_words(|w| pos.get(&w).is_none_or(|&i| row[i] > 0.0))
+                .ids
+        })
+        .collect()
+}
+
+/// The probability of class `target` for each input.
+pub(super) fn target_probs<M: Classifier + ?Sized>(
+    model: &M,
+    inputs: Vec<Vec<u32>>,
+    target: usize,
+) -> Result<Array1<f64>> {
+    let refs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
+    let probs = model.predict_proba(&refs)?;
+    if target >= probs.ncols() {
+        return Err(ExplainError::Config(format!(
+            "target class {target} out of range (the model has {} classes)",
+            probs.ncols()
+        )));
+    }
+    Ok(probs.column(target).mapv(f64::from))
 }
 
 /// Weighted ridge regression with an unpenalised intercept (as scikit-learn's `Ridge` with

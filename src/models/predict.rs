@@ -2,7 +2,7 @@
 
 use super::gpt2::Gpt2;
 use super::{softmax_rows, Result, TextModel};
-use candle_core::D;
+use candle_core::{Tensor, D};
 
 /// One text's prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,8 +51,12 @@ pub fn next_token_logprobs(model: &Gpt2, ids: &[u32]) -> Result<Vec<f32>> {
         return Ok(Vec::new());
     }
     let positions: Vec<usize> = (0..ids.len()).collect();
-    let logits = model.forward(ids, &positions, 1)?.squeeze(0)?;
-    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
+    logprobs_of_next(&model.forward(ids, &positions, 1)?.squeeze(0)?, ids)
+}
+
+/// From a causal LM's logits (T, vocab) over `ids`: `log p(ids[i] | ids[<i])` for `i ≥ 1`.
+pub fn logprobs_of_next(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?.to_vec2::<f32>()?;
     Ok(ids[1..]
         .iter()
         .zip(&logp)

@@ -6,7 +6,7 @@
 //! has its own encoder ([`super::modernbert`]).
 
 use super::modernbert::ModernBert;
-use super::{read_weights, EncoderFamily, HfConfig, HfKind};
+use super::{check_vocab, read_weights, EncoderFamily, HfConfig, HfKind};
 use crate::models::embedding::Embedding;
 use crate::models::params::{Init, ParamStore};
 use crate::models::transformer::{Activation, Transformer, TransformerConfig};
@@ -155,21 +155,6 @@ fn no_head(file: &Path, family: EncoderFamily) -> ModelError {
         path: file.to_path_buf(),
         message: format!("no classification head ({})", head_names(family)),
     }
-}
-
-/// Refuses a tokenizer whose ids do not all have a row in the word embeddings.
-fn check_vocab(tokenizer: &ModelTokenizer, rows: usize, dir: &Path) -> Result<()> {
-    let largest = tokenizer.vocab().last().map_or(0, |(_, id)| *id as usize);
-    if largest >= rows {
-        return Err(ModelError::Config {
-            path: dir.join("tokenizer.json"),
-            message: format!(
-                "token id {largest} does not fit the {rows} rows of the word embeddings: \
-                 tokenizer.json belongs to another checkpoint"
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// A BERT-family checkpoint's tensors under BERT's names, RoBERTa's position table cut to the

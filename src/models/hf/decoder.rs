@@ -12,8 +12,9 @@
 //! are written out: candle-nn's fused versions pass no gradient).
 
 use super::decoder_config::DecoderConfig;
-use super::{read_weights, DecoderFamily, HfConfig, HfKind};
+use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
 use crate::models::params::{Init, ParamStore};
+use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
 use candle_core::{Device, Tensor, D};
 use std::path::Path;
@@ -96,17 +97,7 @@ impl HfDecoder {
         };
         let config = DecoderConfig::from_hf(&cfg, family)?;
         let tokenizer = ModelTokenizer::from_file(&dir.join("tokenizer.json"))?;
-        let vocab = config.vocab_size;
-        let largest = tokenizer.vocab().last().map_or(0, |(_, id)| *id as usize);
-        if largest >= vocab {
-            return Err(ModelError::Config {
-                path: dir.join("tokenizer.json"),
-                message: format!(
-                    "token id {largest} does not fit the {vocab} rows of the token embeddings: \
-                     tokenizer.json belongs to another checkpoint"
-                ),
-            });
-        }
+        check_vocab(&tokenizer, config.vocab_size, dir)?;
         let (mut tensors, file) = read_weights(dir)?;
         tensors.retain(|name, _| !name.ends_with("rotary_emb.inv_freq"));
         if config.tie_word_embeddings {
@@ -196,13 +187,7 @@ impl HfDecoder {
             return Ok(Vec::new());
         }
         let positions: Vec<usize> = (0..ids.len()).collect();
-        let logits = self.logits(ids, &positions)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
-        Ok(ids[1..]
-            .iter()
-            .zip(&logp)
-            .map(|(&next, row)| row[next as usize])
-            .collect())
+        logprobs_of_next(&self.logits(ids, &positions)?, ids)
     }
 
     /// Rotary `cos` and `sin` tables `(T, head_dim)` at `positions`: angles `p · inv_j` in f32

@@ -12,7 +12,7 @@ pub use classifier::HfClassifier;
 pub use decoder::HfDecoder;
 pub use decoder_config::{DecoderConfig, RopeScaling};
 
-use super::{ModelError, Result};
+use super::{ModelError, ModelTokenizer, Result};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -254,4 +254,19 @@ pub fn read_weights(dir: &Path) -> Result<(HashMap<String, Tensor>, PathBuf)> {
         index
     };
     Ok((out, shown))
+}
+
+/// Refuses a tokenizer whose ids do not all have a row in the word embeddings.
+pub(super) fn check_vocab(tokenizer: &ModelTokenizer, rows: usize, dir: &Path) -> Result<()> {
+    let largest = tokenizer.vocab().last().map_or(0, |(_, id)| *id as usize);
+    if largest >= rows {
+        return Err(ModelError::Config {
+            path: dir.join("tokenizer.json"),
+            message: format!(
+                "token id {largest} does not fit the {rows} rows of the word embeddings: \
+                 tokenizer.json belongs to another checkpoint"
+            ),
+        });
+    }
+    Ok(())
 }
