@@ -71,6 +71,88 @@ fn text_mode_json_svg_and_exhaustive() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("[1, 2, 3, 4]"));
 }
 
+/// Text mode on the Hugging Face Llama and Qwen2 fixtures: the text encoded as `predict`
+/// encodes it (Llama's BOS included), the rationales of the authors' algorithm on transformers
+/// for the fixture's longest text, --exhaustive and --svg.
+#[test]
+fn text_mode_runs_on_llama_and_qwen2() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["llama_lm", "qwen2_lm"] {
+        let model = root().join("tests/fixtures/hf").join(name);
+        let exp: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(model.join("expected.json")).unwrap())
+                .unwrap();
+        let out = dir.path().join(format!("{name}.json"));
+        let o = run(&[
+            "greedy",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            exp["texts"][1].as_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        // texts[1] is the longest text of both fixtures
+        assert_eq!(v["ids"], exp["cases"][1]["ids"], "{name}");
+        assert_eq!(v["tokens"], exp["cases"][1]["tokens"], "{name}");
+        let r = v["rationales"].as_array().unwrap();
+        let want = exp["greedy"].as_array().unwrap();
+        assert_eq!(r.len(), want.len(), "{name}");
+        for (g, w) in r.iter().zip(want) {
+            assert_eq!(g["target_position"], w["target_position"], "{name}");
+            assert_eq!(g["order"], w["order"], "{name} {}", w["target_position"]);
+            assert_eq!(g["reached_argmax"], w["reached_argmax"], "{name}");
+            assert_eq!(
+                g["rationale_tokens"].as_array().unwrap().len(),
+                g["order"].as_array().unwrap().len()
+            );
+        }
+        // --exhaustive and --svg on the last token of a short text
+        let svg = dir.path().join(format!("{name}.svg"));
+        let o = run(&[
+            "greedy",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "The movie was good",
+            "--exhaustive",
+            "3",
+            "--svg",
+            svg.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let r = v["rationales"].as_array().unwrap();
+        assert_eq!(r.len(), 1, "{name}: --svg rationalizes the last token");
+        assert!(r[0].get("exhaustive").is_some(), "{name}");
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        // annotated LAMBADA stays GPT-2 only
+        let o = run(&[
+            "greedy",
+            "--model",
+            model.to_str().unwrap(),
+            "--lambada",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("GPT-2 models only"));
+    }
+}
+
 #[test]
 fn classifier_mode_writes_eraser_results_that_score_reads() {
     let dir = tempfile::tempdir().unwrap();

@@ -485,3 +485,88 @@ mod cli {
         );
     }
 }
+
+/// Greedy sequential rationales (`DecoderScorer`: each subset fed with its original position
+/// ids) equal the authors' algorithm run on transformers (`rationalize_lm` in
+/// make_fixtures.py), position for position, for every token of the longest text.
+#[test]
+fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
+    use rationale::greedy::lm::{rationalize_sequence_with, DecoderScorer};
+    use rationale::greedy::{greedy, GreedyConfig};
+    for name in DECODERS {
+        let dir = fixture(name);
+        let exp = expected(&dir);
+        let model = HfDecoder::load(&dir).unwrap();
+        let cases = exp["cases"].as_array().unwrap();
+        // the first longest text, as the script picks it
+        let mut longest = &cases[0];
+        for c in cases {
+            if c["ids"].as_array().unwrap().len() > longest["ids"].as_array().unwrap().len() {
+                longest = c;
+            }
+        }
+        let ids: Vec<u32> = serde_json::from_value(longest["ids"].clone()).unwrap();
+        let cfg = GreedyConfig::default();
+        let got =
+            rationalize_sequence_with(&ids, 1, &cfg, |context| DecoderScorer::new(&model, context))
+                .unwrap();
+        let want = exp["greedy"].as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{name}");
+        assert_eq!(got.len(), ids.len() - 1, "{name}");
+        let mut reached = 0;
+        for (g, w) in got.iter().zip(want) {
+            let t = g.target_position;
+            assert_eq!(t as u64, w["target_position"].as_u64().unwrap(), "{name}");
+            assert_eq!(g.target_id, ids[t], "{name} target {t}");
+            let order: Vec<usize> = serde_json::from_value(w["order"].clone()).unwrap();
+            assert_eq!(g.rationale.order, order, "{name} target {t}: order");
+            assert_eq!(
+                g.rationale.reached_argmax,
+                w["reached_argmax"].as_bool().unwrap(),
+                "{name} target {t}"
+            );
+            assert_eq!(g.rationale.steps.len(), order.len());
+            // one forward pass per subset scored
+            assert_eq!(g.rationale.forward_calls, g.rationale.subsets_scored);
+            reached += usize::from(g.rationale.reached_argmax);
+        }
+        assert!(reached >= 1, "{name}: some target reaches the argmax");
+        // The scorer on its own gives the same rationale as the sequence driver.
+        let t = ids.len() - 1;
+        let mut s = DecoderScorer::new(&model, &ids[..t]);
+        let r = greedy(&mut s, ids[t] as usize, &cfg).unwrap();
+        assert_eq!(r.order, got.last().unwrap().rationale.order, "{name}");
+    }
+}
+
+/// The scorer's log-probability of a sparse subset is the log-softmax of transformers' logits
+/// for that subset (the fixture's sparse cases), and bad subsets are errors.
+#[test]
+fn decoder_scorer_scores_sparse_subsets_as_transformers() {
+    use rationale::greedy::lm::DecoderScorer;
+    use rationale::greedy::SubsetScorer;
+    for name in DECODERS {
+        let dir = fixture(name);
+        let exp = expected(&dir);
+        let model = HfDecoder::load(&dir).unwrap();
+        for case in exp["sparse"].as_array().unwrap() {
+            let t = case["text"].as_u64().unwrap() as usize;
+            let full: Vec<u32> = serde_json::from_value(exp["cases"][t]["ids"].clone()).unwrap();
+            let positions: Vec<usize> = serde_json::from_value(case["positions"].clone()).unwrap();
+            let logits = floats(&case["logits"]);
+            let mx = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = mx + logits.iter().map(|x| (x - mx).exp()).sum::<f32>().ln();
+            let mut s = DecoderScorer::new(&model, &full);
+            for target in [0usize, 5, logits.len() - 1] {
+                let got = s.score(std::slice::from_ref(&positions), target).unwrap();
+                let d = (got[0].target_logprob - (logits[target] - lse)).abs();
+                assert!(d < 1e-4, "{name} target {target}: |Δ log p| = {d}");
+                let best =
+                    (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+                assert_eq!(got[0].argmax, best, "{name}");
+            }
+            assert!(s.score(&[vec![full.len()]], 0).is_err());
+            assert!(s.score(&[vec![]], 0).is_err());
+        }
+    }
+}

@@ -1,7 +1,9 @@
 //! `rationale greedy`: greedy sequential rationales (Vafa et al. 2021).
 //!
 //! - `--model DIR --text "..."`: a GPT-2-format language model (config.json, model.safetensors,
-//!   tokenizer.json); rationales for every token from `--first-target` on, as JSON.
+//!   tokenizer.json), or a Hugging Face Llama / Mistral / Qwen2 causal language model folder
+//!   (text encoded with the tokenizer's special tokens, as `rationale predict` does: a Llama BOS
+//!   is position 0); rationales for every token from `--first-target` on, as JSON.
 //! - `--model DIR --lambada FILE`: annotated-LAMBADA evaluation (length, IOU, token F1).
 //! - `--model BOW.json --data-dir DIR --split S`: a bag-of-words classifier's predictions with
 //!   greedy rationales, as ERASER results (`--train-bow BOW.json` trains one on that split).
@@ -16,12 +18,13 @@ use crate::greedy::classifier::{rationalize_document, BowClassifier, SubsetClass
 use crate::greedy::exhaustive::exhaustive;
 use crate::greedy::lambada;
 use crate::greedy::lm::{
-    load_tokenizer, rationalize_sequence_batched, LmScorer, DEFAULT_MAX_TOKENS,
+    load_tokenizer, rationalize_sequence_batched, rationalize_sequence_with, DecoderScorer,
+    LmScorer, TokenRationale, DEFAULT_MAX_TOKENS,
 };
-use crate::greedy::{GreedyConfig, Start};
+use crate::greedy::{GreedyConfig, Start, SubsetScorer};
 use crate::io::write_atomic;
 use crate::models::gpt2::Gpt2;
-use crate::models::hf::HfKind;
+use crate::models::hf::{HfDecoder, HfKind};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -43,7 +46,8 @@ pub(crate) enum StartArg {
   rationale greedy --model bow.json --data-dir datasets/movies --split test --train-bow \\
       --limit 5 --out greedy.jsonl")]
 pub(crate) struct GreedyArgs {
-    /// A GPT-2 checkpoint folder; with --data-dir, a classifier folder (`rationale train
+    /// A GPT-2 checkpoint folder or a Hugging Face Llama / Mistral / Qwen2 causal language
+    /// model folder (--text only); with --data-dir, a classifier folder (`rationale train
     /// classifier`'s OUT/best, or a Hugging Face classifier) or a bag-of-words classifier JSON.
     #[arg(long, value_name = "PATH")]
     model: PathBuf,
@@ -133,12 +137,8 @@ fn config(args: &GreedyArgs, default: Start) -> GreedyConfig {
 fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
     let dev = Device::Cpu;
     let hf = crate::models::hf::HfConfig::read(&args.model).ok();
-    if let Some(cfg) = hf.filter(|c| matches!(c.kind(), Ok(HfKind::Decoder(_)))) {
-        return Err(format!(
-            "{}: greedy rationales run on GPT-2 models only; this Llama-family model is scored \
-             by rationale predict",
-            cfg.path.display()
-        ));
+    if hf.is_some_and(|c| matches!(c.kind(), Ok(HfKind::Decoder(_)))) {
+        return decoder_mode(args);
     }
     let model = Gpt2::load(&args.model, &dev).map_err(|e| e.to_string())?;
     let tok = load_tokenizer(&args.model.join("tokenizer.json")).map_err(|e| e.to_string())?;
@@ -162,24 +162,83 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
         .map_err(|e| format!("tokenizer: {e}"))?;
     let ids = enc.get_ids().to_vec();
     let tokens: Vec<String> = enc.get_tokens().to_vec();
-    if ids.len() < 2 {
-        return Err(format!(
-            "the text has {} token(s); at least 2 are needed",
-            ids.len()
-        ));
-    }
-    let first = args
-        .first_target
-        .unwrap_or(if args.svg.is_some() { ids.len() - 1 } else { 1 });
-    if first == 0 || first >= ids.len() {
-        return Err(format!("--first-target must be in 1..{}", ids.len()));
-    }
+    let first = first_target(args, ids.len())?;
     let t0 = std::time::Instant::now();
     let rats = rationalize_sequence_batched(&model, &ids, first, &cfg, DEFAULT_MAX_TOKENS)
         .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
+    text_output(args, &cfg, &tokens, &ids, &rats, secs, |context| {
+        LmScorer::new(&model, context)
+    })
+}
+
+/// Text mode on a Hugging Face Llama / Mistral / Qwen2 causal language model: the text is
+/// encoded as `rationale predict` encodes it (the tokenizer's special tokens included, so a
+/// Llama BOS is position 0 and may join a rationale; cut to the model's length), and each
+/// subset is one forward pass with its original position ids.
+fn decoder_mode(args: &GreedyArgs) -> Result<(), String> {
+    if args.lambada.is_some() {
+        return Err(format!(
+            "{}: --lambada runs on GPT-2 models only; give --text for this Llama-family model",
+            args.model.display()
+        ));
+    }
+    let model = HfDecoder::load(&args.model).map_err(|e| e.to_string())?;
+    let text = args.text.as_deref().unwrap_or_default();
+    let input = model
+        .tokenizer()
+        .encode_text(text, model.max_len())
+        .map_err(|e| e.to_string())?;
+    let ids = input.encoded.ids;
+    if input.tokens_before_cut > ids.len() {
+        eprintln!(
+            "warning: the text has {} tokens; the first {} (the model's length) are kept",
+            input.tokens_before_cut,
+            ids.len()
+        );
+    }
+    let tokens = input.tokens;
+    let first = first_target(args, ids.len())?;
+    let cfg = config(args, Start::Last);
+    let t0 = std::time::Instant::now();
+    let rats = rationalize_sequence_with(&ids, first, &cfg, |context| {
+        DecoderScorer::new(&model, context)
+    })
+    .map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    text_output(args, &cfg, &tokens, &ids, &rats, secs, |context| {
+        DecoderScorer::new(&model, context)
+    })
+}
+
+/// `--first-target`, checked against a text of `n` tokens (default 1, or the last token with
+/// --svg).
+fn first_target(args: &GreedyArgs, n: usize) -> Result<usize, String> {
+    if n < 2 {
+        return Err(format!("the text has {n} token(s); at least 2 are needed"));
+    }
+    let first = args
+        .first_target
+        .unwrap_or(if args.svg.is_some() { n - 1 } else { 1 });
+    if first == 0 || first >= n {
+        return Err(format!("--first-target must be in 1..{n}"));
+    }
+    Ok(first)
+}
+
+/// The JSON of text mode (and the --exhaustive search and --svg drawing), `scorer(context)`
+/// scoring subsets of `ids[..t]`.
+fn text_output<'a, S: SubsetScorer>(
+    args: &GreedyArgs,
+    cfg: &GreedyConfig,
+    tokens: &[String],
+    ids: &'a [u32],
+    rats: &[TokenRationale],
+    secs: f64,
+    mut scorer: impl FnMut(&'a [u32]) -> S,
+) -> Result<(), String> {
     let mut items = Vec::new();
-    for r in &rats {
+    for r in rats {
         let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
         v["target_token"] = tokens[r.target_position].clone().into();
         v["rationale_tokens"] = r
@@ -190,7 +249,7 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
             .collect::<Vec<_>>()
             .into();
         if let Some(max) = args.exhaustive {
-            let mut s = LmScorer::new(&model, &ids[..r.target_position]);
+            let mut s = scorer(&ids[..r.target_position]);
             let e = exhaustive(&mut s, r.target_id as usize, cfg.start, max)
                 .map_err(|e| e.to_string())?;
             v["exhaustive"] = serde_json::to_value(&e).map_err(|e| e.to_string())?;
@@ -204,7 +263,7 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
     let out =
         serde_json::json!({ "tokens": tokens, "ids": ids, "seconds": secs, "rationales": items });
     if let (Some(svg), Some(last)) = (&args.svg, rats.last()) {
-        draw_sequential(svg, &tokens, last.target_position, &last.rationale.order)?;
+        draw_sequential(svg, tokens, last.target_position, &last.rationale.order)?;
     }
     emit(
         &args.out,

@@ -1,7 +1,8 @@
 //! Language models as [`SubsetScorer`]s, and rationales for every token of a sequence.
 
 use super::{greedy, GreedyConfig, GreedyError, Rationale, Start, Step, SubsetScore, SubsetScorer};
-use crate::models::gpt2::{Gpt2, KvCache, PackedGpt2, Row};
+use crate::models::gpt2::{score_row, Gpt2, KvCache, PackedGpt2, Row};
+use crate::models::hf::HfDecoder;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -199,6 +200,61 @@ impl SubsetScorer for LmScorer<'_> {
     }
 }
 
+/// A Hugging Face Llama / Mistral / Qwen2 causal language model ([`HfDecoder`]) on one context
+/// (token ids at positions `0..n`): each subset is fed as its tokens with their original
+/// position ids, one forward pass per subset, and scored for the next token after its last
+/// position (log-softmax of that row's logits and its argmax, as [`LmScorer`] scores GPT-2).
+pub struct DecoderScorer<'a> {
+    model: &'a HfDecoder,
+    ids: &'a [u32],
+    calls: u64,
+}
+
+impl<'a> DecoderScorer<'a> {
+    /// A scorer for the context `ids` (positions `0..ids.len()`).
+    pub fn new(model: &'a HfDecoder, ids: &'a [u32]) -> Self {
+        DecoderScorer {
+            model,
+            ids,
+            calls: 0,
+        }
+    }
+}
+
+impl SubsetScorer for DecoderScorer<'_> {
+    fn context_len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn score(
+        &mut self,
+        subsets: &[Vec<usize>],
+        target: usize,
+    ) -> Result<Vec<SubsetScore>, GreedyError> {
+        let n = self.ids.len();
+        let mut out = Vec::with_capacity(subsets.len());
+        for s in subsets {
+            if s.is_empty() {
+                return Err(GreedyError::Invalid("subsets must be non-empty".into()));
+            }
+            if let Some(p) = s.iter().find(|&&p| p >= n) {
+                return Err(GreedyError::Invalid(format!(
+                    "position {p} outside a context of {n}"
+                )));
+            }
+            let ids: Vec<u32> = s.iter().map(|&p| self.ids[p]).collect();
+            let logits = self.model.last_logits(&ids, s)?;
+            self.calls += 1;
+            out.push(score_row(&logits, target));
+        }
+        Ok(out)
+    }
+
+    fn forward_calls(&self) -> u64 {
+        self.calls
+    }
+}
+
 /// The rationale for the token at `target_position` of a sequence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRationale {
@@ -220,6 +276,20 @@ pub fn rationalize_sequence(
     first_target: usize,
     cfg: &GreedyConfig,
 ) -> Result<Vec<TokenRationale>, GreedyError> {
+    rationalize_sequence_with(ids, first_target, cfg, |context| {
+        LmScorer::new(model, context)
+    })
+}
+
+/// [`rationalize_sequence`] for any language model: `scorer(context)` scores subsets of the
+/// context `ids[..t]` for the token at `t` (e.g. [`DecoderScorer::new`] for Llama, Mistral and
+/// Qwen2 models).
+pub fn rationalize_sequence_with<'a, S: SubsetScorer>(
+    ids: &'a [u32],
+    first_target: usize,
+    cfg: &GreedyConfig,
+    mut scorer: impl FnMut(&'a [u32]) -> S,
+) -> Result<Vec<TokenRationale>, GreedyError> {
     if first_target == 0 {
         return Err(GreedyError::Invalid(
             "the first target must have a context (position >= 1)".into(),
@@ -227,7 +297,7 @@ pub fn rationalize_sequence(
     }
     let mut out = Vec::new();
     for t in first_target..ids.len() {
-        let mut s = LmScorer::new(model, &ids[..t]);
+        let mut s = scorer(&ids[..t]);
         let rationale = greedy(&mut s, ids[t] as usize, cfg)?;
         out.push(TokenRationale {
             target_position: t,

@@ -16,7 +16,7 @@ use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
 use crate::models::params::{Init, ParamStore};
 use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
-use candle_core::{Device, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use std::path::Path;
 
 /// A Hugging Face Llama, Mistral or Qwen2 causal language model loaded from a local folder.
@@ -145,6 +145,24 @@ impl HfDecoder {
     /// positions. Positions need not be consecutive or below `max_position_embeddings`
     /// (rotary positions have no table); they are exact up to 2²⁴.
     pub fn logits(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
+        let x = self.hidden(ids, positions)?;
+        Ok(x.matmul(&self.lm_head.t()?)?)
+    }
+
+    /// The last row of [`logits`](Self::logits) (the next token after the last of `ids`),
+    /// without computing the others: the language-model head runs on one row.
+    pub fn last_logits(&self, ids: &[u32], positions: &[usize]) -> Result<Vec<f32>> {
+        let x = self.hidden(ids, positions)?;
+        let last = x.narrow(0, ids.len() - 1, 1)?;
+        Ok(last
+            .matmul(&self.lm_head.t()?)?
+            .squeeze(0)?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?)
+    }
+
+    /// The final-norm hidden states `(T, hidden)` behind [`logits`](Self::logits).
+    fn hidden(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
         if ids.is_empty() || ids.len() != positions.len() {
             return Err(ModelError::Invalid(format!(
                 "{} token ids and {} positions: a forward pass needs one position per token, \
@@ -177,8 +195,7 @@ impl HfDecoder {
             };
             x = self.layer(layer, &x, &cos, &sin, &mask)?;
         }
-        let x = rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
-        Ok(x.matmul(&self.lm_head.t()?)?)
+        Ok(rms_norm(&x, &self.norm, self.config.rms_norm_eps)?)
     }
 
     /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
