@@ -37,8 +37,8 @@ pub(crate) struct PredictArgs {
     #[arg(long)]
     max_len: Option<usize>,
     /// Texts per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
     /// One JSON object per text on stdout (default: a line per text).
     #[arg(long)]
     json: bool,
@@ -111,10 +111,11 @@ fn warn_cut(i: usize, before: usize, kept: usize) {
 fn classify(a: &PredictArgs, texts: &[String]) -> Result<(), String> {
     let model = load_text_model(&a.model).map_err(|e| e.to_string())?;
     let labels = model.labels().to_vec();
-    for (b, batch) in texts.chunks(a.batch_size.max(1)).enumerate() {
+    let size = a.batch_size as usize;
+    for (b, batch) in texts.chunks(size).enumerate() {
         let preds = predict_texts(model.as_ref(), batch, a.max_len).map_err(|e| e.to_string())?;
         for (j, (text, p)) in batch.iter().zip(&preds).enumerate() {
-            warn_cut(b * a.batch_size + j, p.tokens_before_cut, p.tokens.len());
+            warn_cut(b * size + j, p.tokens_before_cut, p.tokens.len());
             if a.json {
                 let line = ClassifierLine {
                     text,
