@@ -4,13 +4,15 @@
 
 mod common;
 
+use common::{expected, floats, hf_fixture as fixture, max_diff};
+
 use candle_core::{DType, Device, Tensor};
 use rationale::explain::{explain, ExplainConfig, Method};
 use rationale::models::hf::HfClassifier;
 use rationale::models::{Classifier, TextModel};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const CLASSIFIERS: [&str; 4] = [
     "bert_cls",
@@ -18,30 +20,6 @@ const CLASSIFIERS: [&str; 4] = [
     "distilbert_cls",
     "modernbert_cls",
 ];
-
-fn fixture(name: &str) -> PathBuf {
-    common::fixtures().join("hf").join(name)
-}
-
-fn expected(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 /// `ours` equals `theirs` within `rel` of theirs' largest magnitude.
 fn assert_close_rel(what: &str, ours: &[f32], theirs: &[f32], rel: f32) {

@@ -7,37 +7,15 @@
 
 mod common;
 
+use common::{expected, floats, hf_fixture as fixture, max_diff};
+
 use candle_core::{Device, Tensor};
 use rationale::models::hf::{DecoderFamily, HfDecoder, RopeScaling};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const DECODERS: [&str; 2] = ["llama_lm", "qwen2_lm"];
-
-fn fixture(name: &str) -> PathBuf {
-    common::fixtures().join("hf").join(name)
-}
-
-fn expected(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
     let d = max_diff(ours, theirs);

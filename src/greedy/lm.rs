@@ -33,15 +33,15 @@ impl<'a> LmScorer<'a> {
             calls: 0,
         }
     }
+}
 
-    fn check(&self, positions: &[usize]) -> Result<(), GreedyError> {
-        let n = self.ids.len();
-        match positions.iter().find(|&&p| p >= n) {
-            Some(p) => Err(GreedyError::Invalid(format!(
-                "position {p} outside a context of {n}"
-            ))),
-            None => Ok(()),
-        }
+/// Refuses positions outside a context of `n` tokens.
+fn check_positions(positions: &[usize], n: usize) -> Result<(), GreedyError> {
+    match positions.iter().find(|&&p| p >= n) {
+        Some(p) => Err(GreedyError::Invalid(format!(
+            "position {p} outside a context of {n}"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -179,7 +179,7 @@ impl SubsetScorer for LmScorer<'_> {
             ));
         }
         for s in subsets {
-            self.check(s)?;
+            check_positions(s, self.ids.len())?;
         }
         let rows: Vec<Row> = subsets
             .iter()
@@ -237,11 +237,7 @@ impl SubsetScorer for DecoderScorer<'_> {
             if s.is_empty() {
                 return Err(GreedyError::Invalid("subsets must be non-empty".into()));
             }
-            if let Some(p) = s.iter().find(|&&p| p >= n) {
-                return Err(GreedyError::Invalid(format!(
-                    "position {p} outside a context of {n}"
-                )));
-            }
+            check_positions(s, n)?;
             let ids: Vec<u32> = s.iter().map(|&p| self.ids[p]).collect();
             let logits = self.model.last_logits(&ids, s)?;
             self.calls += 1;

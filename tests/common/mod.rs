@@ -18,6 +18,34 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// A tiny Hugging Face checkpoint of `tests/fixtures/hf/` (made by its `make_fixtures.py`).
+pub fn hf_fixture(name: &str) -> PathBuf {
+    fixtures().join("hf").join(name)
+}
+
+/// A fixture folder's `expected.json`.
+pub fn expected(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
+}
+
+/// A JSON array of numbers as f32.
+pub fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// The largest absolute difference of two equally long slices.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Writes docs (id, text), annotations and results lines into `dir`.
 pub fn write_dataset(
     dir: &Path,

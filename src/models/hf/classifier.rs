@@ -26,7 +26,6 @@ pub struct HfClassifier {
     tokenizer: ModelTokenizer,
     embed: Embedding,
     body: Body,
-    _params: ParamStore,
 }
 
 /// The encoder and head after the word embeddings.
@@ -117,7 +116,6 @@ impl HfClassifier {
             tokenizer,
             embed,
             body,
-            _params: params,
         })
     }
 

@@ -11,6 +11,7 @@
 //! Every op is composed from differentiable primitives (RMSNorm, rotary positions and softmax
 //! are written out: candle-nn's fused versions pass no gradient).
 
+use super::blocks::{rope, rotary_tables, Linear};
 use super::decoder_config::DecoderConfig;
 use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
 use crate::models::params::{Init, ParamStore};
@@ -29,7 +30,6 @@ pub struct HfDecoder {
     norm: Tensor,
     lm_head: Tensor,
     inv_freq: Vec<f32>,
-    _params: ParamStore,
 }
 
 impl std::fmt::Debug for HfDecoder {
@@ -38,32 +38,6 @@ impl std::fmt::Debug for HfDecoder {
             .field("family", &self.family)
             .field("config", &self.config)
             .finish()
-    }
-}
-
-/// `x Wᵀ + b`, the weight stored `(out, in)` as `nn.Linear` stores it.
-struct Linear {
-    w: Tensor,
-    b: Option<Tensor>,
-}
-
-impl Linear {
-    fn load(p: &ParamStore, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let w = p.get(&format!("{name}.weight"), &[out, inp], Init::Zeros)?;
-        let b = if bias {
-            Some(p.get(&format!("{name}.bias"), &[out], Init::Zeros)?)
-        } else {
-            None
-        };
-        Ok(Linear { w, b })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.w.t()?)?;
-        match &self.b {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
     }
 }
 
@@ -115,7 +89,6 @@ impl HfDecoder {
             layers,
             norm,
             lm_head,
-            _params: params,
         })
     }
 
@@ -182,7 +155,7 @@ impl HfDecoder {
         let mut x = self
             .embed
             .embedding(&Tensor::from_slice(ids, n, &device)?)?;
-        let (cos, sin) = self.rope_tables(positions)?;
+        let (cos, sin) = rotary_tables(&self.inv_freq, positions)?;
         let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
         for layer in &self.layers {
             let mask = match masks.iter().find(|(w, _)| *w == layer.window) {
@@ -205,26 +178,6 @@ impl HfDecoder {
         }
         let positions: Vec<usize> = (0..ids.len()).collect();
         logprobs_of_next(&self.logits(ids, &positions)?, ids)
-    }
-
-    /// Rotary `cos` and `sin` tables `(T, head_dim)` at `positions`: angles `p · inv_j` in f32
-    /// (as transformers computes them), each half of a row repeating the other.
-    fn rope_tables(&self, positions: &[usize]) -> Result<(Tensor, Tensor)> {
-        let d = self.config.head_dim;
-        let mut cos = Vec::with_capacity(positions.len() * d);
-        let mut sin = Vec::with_capacity(positions.len() * d);
-        for &p in positions {
-            let angles: Vec<f32> = self.inv_freq.iter().map(|&f| p as f32 * f).collect();
-            for _ in 0..2 {
-                cos.extend(angles.iter().map(|a| a.cos()));
-                sin.extend(angles.iter().map(|a| a.sin()));
-            }
-        }
-        let shape = (positions.len(), d);
-        Ok((
-            Tensor::from_vec(cos, shape, &Device::Cpu)?,
-            Tensor::from_vec(sin, shape, &Device::Cpu)?,
-        ))
     }
 
     /// One layer on `x (T, hidden)`.
@@ -279,14 +232,14 @@ fn build(p: &ParamStore, c: &DecoderConfig) -> Result<(Tensor, Vec<Layer>, Tenso
         let norm = |part: &str| p.get(&at(part), &[h], Init::Ones);
         layers.push(Layer {
             input_norm: norm("input_layernorm.weight")?,
-            q: Linear::load(p, &at("self_attn.q_proj"), q_out, h, c.qkv_bias)?,
-            k: Linear::load(p, &at("self_attn.k_proj"), kv_out, h, c.qkv_bias)?,
-            v: Linear::load(p, &at("self_attn.v_proj"), kv_out, h, c.qkv_bias)?,
-            o: Linear::load(p, &at("self_attn.o_proj"), h, q_out, c.o_bias)?,
+            q: Linear::new(p, &at("self_attn.q_proj"), h, q_out, c.qkv_bias)?,
+            k: Linear::new(p, &at("self_attn.k_proj"), h, kv_out, c.qkv_bias)?,
+            v: Linear::new(p, &at("self_attn.v_proj"), h, kv_out, c.qkv_bias)?,
+            o: Linear::new(p, &at("self_attn.o_proj"), q_out, h, c.o_bias)?,
             post_norm: norm("post_attention_layernorm.weight")?,
-            gate: Linear::load(p, &at("mlp.gate_proj"), i, h, c.mlp_bias)?,
-            up: Linear::load(p, &at("mlp.up_proj"), i, h, c.mlp_bias)?,
-            down: Linear::load(p, &at("mlp.down_proj"), h, i, c.mlp_bias)?,
+            gate: Linear::new(p, &at("mlp.gate_proj"), h, i, c.mlp_bias)?,
+            up: Linear::new(p, &at("mlp.up_proj"), h, i, c.mlp_bias)?,
+            down: Linear::new(p, &at("mlp.down_proj"), i, h, c.mlp_bias)?,
             window,
         });
     }
@@ -304,17 +257,6 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     x.broadcast_mul(&(ms + eps)?.sqrt()?.recip()?)?
         .broadcast_mul(w)
-}
-
-/// Rotate-half rotary positions on `x (n, T, d)`: `x ⊙ cos + [−x₂, x₁] ⊙ sin`.
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    let half = x.dim(D::Minus1)? / 2;
-    let (x1, x2) = (
-        x.narrow(D::Minus1, 0, half)?,
-        x.narrow(D::Minus1, half, half)?,
-    );
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
 }
 
 /// Key/value heads `(kv, T, d)` repeated for their query heads: `(kv · rep, T, d)`, kv-major.

@@ -234,9 +234,7 @@ impl DecoderConfig {
     /// Rotary inverse frequencies `inv_j` (`j < head_dim / 2`), in f32 as transformers
     /// computes its `inv_freq` buffer.
     pub fn inv_freq(&self) -> Vec<f32> {
-        let d = self.head_dim as f32;
-        let base = self.rope_theta as f32;
-        let plain = (0..self.head_dim / 2).map(|j| 1.0 / base.powf((2 * j) as f32 / d));
+        let plain = super::blocks::inv_freq(self.rope_theta as f32, self.head_dim).into_iter();
         match self.rope_scaling {
             RopeScaling::Default => plain.collect(),
             RopeScaling::Llama3 {

@@ -3,6 +3,7 @@
 //! which architecture a folder holds, its weights in f32, and the classifiers and causal
 //! language models built on them. No hub access: everything is read from the folder.
 
+mod blocks;
 mod classifier;
 mod decoder;
 mod decoder_config;

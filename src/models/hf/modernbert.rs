@@ -4,6 +4,7 @@
 //! masked `mean`) the final-norm states, then dense → activation → norm → classifier.
 //! Written with differentiable ops, so gradients reach the word embeddings.
 
+use super::blocks::{inv_freq, rope, rotary_tables, Linear};
 use super::HfConfig;
 use crate::models::embedding::Embedding;
 use crate::models::params::{Init, ParamStore};
@@ -11,33 +12,6 @@ use crate::models::transformer::Activation;
 use crate::models::{ModelError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use serde_json::Value;
-
-/// A bias-optional linear map.
-struct Linear {
-    w: Tensor,
-    b: Option<Tensor>,
-}
-
-impl Linear {
-    fn new(p: &ParamStore, name: &str, input: usize, output: usize, bias: bool) -> Result<Self> {
-        Ok(Linear {
-            w: p.get(&format!("{name}.weight"), &[output, input], Init::Zeros)?,
-            b: match bias {
-                true => Some(p.get(&format!("{name}.bias"), &[output], Init::Zeros)?),
-                false => None,
-            },
-        })
-    }
-
-    /// x (..., in) → (..., out).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.broadcast_matmul(&self.w.t()?)?;
-        Ok(match &self.b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        })
-    }
-}
 
 /// A LayerNorm whose bias may be absent (`norm_bias: false`).
 struct Norm {
@@ -78,7 +52,6 @@ struct Layer {
 
 /// The encoder and its classification head.
 pub(super) struct ModernBert {
-    hidden: usize,
     heads: usize,
     positions: usize,
     /// A sliding layer's query i sees key j iff |i − j| ≤ `half_window`.
@@ -188,7 +161,6 @@ impl ModernBert {
             });
         }
         let model = ModernBert {
-            hidden: h,
             heads,
             positions: cfg.usize("max_position_embeddings")?,
             half_window: cfg.usize_or("local_attention", Some(128))? / 2,
@@ -217,27 +189,6 @@ impl ModernBert {
         !self.mean_pooling
     }
 
-    /// cos and sin (T, head_dim) of positions 0..T for θ, in f32 as transformers computes them.
-    fn rotary(&self, t: usize, theta: f32) -> Result<(Tensor, Tensor)> {
-        let d = self.hidden / self.heads;
-        let inv: Vec<f32> = (0..d / 2)
-            .map(|j| 1.0 / theta.powf((2 * j) as f32 / d as f32))
-            .collect();
-        let mut cos = Vec::with_capacity(t * d);
-        let mut sin = Vec::with_capacity(t * d);
-        for p in 0..t {
-            let angles: Vec<f32> = inv.iter().map(|&f| p as f32 * f).collect();
-            for _ in 0..2 {
-                cos.extend(angles.iter().map(|a| a.cos()));
-                sin.extend(angles.iter().map(|a| a.sin()));
-            }
-        }
-        Ok((
-            Tensor::from_vec(cos, (t, d), &Device::Cpu)?,
-            Tensor::from_vec(sin, (t, d), &Device::Cpu)?,
-        ))
-    }
-
     /// Logits (B, C) and per-layer attention probabilities (B, heads, T, T) of word embeddings
     /// (B, T, H) under the 0/1 key mask (B, T).
     pub(super) fn forward(&self, emb: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
@@ -263,8 +214,9 @@ impl ModernBert {
             .collect();
         let local_bias =
             pad_bias.broadcast_add(&Tensor::from_vec(band, (1, 1, t, t), &Device::Cpu)?)?;
-        let global = self.rotary(t, self.theta_global)?;
-        let local = self.rotary(t, self.theta_local)?;
+        let positions: Vec<usize> = (0..t).collect();
+        let global = rotary_tables(&inv_freq(self.theta_global, d), &positions)?;
+        let local = rotary_tables(&inv_freq(self.theta_local, d), &positions)?;
         let scale = 1.0 / (d as f64).sqrt();
         let mut x = self.emb_norm.forward(emb)?;
         let mut attns = Vec::with_capacity(self.layers.len());
@@ -318,15 +270,4 @@ impl ModernBert {
             .forward(&self.head_act.apply(&self.head_dense.forward(&pooled)?)?)?;
         Ok((self.classifier.forward(&z)?, attns))
     }
-}
-
-/// Rotate-half rotary embedding of x (B, heads, T, d): x·cos + [−x₂, x₁]·sin.
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
-    let (x1, x2) = (
-        x.narrow(D::Minus1, 0, d / 2)?,
-        x.narrow(D::Minus1, d / 2, d / 2)?,
-    );
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    Ok((x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?)?)
 }

@@ -1,0 +1,79 @@
+//! Building blocks the Hugging Face encoders and decoders share: a linear map whose bias may be
+//! absent, and rotary positions in Hugging Face's rotate-half layout (dimension `j` pairs with
+//! `j + d/2`), angles in f32 as transformers computes them.
+
+use crate::models::params::{Init, ParamStore};
+use crate::models::Result;
+use candle_core::{Device, Tensor, D};
+
+/// `x Wᵀ + b`, the weight stored `(out, in)` as `nn.Linear` stores it; the bias may be absent.
+pub(super) struct Linear {
+    w: Tensor,
+    b: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `{name}.weight` `(output, input)` and, with `bias`, `{name}.bias`.
+    pub(super) fn new(
+        p: &ParamStore,
+        name: &str,
+        input: usize,
+        output: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        Ok(Linear {
+            w: p.get(&format!("{name}.weight"), &[output, input], Init::Zeros)?,
+            b: match bias {
+                true => Some(p.get(&format!("{name}.bias"), &[output], Init::Zeros)?),
+                false => None,
+            },
+        })
+    }
+
+    /// x (..., in) → (..., out).
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.broadcast_matmul(&self.w.t()?)?;
+        match &self.b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Rotary inverse frequencies `θ^(−2j/d)`, `j < d/2`, in f32 (transformers' `inv_freq`).
+pub(super) fn inv_freq(theta: f32, d: usize) -> Vec<f32> {
+    (0..d / 2)
+        .map(|j| 1.0 / theta.powf((2 * j) as f32 / d as f32))
+        .collect()
+}
+
+/// `cos` and `sin` tables `(T, 2 · inv_freq.len())` at `positions`: angles `p · inv_j` in f32,
+/// each half of a row repeating the other.
+pub(super) fn rotary_tables(inv_freq: &[f32], positions: &[usize]) -> Result<(Tensor, Tensor)> {
+    let d = 2 * inv_freq.len();
+    let mut cos = Vec::with_capacity(positions.len() * d);
+    let mut sin = Vec::with_capacity(positions.len() * d);
+    for &p in positions {
+        let angles: Vec<f32> = inv_freq.iter().map(|&f| p as f32 * f).collect();
+        for _ in 0..2 {
+            cos.extend(angles.iter().map(|a| a.cos()));
+            sin.extend(angles.iter().map(|a| a.sin()));
+        }
+    }
+    let shape = (positions.len(), d);
+    Ok((
+        Tensor::from_vec(cos, shape, &Device::Cpu)?,
+        Tensor::from_vec(sin, shape, &Device::Cpu)?,
+    ))
+}
+
+/// Rotate-half rotary positions on `x (..., T, d)`: `x ⊙ cos + [−x₂, x₁] ⊙ sin`.
+pub(super) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let (x1, x2) = (
+        x.narrow(D::Minus1, 0, half)?,
+        x.narrow(D::Minus1, half, half)?,
+    );
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+}
