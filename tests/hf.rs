@@ -513,3 +513,154 @@ fn greedy_and_split_explanations_run_on_a_hugging_face_classifier() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Every tensor of a safetensors file, by name.
+fn tensors(path: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+}
+
+/// `tests/fixtures/hf/bert_export/` (made by `make_export_fixture.py`): `trained/` is a
+/// checkpoint fine-tuned here from bert_cls, `exported/` its export, on which transformers
+/// computed the expected logits. Exporting again writes the same folder, and the checkpoint and
+/// the export (loaded back as a Hugging Face classifier) both give transformers' logits.
+#[test]
+fn a_fine_tuned_bert_exports_to_what_transformers_loads_with_the_same_logits() {
+    use rationale::models::classifier::TextClassifier;
+    use rationale::models::hf::save_bert_classifier;
+    let root = fixture("bert_export");
+    let (trained, exported) = (root.join("trained"), root.join("exported"));
+    let dir = tempfile::tempdir().unwrap();
+    save_bert_classifier(&TextClassifier::load(&trained).unwrap(), dir.path()).unwrap();
+    for file in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        let read = |d: &Path| std::fs::read_to_string(d.join(file)).unwrap();
+        assert_eq!(read(dir.path()), read(&exported), "{file}");
+    }
+    let (ours, theirs) = (
+        tensors(&dir.path().join("model.safetensors")),
+        tensors(&exported.join("model.safetensors")),
+    );
+    let mut names: Vec<&String> = ours.keys().collect();
+    names.sort();
+    assert_eq!(names.len(), theirs.len());
+    assert!(names.contains(&&"bert.pooler.dense.weight".to_string()));
+    for name in names {
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&ours[name]), flat(&theirs[name]), "{name}");
+    }
+    let exp = expected(&exported);
+    for dir in [&trained, &exported] {
+        let model = rationale::models::load_text_model(dir).unwrap();
+        assert_eq!(model.labels(), ["NEG", "POS"]);
+        for (text, case) in exp["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(exp["cases"].as_array().unwrap())
+        {
+            let ids = model
+                .encode_text(text.as_str().unwrap())
+                .unwrap()
+                .encoded
+                .ids;
+            let want: Vec<u32> = floats(&case["ids"]).iter().map(|&x| x as u32).collect();
+            assert_eq!(ids, want, "{} {text}", dir.display());
+            let logits = model.logits(&[&ids]).unwrap();
+            let d = max_diff(logits.row(0).as_slice().unwrap(), &floats(&case["logits"]));
+            assert!(d <= 1e-4, "{} {text}: logits differ by {d}", dir.display());
+        }
+    }
+}
+
+/// Only BERT classifiers with BERT's own head export; the others are refused with a reason.
+#[test]
+#[cfg(feature = "cli")]
+fn classifiers_without_bert_s_head_are_refused_by_export() {
+    let root = fixture("bert_export").join("trained");
+    // A checkpoint from before the pooler head: mean-pooled, no pooler tensors.
+    let legacy = tempfile::tempdir().unwrap();
+    let mut t = tensors(&root.join("model.safetensors"));
+    t.retain(|name, _| !name.starts_with("encoder.pooler."));
+    candle_core::safetensors::save(&t, legacy.path().join("model.safetensors")).unwrap();
+    let cfg = std::fs::read_to_string(root.join("config.json")).unwrap();
+    let cfg = cfg.replace("\"pooler\": true", "\"pooler\": false");
+    std::fs::write(legacy.path().join("config.json"), cfg).unwrap();
+    std::fs::copy(
+        root.join("tokenizer.json"),
+        legacy.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = common::rationale(&[
+        "export",
+        "--model",
+        legacy.path().to_str().unwrap(),
+        "--out",
+        out.path().join("hf").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mean-pools") && err.contains("--encoder"),
+        "{err}"
+    );
+    assert!(!out.path().join("hf").exists());
+}
+
+/// `train classifier --encoder bert:DIR`, `export`, then `predict` on both folders: the same
+/// probabilities, through the command line.
+#[test]
+#[cfg(feature = "cli")]
+fn train_export_predict_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, hf) = (dir.path().join("run"), dir.path().join("hf"));
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/movies");
+    let base = format!("bert:{}", fixture("bert_cls").display());
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(common::rationale(&[
+        "train",
+        "classifier",
+        "--data-dir",
+        &path(&data),
+        "--out",
+        &path(&run),
+        "--encoder",
+        &base,
+        "--limit",
+        "16",
+        "--epochs",
+        "1",
+        "--max-len",
+        "64",
+        "--quiet",
+    ]));
+    ok(common::rationale(&[
+        "export",
+        "--model",
+        &path(&run),
+        "--out",
+        &path(&hf),
+    ]));
+    let predict = |m: &Path| -> Vec<Vec<f32>> {
+        let out = ok(common::rationale(&[
+            "predict",
+            "--model",
+            &path(m),
+            "--json",
+            "--text",
+            "a moving , funny film",
+            "--text",
+            "dull and far too long",
+        ]));
+        out.lines()
+            .map(|l| floats(&serde_json::from_str::<Value>(l).unwrap()["logits"]))
+            .collect()
+    };
+    let (ours, exported) = (predict(&run), predict(&hf));
+    for (a, b) in ours.iter().zip(&exported) {
+        assert!(max_diff(a, b) <= 1e-5, "{a:?} vs {b:?}");
+    }
+}

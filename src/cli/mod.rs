@@ -7,6 +7,8 @@ mod convert;
 #[cfg(feature = "models")]
 mod explain;
 #[cfg(feature = "models")]
+mod export;
+#[cfg(feature = "models")]
 mod greedy;
 #[cfg(feature = "models")]
 mod predict;
@@ -74,6 +76,10 @@ enum Command {
     /// Greedy sequential rationales (Vafa et al. 2021) for a GPT-2 model or a classifier.
     #[cfg(feature = "models")]
     Greedy(Box<greedy::GreedyArgs>),
+    /// Write a classifier fine-tuned here from a BERT checkpoint as a Hugging Face
+    /// BertForSequenceClassification folder (transformers loads it with the same logits).
+    #[cfg(feature = "models")]
+    Export(Box<export::ExportArgs>),
     /// Train a model on an ERASER dataset.
     #[cfg(feature = "models")]
     #[command(subcommand)]
@@ -117,6 +123,8 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::explain(*args),
         #[cfg(feature = "models")]
         Command::Predict(args) => predict::predict(*args),
+        #[cfg(feature = "models")]
+        Command::Export(args) => export::export(*args),
     }
 }
 

@@ -71,8 +71,8 @@ pub fn read_vocab_size(dir: &Path) -> Result<usize> {
 }
 
 /// Reads `model.safetensors` and renames its tensors to this crate's names under `prefix`:
-/// a leading `bert.` is dropped, `gamma`/`beta` become `weight`/`bias`, and pooler, MLM head
-/// and buffers are left out.
+/// a leading `bert.` is dropped, `gamma`/`beta` become `weight`/`bias`, and task heads
+/// and buffers are left out (the pooler is kept).
 pub fn load_renamed(dir: &Path, prefix: &str) -> Result<(HashMap<String, Tensor>, PathBuf)> {
     let file = dir.join("model.safetensors");
     if !file.is_file() {
@@ -87,9 +87,8 @@ pub fn load_renamed(dir: &Path, prefix: &str) -> Result<(HashMap<String, Tensor>
     let mut out = HashMap::new();
     for (name, t) in raw {
         let n = name.strip_prefix("bert.").unwrap_or(&name);
-        if !(n.starts_with("embeddings.") || n.starts_with("encoder."))
-            || n.ends_with("position_ids")
-        {
+        let body = ["embeddings.", "encoder.", "pooler."];
+        if !body.iter().any(|b| n.starts_with(b)) || n.ends_with("position_ids") {
             continue;
         }
         let n = n

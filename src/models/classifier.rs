@@ -58,12 +58,17 @@ pub enum EncoderConfig {
     },
     /// A transformer trained from scratch (mean-pooled).
     Transformer(TransformerConfig),
-    /// A BERT-family checkpoint (fine-tuned; mean-pooled). `path` is where it came from.
+    /// A BERT-family checkpoint, fine-tuned. `path` is where it came from.
     Bert {
         /// The pretrained model directory.
         path: PathBuf,
         /// Its shape, from its `config.json`.
         transformer: TransformerConfig,
+        /// BERT's own head: the pooler (dense, tanh) on `[CLS]`, as
+        /// `BertForSequenceClassification` (exports to Hugging Face). `false` in checkpoints
+        /// from before it was used, which mean-pool the final states.
+        #[serde(default)]
+        pooler: bool,
     },
 }
 
@@ -164,7 +169,8 @@ impl ClassifierConfig {
 enum Body {
     Gru(BiGru, Option<(Tensor, Tensor, Tensor)>),
     Cnn(Cnn),
-    Transformer(Transformer),
+    /// The encoder and, for BERT's own head, the pooler's weight and bias.
+    Transformer(Transformer, Option<(Tensor, Tensor)>),
 }
 
 /// Outputs of one forward pass.
@@ -249,7 +255,7 @@ impl TextClassifier {
                 .params
                 .drawn_names()
                 .iter()
-                .find(|n| !n.starts_with("head."))
+                .find(|n| !n.starts_with("head.") && !n.starts_with("encoder.pooler."))
             {
                 return Err(ModelError::Architecture {
                     path: "model.safetensors".into(),
@@ -339,7 +345,15 @@ impl TextClassifier {
                     t.hidden_size,
                 )?;
                 let tr = Transformer::new(&params, "encoder.", t)?;
-                (embed, Body::Transformer(tr), t.hidden_size)
+                let h = t.hidden_size;
+                let pooler = match config.encoder {
+                    EncoderConfig::Bert { pooler: true, .. } => Some((
+                        params.get("encoder.pooler.dense.weight", &[h, h], Init::Normal(0.02))?,
+                        params.get("encoder.pooler.dense.bias", &[h], Init::Zeros)?,
+                    )),
+                    _ => None,
+                };
+                (embed, Body::Transformer(tr, pooler), h)
             }
         };
         let c = config.labels.len();
@@ -435,10 +449,18 @@ impl TextClassifier {
                 }
             }
             Body::Cnn(cnn) => cnn.forward(&x, mask)?,
-            Body::Transformer(tr) => {
+            Body::Transformer(tr, pooler) => {
                 let (h, attns) = tr.forward(&x, mask)?;
                 attentions = attns;
-                mean_pool(&h, mask)?
+                match pooler {
+                    Some((w, b)) => h
+                        .narrow(1, 0, 1)?
+                        .squeeze(1)?
+                        .matmul(&w.t()?)?
+                        .broadcast_add(b)?
+                        .tanh()?,
+                    None => mean_pool(&h, mask)?,
+                }
             }
         };
         let pooled = match dropout_rng {
@@ -554,7 +576,8 @@ impl AttentionClassifier for TextClassifier {
         Ok(AttentionMaps {
             layers,
             pooling,
-            readout: None,
+            // BERT's head reads the first token (`[CLS]`).
+            readout: matches!(self.body, Body::Transformer(_, Some(_))).then_some(0),
         })
     }
 }

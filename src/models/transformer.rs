@@ -60,6 +60,15 @@ impl Activation {
         }
     }
 
+    /// Its Hugging Face `hidden_act` name.
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Activation::Gelu => "gelu",
+            Activation::GeluNew => "gelu_new",
+            Activation::Relu => "relu",
+        }
+    }
+
     /// The activation of `x`.
     pub(crate) fn apply(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {

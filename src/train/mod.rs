@@ -342,7 +342,11 @@ impl TrainConfig {
             other => {
                 let path = PathBuf::from(other.strip_prefix("bert:").unwrap_or(other));
                 let transformer = bert::read_config(&path)?;
-                EncoderConfig::Bert { path, transformer }
+                EncoderConfig::Bert {
+                    path,
+                    transformer,
+                    pooler: true,
+                }
             }
         };
         let cfg = ClassifierConfig {

@@ -7,11 +7,13 @@ mod blocks;
 mod classifier;
 mod decoder;
 mod decoder_config;
+mod export;
 mod modernbert;
 
 pub use classifier::HfClassifier;
 pub use decoder::HfDecoder;
 pub use decoder_config::{DecoderConfig, RopeScaling};
+pub use export::save_bert_classifier;
 
 use super::{ModelError, ModelTokenizer, Result};
 use candle_core::{DType, Device, Tensor};
