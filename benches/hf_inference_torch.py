@@ -4,6 +4,8 @@ forward only, eager attention, float32. Prints tokens/s counting real tokens.
 
 Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128] [threads=2]
        python benches/hf_inference_torch.py --make MINILM_DIR OUT   (MiniLM + a seeded 2-class head)
+       python benches/hf_inference_torch.py --make-base MINILM_DIR OUT   (a seeded random BERT-base
+           shape, 12 layers x 768, 2-class head, with MiniLM's tokenizer: bert-base-uncased's vocabulary)
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
@@ -15,6 +17,15 @@ if sys.argv[1] == "--make":
                                                       label2id={"NEG": 0, "POS": 1}, dtype=torch.float32)
     with torch.no_grad():
         m.classifier.weight.normal_(0, 0.5)
+    m.save_pretrained(sys.argv[3])
+    AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
+    sys.exit(0)
+
+if sys.argv[1] == "--make-base":
+    from transformers import BertConfig
+    torch.manual_seed(0)
+    m = BertForSequenceClassification(BertConfig(num_labels=2, id2label={0: "NEG", 1: "POS"},
+                                                 label2id={"NEG": 0, "POS": 1})).float()
     m.save_pretrained(sys.argv[3])
     AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
     sys.exit(0)

@@ -8,7 +8,7 @@ use super::embedding::{glove_table, Embedding};
 use super::gru::BiGru;
 use super::params::{dropout, Init, ParamStore};
 use super::tokenizer::ModelTokenizer;
-use super::transformer::{Transformer, TransformerConfig};
+use super::transformer::{Pass, Transformer, TransformerConfig};
 use super::{
     check_finite, predict_sorted, to_array, AttentionClassifier, AttentionMaps, Classifier,
     GradientClassifier, ModelError, Result, TextModel,
@@ -412,7 +412,24 @@ impl TextClassifier {
         &self,
         embeds: &Tensor,
         mask: &Tensor,
+        dropout_rng: Option<&mut ChaCha8Rng>,
+    ) -> Result<Forward> {
+        self.run(embeds, mask, dropout_rng, Pass::Grad)
+    }
+
+    /// [`TextClassifier::forward`] without dropout or gradients: transformers run their fast
+    /// inference path ([`Transformer::infer`]; attention maps only with [`Pass::Attentions`]),
+    /// the same numbers to rounding.
+    fn infer(&self, embeds: &Tensor, mask: &Tensor, pass: Pass) -> Result<Forward> {
+        self.run(embeds, mask, None, pass)
+    }
+
+    fn run(
+        &self,
+        embeds: &Tensor,
+        mask: &Tensor,
         mut dropout_rng: Option<&mut ChaCha8Rng>,
+        pass: Pass,
     ) -> Result<Forward> {
         let p = self.config.dropout;
         let x = match dropout_rng.as_deref_mut() {
@@ -450,7 +467,7 @@ impl TextClassifier {
             }
             Body::Cnn(cnn) => cnn.forward(&x, mask)?,
             Body::Transformer(tr, pooler) => {
-                let (h, attns) = tr.forward(&x, mask)?;
+                let (h, attns) = tr.run(&x, mask, pass)?;
                 attentions = attns;
                 match pooler {
                     Some((w, b)) => h
@@ -487,13 +504,13 @@ impl TextClassifier {
     fn logits_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = self.pad_batch(batch)?;
         let emb = self.embed.forward(&ids)?;
-        to_array(&self.forward(&emb, &mask, None)?.logits)
+        to_array(&self.infer(&emb, &mask, Pass::Logits)?.logits)
     }
 
     fn proba_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = self.pad_batch(batch)?;
         let emb = self.embed.forward(&ids)?;
-        let out = self.forward(&emb, &mask, None)?;
+        let out = self.infer(&emb, &mask, Pass::Logits)?;
         to_array(&candle_nn::ops::softmax(&out.logits, D::Minus1)?)
     }
 }
@@ -555,7 +572,7 @@ impl AttentionClassifier for TextClassifier {
     fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps> {
         let emb = self.embed(ids)?.unsqueeze(0)?;
         let mask = Tensor::ones((1, ids.len()), candle_core::DType::F32, &Device::Cpu)?;
-        let out = self.forward(&emb, &mask, None)?;
+        let out = self.infer(&emb, &mask, Pass::Attentions)?;
         if out.pooling.is_none() && out.attentions.is_empty() {
             return Err(ModelError::Unsupported(format!(
                 "a {} classifier{} has no attention weights; use a GRU with attention pooling or a transformer",

@@ -70,6 +70,15 @@ impl PackedMatrix {
     /// # Panics
     /// When `x.len() != m · k`.
     pub fn apply(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.apply_on(x, m, rayon::current_num_threads())
+    }
+
+    /// [`PackedMatrix::apply`] on the calling thread only (for products inside parallel work).
+    pub fn apply_serial(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.apply_on(x, m, 1)
+    }
+
+    fn apply_on(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not ({m}, {})", self.k);
         let (k, n) = (self.k, self.n);
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
@@ -80,7 +89,7 @@ impl PackedMatrix {
             return out;
         }
         let count = n.div_ceil(NR);
-        let threads = rayon::current_num_threads().min(count);
+        let threads = threads.min(count);
         let c = SharedOut(out.as_mut_ptr());
         let run = |panels: std::ops::Range<usize>| {
             // SAFETY: each call writes only the columns of its own panels, which no other call

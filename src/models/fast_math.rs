@@ -14,6 +14,76 @@ const ROUND: f32 = 12_582_912.0;
 /// The bits of `ROUND`.
 const ROUND_BITS: u32 = 0x4B40_0000;
 
+/// Runs `f` compiled for AVX-512 when the CPU has it, so that the loops inlined into it
+/// vectorize 16 wide (the crate is built for baseline x86-64); elsewhere as it is.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { avx512(f) };
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Lanes of the reductions below: independent running values the compiler keeps in one vector.
+const LANES: usize = 16;
+
+/// Σ x, summed in [`LANES`] interleaved partial sums (so the loop vectorizes).
+#[inline(always)]
+pub fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, v)| *a += v);
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Σ a·b over the shorter length, in [`LANES`] interleaved partial sums.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// max x (−∞ for an empty slice), by [`LANES`] interleaved running maxima.
+#[inline(always)]
+pub fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for c in chunks {
+        acc.iter_mut()
+            .zip(c)
+            .for_each(|(a, &v)| *a = if v > *a { v } else { *a });
+    }
+    acc.iter().copied().fold(rest, f32::max)
+}
+
 /// e^x (see the module note for range and accuracy).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {

@@ -9,6 +9,56 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How many times parameters changed in place in this process (optimizer steps, restores).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Records that parameters changed in place: every [`Derived`] value is rebuilt on next use.
+pub fn weights_changed() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// A value derived from parameters (weights packed for inference), built on first use and
+/// rebuilt after any in-place change of parameters ([`weights_changed`]), so a model can be
+/// evaluated between training steps without reading stale weights.
+pub(crate) struct Derived<T>(Mutex<Option<(u64, Arc<T>)>>);
+
+impl<T> Derived<T> {
+    /// The value, built by `build` when there is none or the parameters changed since.
+    pub(crate) fn get(&self, build: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        let now = GENERATION.load(Ordering::Acquire);
+        let mut cell = self.0.lock().expect("derived value poisoned");
+        if let Some((at, value)) = cell.as_ref() {
+            if *at == now {
+                return Ok(value.clone());
+            }
+        }
+        let value = Arc::new(build()?);
+        *cell = Some((now, value.clone()));
+        Ok(value)
+    }
+}
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(Mutex::new(None))
+    }
+}
+
+/// A clone starts empty (it builds its own value on first use).
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl<T> std::fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
+}
 
 /// How a fresh parameter is drawn.
 #[derive(Debug, Clone, Copy)]
@@ -210,6 +260,7 @@ impl ParamStore {
             check_shape(t, &name, var.dims(), path)?;
             var.set(t)?;
         }
+        weights_changed();
         if tensors.len() != self.named_vars().len() {
             return Err(ModelError::Architecture {
                 path: path.to_path_buf(),

@@ -123,6 +123,7 @@ impl AdamW {
             };
             s.var.set(&(decayed - (upd * lr)?)?)?;
         }
+        crate::models::params::weights_changed();
         Ok(())
     }
 

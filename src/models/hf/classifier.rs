@@ -9,7 +9,7 @@ use super::modernbert::ModernBert;
 use super::{check_vocab, read_weights, EncoderFamily, HfConfig, HfKind};
 use crate::models::embedding::Embedding;
 use crate::models::params::{Init, ParamStore};
-use crate::models::transformer::{Activation, Transformer, TransformerConfig};
+use crate::models::transformer::{Activation, Pass, Transformer, TransformerConfig};
 use crate::models::{
     check_finite, pad_batch, predict_sorted, softmax_rows, to_array, AttentionClassifier,
     AttentionMaps, Classifier, GradientClassifier, ModelError, ModelTokenizer, Result, TextModel,
@@ -124,15 +124,12 @@ impl HfClassifier {
         self.family
     }
 
-    /// Logits (B, C) and per-layer attentions of word embeddings (B, T, H) under `mask` (B, T).
-    /// `grad`: through differentiable ops only (else fused kernels where they are faster).
-    fn forward(&self, emb: &Tensor, mask: &Tensor, grad: bool) -> Result<(Tensor, Vec<Tensor>)> {
+    /// Logits (B, C) and per-layer attentions of word embeddings (B, T, H) under `mask` (B, T),
+    /// run as `pass` asks.
+    fn forward(&self, emb: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
         match &self.body {
             Body::Bert(transformer, head) => {
-                let (h, attns) = match grad {
-                    true => transformer.forward(emb, mask)?,
-                    false => transformer.infer(emb, mask)?,
-                };
+                let (h, attns) = transformer.run(emb, mask, pass)?;
                 let first = h.narrow(1, 0, 1)?.squeeze(1)?;
                 Ok((head.forward(&first)?, attns))
             }
@@ -142,7 +139,7 @@ impl HfClassifier {
 
     fn logits_chunk(&self, batch: &[&[u32]]) -> Result<Array2<f32>> {
         let (ids, mask) = pad_batch(batch, self.tokenizer.pad_id())?;
-        let (logits, _) = self.forward(&self.embed.forward(&ids)?, &mask, false)?;
+        let (logits, _) = self.forward(&self.embed.forward(&ids)?, &mask, Pass::Logits)?;
         to_array(&logits)
     }
 }
@@ -400,7 +397,7 @@ impl GradientClassifier for HfClassifier {
     fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let mask = Tensor::ones((b, t), DType::F32, &Device::Cpu)?;
-        let (logits, _) = self.forward(embeds, &mask, true)?;
+        let (logits, _) = self.forward(embeds, &mask, Pass::Grad)?;
         Ok(candle_nn::ops::softmax(&logits, D::Minus1)?)
     }
 }
@@ -409,7 +406,7 @@ impl AttentionClassifier for HfClassifier {
     fn attentions(&self, ids: &[u32]) -> Result<AttentionMaps> {
         let emb = self.embed(ids)?.unsqueeze(0)?;
         let mask = Tensor::ones((1, ids.len()), DType::F32, &Device::Cpu)?;
-        let (_, attns) = self.forward(&emb, &mask, false)?;
+        let (_, attns) = self.forward(&emb, &mask, Pass::Attentions)?;
         let layers: Array4<f32> = to_array(&Tensor::cat(&attns, 0)?)?;
         Ok(AttentionMaps {
             layers,

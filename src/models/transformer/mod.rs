@@ -4,13 +4,12 @@
 //! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). LayerNorm and
 //! softmax are composed from differentiable ops (candle's fused ones pass no gradient).
 
-use super::dense::PackedMatrix;
-use super::fast_math;
-use super::params::{Init, ParamStore};
+mod infer;
+
+use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
 
 /// Shape of a transformer encoder (the subset of a BERT `config.json` it needs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,8 +112,6 @@ impl TransformerConfig {
 struct Linear {
     w: Tensor,
     b: Tensor,
-    /// The weights packed for inference, on first use.
-    packed: OnceLock<PackedMatrix>,
 }
 
 impl Linear {
@@ -126,31 +123,7 @@ impl Linear {
                 Init::Normal(0.02),
             )?,
             b: p.get(&format!("{name}.bias"), &[output], Init::Zeros)?,
-            packed: OnceLock::new(),
         })
-    }
-
-    /// Inference through the packed dense kernel, `act` applied to every output: x (B, T, in)
-    /// → (B, T, out). The weights are packed on the first call, so this is only for models
-    /// whose weights no longer change.
-    fn infer(&self, x: &Tensor, act: Option<Activation>) -> Result<Tensor> {
-        let (b, t, i) = x.dims3()?;
-        if self.packed.get().is_none() {
-            let w = self.w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-            let bias = self.b.to_vec1::<f32>()?;
-            let _ = self
-                .packed
-                .set(PackedMatrix::new(&w, i, self.w.dim(0)?, Some(&bias)));
-        }
-        let packed = self.packed.get().expect("packed above");
-        let mut y = packed.apply(&x.flatten_all()?.to_vec1::<f32>()?, b * t);
-        match act {
-            Some(Activation::Gelu) => y.iter_mut().for_each(|v| *v = fast_math::gelu_erf(*v)),
-            Some(Activation::GeluNew) => y.iter_mut().for_each(|v| *v = fast_math::gelu_tanh(*v)),
-            Some(Activation::Relu) => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-            None => {}
-        }
-        Ok(Tensor::from_vec(y, (b, t, packed.n()), x.device())?)
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -180,11 +153,10 @@ impl LayerNorm {
     }
 
     /// Differentiable, or (`fused`) candle's single-pass kernel, which passes no gradient.
-    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
-        Ok(match fused {
-            true => candle_nn::ops::layer_norm(x, &self.w, &self.b, self.eps)?,
-            false => candle_nn::ops::layer_norm_slow(x, &self.w, &self.b, self.eps)?,
-        })
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::layer_norm_slow(
+            x, &self.w, &self.b, self.eps,
+        )?)
     }
 }
 
@@ -200,6 +172,17 @@ struct Layer {
     out_ln: LayerNorm,
 }
 
+/// How a forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Differentiable ([`Transformer::forward`]), for gradients and training.
+    Grad,
+    /// Without gradients ([`Transformer::infer`]); attention maps not needed.
+    Logits,
+    /// Without gradients, with the attention maps.
+    Attentions,
+}
+
 /// The encoder without its word embeddings (those belong to the classifier, so gradient
 /// methods can differentiate with respect to them).
 #[derive(Debug, Clone)]
@@ -209,6 +192,8 @@ pub struct Transformer {
     token_type: Tensor,
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
+    /// The weights packed for [`Transformer::infer`], on first use (again after they change).
+    packed: Derived<infer::PackedEncoder>,
 }
 
 impl Transformer {
@@ -266,6 +251,7 @@ impl Transformer {
             token_type,
             emb_ln,
             layers,
+            packed: Derived::default(),
         })
     }
 
@@ -276,32 +262,17 @@ impl Transformer {
 
     /// Runs the encoder on word embeddings (B, T, H) with `mask` (B, T) of 0/1 (keys with 0 get
     /// no attention). Returns the last hidden states (B, T, H) and, per layer, the attention
-    /// probabilities (B, heads, T, T).
+    /// probabilities (B, heads, T, T). Differentiable; [`Transformer::infer`] is the fast path
+    /// for passes without gradients.
     pub fn forward(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        self.run(words, mask, false)
-    }
-
-    /// [`Transformer::forward`] for inference: the same results (to rounding) with the packed
-    /// dense kernel ([`PackedMatrix`], weights packed on first use: for models whose weights
-    /// no longer change), fused LayerNorm, softmax and activations; no gradient passes.
-    pub fn infer(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        self.run(words, mask, true)
-    }
-
-    fn run(&self, words: &Tensor, mask: &Tensor, fused: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t, h) = words.dims3()?;
-        if t > self.config.max_position_embeddings {
-            return Err(super::ModelError::Data(format!(
-                "input of {t} tokens is longer than the {} positions of the model",
-                self.config.max_position_embeddings
-            )));
-        }
+        self.check_len(t)?;
         let nh = self.config.num_attention_heads;
         let dh = h / nh;
         let x = words
             .broadcast_add(&self.position.narrow(0, 0, t)?)?
             .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?;
-        let mut x = self.emb_ln.forward(&x, fused)?;
+        let mut x = self.emb_ln.forward(&x)?;
         // Additive key mask (B, 1, 1, T).
         let bias = ((mask - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let scale = 1.0 / (dh as f64).sqrt();
@@ -310,18 +281,11 @@ impl Transformer {
             let heads = |y: Tensor| -> Result<Tensor> {
                 Ok(y.reshape((b, t, nh, dh))?.transpose(1, 2)?.contiguous()?)
             };
-            let linear = |l: &Linear, x: &Tensor| match fused {
-                true => l.infer(x, None),
-                false => l.forward(x),
-            };
-            let q = heads(linear(&layer.q, &x)?)?;
-            let k = heads(linear(&layer.k, &x)?)?;
-            let v = heads(linear(&layer.v, &x)?)?;
+            let q = heads(layer.q.forward(&x)?)?;
+            let k = heads(layer.k.forward(&x)?)?;
+            let v = heads(layer.v.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = match fused {
-                true => candle_nn::ops::softmax_last_dim(&scores)?,
-                false => candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?,
-            };
+            let probs = candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?;
             let ctx = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
@@ -329,16 +293,31 @@ impl Transformer {
                 .reshape((b, t, h))?;
             let a = layer
                 .attn_ln
-                .forward(&(linear(&layer.attn_out, &ctx)? + &x)?, fused)?;
-            let f = match fused {
-                true => layer.inter.infer(&a, Some(self.config.hidden_act))?,
-                false => self.config.hidden_act.apply(&layer.inter.forward(&a)?)?,
-            };
-            x = layer
-                .out_ln
-                .forward(&(linear(&layer.out, &f)? + &a)?, fused)?;
+                .forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
+            let f = self.config.hidden_act.apply(&layer.inter.forward(&a)?)?;
+            x = layer.out_ln.forward(&(layer.out.forward(&f)? + &a)?)?;
             attns.push(probs);
         }
         Ok((x, attns))
+    }
+
+    /// [`Transformer::forward`] or [`Transformer::infer`], as `pass` asks.
+    pub fn run(&self, words: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
+        match pass {
+            Pass::Grad => self.forward(words, mask),
+            Pass::Logits => self.infer(words, mask, false),
+            Pass::Attentions => self.infer(words, mask, true),
+        }
+    }
+
+    /// Refuses inputs longer than the position table.
+    fn check_len(&self, t: usize) -> Result<()> {
+        if t > self.config.max_position_embeddings {
+            return Err(ModelError::Data(format!(
+                "input of {t} tokens is longer than the {} positions of the model",
+                self.config.max_position_embeddings
+            )));
+        }
+        Ok(())
     }
 }

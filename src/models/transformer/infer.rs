@@ -1,0 +1,393 @@
+//! [`Transformer::infer`]: padding-free inference. The real tokens of a batch are packed into one
+//! `(N, H)` buffer (no rows for padding); Q, K and V come from one product of the packed dense
+//! kernel ([`PackedMatrix`]); attention runs per sequence and head in parallel, its two products
+//! on the same kernel, with no padded score tensors; residual + LayerNorm and the activation
+//! are applied in place on the products' outputs. The loops run compiled for AVX-512 where the
+//! CPU has it ([`fast_math::simd`]).
+
+use super::{Activation, LayerNorm, Linear, Transformer};
+use crate::models::dense::PackedMatrix;
+use crate::models::{fast_math, Result};
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+/// Rows per parallel task of the row-wise loops.
+const ROWS_PER_TASK: usize = 16;
+
+/// The encoder's weights packed for inference.
+pub(super) struct PackedEncoder {
+    emb_ln: Norm,
+    layers: Vec<PackedLayer>,
+}
+
+struct PackedLayer {
+    /// Q, K and V side by side: (H, 3H).
+    qkv: PackedMatrix,
+    attn_out: PackedMatrix,
+    attn_ln: Norm,
+    inter: PackedMatrix,
+    out: PackedMatrix,
+    out_ln: Norm,
+}
+
+impl PackedEncoder {
+    pub(super) fn new(t: &Transformer) -> Result<Self> {
+        let layers = t
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(PackedLayer {
+                    qkv: pack(&[&l.q, &l.k, &l.v])?,
+                    attn_out: pack(&[&l.attn_out])?,
+                    attn_ln: Norm::new(&l.attn_ln)?,
+                    inter: pack(&[&l.inter])?,
+                    out: pack(&[&l.out])?,
+                    out_ln: Norm::new(&l.out_ln)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PackedEncoder {
+            emb_ln: Norm::new(&t.emb_ln)?,
+            layers,
+        })
+    }
+}
+
+/// Linear layers with the same input, their outputs side by side.
+fn pack(linears: &[&Linear]) -> Result<PackedMatrix> {
+    let w = Tensor::cat(&linears.iter().map(|l| &l.w).collect::<Vec<_>>(), 0)?;
+    let b = Tensor::cat(&linears.iter().map(|l| &l.b).collect::<Vec<_>>(), 0)?;
+    let (n, k) = w.dims2()?;
+    let wt = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(PackedMatrix::new(&wt, k, n, Some(&b.to_vec1::<f32>()?)))
+}
+
+/// A LayerNorm's parameters as vectors.
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn new(ln: &LayerNorm) -> Result<Self> {
+        Ok(Norm {
+            w: ln.w.to_vec1()?,
+            b: ln.b.to_vec1()?,
+            eps: ln.eps,
+        })
+    }
+
+    /// `rows ← LayerNorm(rows + residual)` in place, row by row.
+    fn apply(&self, rows: &mut [f32], residual: Option<&[f32]>) {
+        let h = self.w.len();
+        let norm_row = |row: &mut [f32]| {
+            let mean = fast_math::sum(row) / h as f32;
+            row.iter_mut().for_each(|x| *x -= mean);
+            let var = fast_math::dot(row, row) / h as f32;
+            let inv = 1.0 / (var + self.eps).sqrt();
+            for ((x, w), b) in row.iter_mut().zip(&self.w).zip(&self.b) {
+                *x = *x * inv * w + b;
+            }
+        };
+        rows.par_chunks_mut(h * ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(i, block)| {
+                fast_math::simd(|| {
+                    if let Some(r) = residual {
+                        let r = &r[i * h * ROWS_PER_TASK..][..block.len()];
+                        block.iter_mut().zip(r).for_each(|(x, y)| *x += y);
+                    }
+                    block.chunks_exact_mut(h).for_each(norm_row);
+                })
+            });
+    }
+}
+
+/// The activation applied in place.
+fn activate(x: &mut [f32], act: Activation) {
+    x.par_chunks_mut(4096).for_each(|c| {
+        fast_math::simd(|| match act {
+            Activation::Gelu => c.iter_mut().for_each(|v| *v = fast_math::gelu_erf(*v)),
+            Activation::GeluNew => c.iter_mut().for_each(|v| *v = fast_math::gelu_tanh(*v)),
+            Activation::Relu => c.iter_mut().for_each(|v| *v = v.max(0.0)),
+        })
+    });
+}
+
+/// A sequence of the batch: its batch row, its first row in the packed buffer, its length
+/// (up to its last unmasked token).
+struct Seq {
+    index: usize,
+    start: usize,
+    len: usize,
+}
+
+impl Transformer {
+    /// [`Transformer::forward`] for passes without gradients, padding-free and fused (module
+    /// note): the same numbers to rounding, several times faster. Rows after a sequence's last
+    /// unmasked token come back as zeros; attention maps only when `attentions` is set (zero
+    /// outside each sequence), else an empty list. Weights are packed on first use and again
+    /// after they change.
+    pub fn infer(
+        &self,
+        words: &Tensor,
+        mask: &Tensor,
+        attentions: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t, h) = words.dims3()?;
+        self.check_len(t)?;
+        let packed = self.packed.get(|| PackedEncoder::new(self))?;
+        let mask = mask.flatten_all()?.to_vec1::<f32>()?;
+        let mut seqs = Vec::with_capacity(b);
+        let mut n = 0;
+        for index in 0..b {
+            let keys = &mask[index * t..(index + 1) * t];
+            let len = keys.iter().rposition(|&m| m > 0.0).map_or(0, |p| p + 1);
+            seqs.push(Seq {
+                index,
+                start: n,
+                len,
+            });
+            n += len;
+        }
+        let words = words.flatten_all()?.to_vec1::<f32>()?;
+        let position = self.position.narrow(0, 0, t)?.to_vec2::<f32>()?;
+        let token_type = self.token_type.get(0)?.to_vec1::<f32>()?;
+        let mut x = Vec::with_capacity(n * h);
+        for s in &seqs {
+            for (r, pos) in position.iter().enumerate().take(s.len) {
+                let word = &words[(s.index * t + r) * h..][..h];
+                x.extend(
+                    word.iter()
+                        .zip(pos)
+                        .zip(&token_type)
+                        .map(|((w, p), y)| w + p + y),
+                );
+            }
+        }
+        packed.emb_ln.apply(&mut x, None);
+        let heads = self.config.num_attention_heads;
+        let mut maps = Vec::new();
+        for layer in &packed.layers {
+            let qkv = layer.qkv.apply(&x, n);
+            let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), attentions);
+            let mut a = layer.attn_out.apply(&ctx, n);
+            layer.attn_ln.apply(&mut a, Some(&x));
+            let mut f = layer.inter.apply(&a, n);
+            activate(&mut f, self.config.hidden_act);
+            x = layer.out.apply(&f, n);
+            layer.out_ln.apply(&mut x, Some(&a));
+            if attentions {
+                maps.push(Tensor::from_vec(probs, (b, heads, t, t), &Device::Cpu)?);
+            }
+        }
+        let mut out = vec![0f32; b * t * h];
+        for s in &seqs {
+            out[s.index * t * h..][..s.len * h].copy_from_slice(&x[s.start * h..][..s.len * h]);
+        }
+        Ok((Tensor::from_vec(out, (b, t, h), &Device::Cpu)?, maps))
+    }
+}
+
+/// Scaled dot-product attention of every sequence and head on the packed `qkv` rows
+/// `(N, 3H)`, `shape` = (T, H, heads). Returns the context `(N, H)` and, when `keep`, the
+/// probabilities as `(B, heads, T, T)` (zeros outside each sequence).
+fn attention(
+    qkv: &[f32],
+    seqs: &[Seq],
+    mask: &[f32],
+    shape: (usize, usize, usize),
+    keep: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let (t, h, heads) = shape;
+    let dh = h / heads;
+    let jobs: Vec<(&Seq, usize)> = seqs
+        .iter()
+        .filter(|s| s.len > 0)
+        .flat_map(|s| (0..heads).map(move |head| (s, head)))
+        .collect();
+    let results: Vec<(Vec<f32>, Vec<f32>)> = jobs
+        .par_iter()
+        .map(|&(s, head)| {
+            let keys = &mask[s.index * t..][..s.len];
+            fast_math::simd(|| one_head(qkv, s, keys, head * dh, (h, dh)))
+        })
+        .collect();
+    let n = seqs.last().map_or(0, |s| s.start + s.len);
+    let mut ctx = vec![0f32; n * h];
+    let mut probs = if keep {
+        vec![0f32; seqs.len() * heads * t * t]
+    } else {
+        Vec::new()
+    };
+    for (&(s, head), (c, p)) in jobs.iter().zip(results) {
+        for r in 0..s.len {
+            ctx[(s.start + r) * h + head * dh..][..dh].copy_from_slice(&c[r * dh..][..dh]);
+            if keep {
+                let at = ((s.index * heads + head) * t + r) * t;
+                probs[at..at + s.len].copy_from_slice(&p[r * s.len..][..s.len]);
+            }
+        }
+    }
+    (ctx, probs)
+}
+
+/// One head of one sequence: its columns start at `col` of each third of the `qkv` rows; `dims`
+/// = (H, head width). Returns the context `(len, dh)` and the probabilities `(len, len)`; keys
+/// whose mask is 0 get probability 0.
+#[inline(always)]
+fn one_head(
+    qkv: &[f32],
+    s: &Seq,
+    keys: &[f32],
+    col: usize,
+    dims: (usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let (h, dh) = dims;
+    let len = s.len;
+    let part = |third: usize, r: usize| &qkv[(s.start + r) * 3 * h + third * h + col..][..dh];
+    let rows = |third: usize| {
+        let mut out = Vec::with_capacity(len * dh);
+        (0..len).for_each(|r| out.extend_from_slice(part(third, r)));
+        out
+    };
+    let (q, v) = (rows(0), rows(2));
+    // Kᵀ as a (dh, len) matrix.
+    let mut kt = vec![0f32; dh * len];
+    for j in 0..len {
+        for (d, &x) in part(1, j).iter().enumerate() {
+            kt[d * len + j] = x;
+        }
+    }
+    let mut p = PackedMatrix::new(&kt, dh, len, None).apply_serial(&q, len);
+    let scale = 1.0 / (dh as f32).sqrt();
+    let all_keys = keys.iter().all(|&m| m > 0.0);
+    for row in p.chunks_exact_mut(len) {
+        let max = match all_keys {
+            true => fast_math::max(row),
+            false => row
+                .iter()
+                .zip(keys)
+                .filter(|(_, &m)| m > 0.0)
+                .fold(f32::NEG_INFINITY, |a, (&x, _)| a.max(x)),
+        };
+        for (x, &m) in row.iter_mut().zip(keys) {
+            *x = fast_math::exp((*x - max) * scale) * m;
+        }
+        let inv = 1.0 / fast_math::sum(row);
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+    let ctx = PackedMatrix::new(&v, len, dh, None).apply_serial(&p, len);
+    (ctx, p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Pass, Transformer, TransformerConfig};
+    use crate::models::params::ParamStore;
+    use candle_core::{DType, Device, Tensor};
+
+    fn encoder(act: super::Activation) -> Transformer {
+        let cfg = TransformerConfig {
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 48,
+            max_position_embeddings: 16,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: act,
+        };
+        Transformer::new(&ParamStore::fresh(3), "", &cfg).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// A right-padded batch of three lengths: the padding-free pass equals the differentiable
+    /// padded pass and each sequence alone, states and attention maps, on the real tokens.
+    #[test]
+    fn packed_batch_equals_padded_and_single_passes() {
+        for act in [
+            super::Activation::Gelu,
+            super::Activation::GeluNew,
+            super::Activation::Relu,
+        ] {
+            let tr = encoder(act);
+            let lens = [7usize, 3, 11];
+            let t = 11;
+            let words = Tensor::randn(0f32, 1.0, (3, t, 32), &Device::Cpu).unwrap();
+            let mask: Vec<f32> = lens
+                .iter()
+                .flat_map(|&l| (0..t).map(move |i| if i < l { 1.0 } else { 0.0 }))
+                .collect();
+            let mask = Tensor::from_vec(mask, (3, t), &Device::Cpu).unwrap();
+            let (fast, fast_maps) = tr.run(&words, &mask, Pass::Attentions).unwrap();
+            let (slow, slow_maps) = tr.run(&words, &mask, Pass::Grad).unwrap();
+            for (i, &l) in lens.iter().enumerate() {
+                let real = |x: &Tensor| x.get(i).unwrap().narrow(0, 0, l).unwrap();
+                assert!(
+                    max_diff(&real(&fast), &real(&slow)) < 1e-5,
+                    "{act:?} sequence {i}"
+                );
+                let alone = words
+                    .get(i)
+                    .unwrap()
+                    .narrow(0, 0, l)
+                    .unwrap()
+                    .unsqueeze(0)
+                    .unwrap();
+                let ones = Tensor::ones((1, l), DType::F32, &Device::Cpu).unwrap();
+                let (single, _) = tr.run(&alone, &ones, Pass::Logits).unwrap();
+                assert!(max_diff(&real(&fast), &single.get(0).unwrap()) < 1e-5);
+                let padding = fast.get(i).unwrap().narrow(0, l, t - l).unwrap();
+                assert_eq!(
+                    padding
+                        .abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap(),
+                    0.0
+                );
+                for (f, s) in fast_maps.iter().zip(&slow_maps) {
+                    let block = |m: &Tensor| {
+                        m.get(i)
+                            .unwrap()
+                            .narrow(1, 0, l)
+                            .unwrap()
+                            .narrow(2, 0, l)
+                            .unwrap()
+                    };
+                    assert!(max_diff(&block(f), &block(s)) < 1e-5);
+                }
+            }
+            assert!(tr.run(&words, &mask, Pass::Logits).unwrap().1.is_empty());
+        }
+    }
+
+    /// A key masked inside a sequence gets no attention, as in the padded pass.
+    #[test]
+    fn masked_keys_inside_a_sequence_get_no_attention() {
+        let tr = encoder(super::Activation::Gelu);
+        let words = Tensor::randn(0f32, 1.0, (1, 6, 32), &Device::Cpu).unwrap();
+        let mask = Tensor::new(&[[1f32, 1.0, 0.0, 1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
+        let (fast, maps) = tr.run(&words, &mask, Pass::Attentions).unwrap();
+        let (slow, _) = tr.run(&words, &mask, Pass::Grad).unwrap();
+        assert!(max_diff(&fast, &slow) < 1e-5);
+        let column = maps[0].narrow(3, 2, 1).unwrap();
+        assert_eq!(column.sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    }
+}
