@@ -71,13 +71,13 @@ fn text_mode_json_svg_and_exhaustive() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("[1, 2, 3, 4]"));
 }
 
-/// Text mode on the Hugging Face Llama and Qwen2 fixtures: the text encoded as `predict`
-/// encodes it (Llama's BOS included), the rationales of the authors' algorithm on transformers
-/// for the fixture's longest text, --exhaustive and --svg.
+/// Text mode on the Hugging Face Llama, Qwen2 and Mistral fixtures: the text encoded as
+/// `predict` encodes it (Llama's and Mistral's BOS included), the rationales of the authors'
+/// algorithm on transformers for the fixture's longest text, --exhaustive and --svg.
 #[test]
-fn text_mode_runs_on_llama_and_qwen2() {
+fn text_mode_runs_on_llama_qwen2_and_mistral() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["llama_lm", "qwen2_lm"] {
+    for name in ["llama_lm", "qwen2_lm", "mistral_lm"] {
         let model = root().join("tests/fixtures/hf").join(name);
         let exp: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(model.join("expected.json")).unwrap())
@@ -99,7 +99,7 @@ fn text_mode_runs_on_llama_and_qwen2() {
         );
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        // texts[1] is the longest text of both fixtures
+        // texts[1] is the longest text of every fixture
         assert_eq!(v["ids"], exp["cases"][1]["ids"], "{name}");
         assert_eq!(v["tokens"], exp["cases"][1]["tokens"], "{name}");
         let r = v["rationales"].as_array().unwrap();

@@ -1,8 +1,9 @@
-//! Hugging Face Llama / Qwen2 causal language models against transformers: the tiny checkpoints
-//! and expected outputs in `tests/fixtures/hf/{llama_lm,qwen2_lm}` (transformers 5.25,
-//! `save_pretrained`, eager attention, float32). Llama: grouped-query attention (4 heads, 2
-//! key/value heads), llama3 rope scaling, an untied LM head and a BOS token. Qwen2: q/k/v
-//! biases, tied embeddings, no BOS.
+//! Hugging Face Llama / Qwen2 / Mistral causal language models against transformers: the tiny
+//! checkpoints and expected outputs in `tests/fixtures/hf/{llama_lm,qwen2_lm,mistral_lm}`
+//! (transformers 5.25, `save_pretrained`, eager attention, float32). Llama: grouped-query
+//! attention (4 heads, 2 key/value heads), llama3 rope scaling, an untied LM head and a BOS
+//! token. Qwen2: q/k/v biases, tied embeddings, no BOS. Mistral: a sliding window of 5 tokens,
+//! shorter than every text, on both layers; the Llama tokenizer.
 #![cfg(feature = "models")]
 
 mod common;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 
-const DECODERS: [&str; 2] = ["llama_lm", "qwen2_lm"];
+const DECODERS: [&str; 3] = ["llama_lm", "qwen2_lm", "mistral_lm"];
 
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
     let d = max_diff(ours, theirs);
@@ -29,7 +30,7 @@ fn last_row(logits: &Tensor) -> Vec<f32> {
 }
 
 #[test]
-fn configs_read_both_families() {
+fn configs_read_every_family() {
     let llama = HfDecoder::load(&fixture("llama_lm")).unwrap();
     assert_eq!(llama.family(), DecoderFamily::Llama);
     let c = llama.config();
@@ -53,6 +54,12 @@ fn configs_read_both_families() {
     assert_eq!(c.rope_scaling, RopeScaling::Default);
     assert_eq!(c.sliding_windows, [None, None]);
     assert_eq!(qwen.max_len(), 64);
+    let mistral = HfDecoder::load(&fixture("mistral_lm")).unwrap();
+    assert_eq!(mistral.family(), DecoderFamily::Mistral);
+    let c = mistral.config();
+    assert_eq!(c.sliding_windows, [Some(5), Some(5)]);
+    assert!(!c.tie_word_embeddings && !c.qkv_bias);
+    assert_eq!(c.rope_scaling, RopeScaling::Default);
 }
 
 #[test]
@@ -349,6 +356,26 @@ fn sliding_windows_follow_each_family() {
         assert!(max_diff(&lp[..3], &theirs[..3]) < 1e-4, "window {window}");
         assert_eq!(max_diff(&lp, &theirs) < 1e-4, same, "window {window}");
     }
+    // The Mistral fixture's window is transformers' exactly: key j is seen from i iff
+    // i - 5 < j <= i. One token more or less, or none, moves the log-probabilities.
+    let exp = expected(&fixture("mistral_lm"));
+    let ids: Vec<u32> = serde_json::from_value(exp["cases"][1]["ids"].clone()).unwrap();
+    let theirs = floats(&exp["cases"][1]["next_token_logprobs"]);
+    for window in ["4", "6", "null"] {
+        let tmp = edited_copy(
+            "mistral_lm",
+            |c| {
+                c.replace(
+                    "\"sliding_window\": 5",
+                    &format!("\"sliding_window\": {window}"),
+                )
+            },
+            |_| {},
+        );
+        let model = HfDecoder::load(tmp.path()).unwrap();
+        let lp = model.next_token_logprobs(&ids).unwrap();
+        assert!(max_diff(&lp, &theirs) > 1e-3, "window {window}");
+    }
     // Qwen2: only with use_sliding_window, and only on the layers from max_window_layers.
     let tmp = edited_copy(
         "qwen2_lm",
@@ -465,7 +492,7 @@ mod cli {
 }
 
 /// Greedy sequential rationales (`DecoderScorer`: each subset fed with its original position
-/// ids) equal the authors' algorithm run on transformers (`rationalize_lm` in
+/// ids, all subsets of a step packed in one pass) equal the authors' algorithm run on transformers (`rationalize_lm` in
 /// make_fixtures.py), position for position, for every token of the longest text.
 #[test]
 fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
@@ -504,8 +531,8 @@ fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
                 "{name} target {t}"
             );
             assert_eq!(g.rationale.steps.len(), order.len());
-            // one forward pass per subset scored
-            assert_eq!(g.rationale.forward_calls, g.rationale.subsets_scored);
+            // one packed forward pass per step: all candidates of a step together
+            assert_eq!(g.rationale.forward_calls, order.len() as u64);
             reached += usize::from(g.rationale.reached_argmax);
         }
         assert!(reached >= 1, "{name}: some target reaches the argmax");

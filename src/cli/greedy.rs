@@ -175,7 +175,7 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
 /// Text mode on a Hugging Face Llama / Mistral / Qwen2 causal language model: the text is
 /// encoded as `rationale predict` encodes it (the tokenizer's special tokens included, so a
 /// Llama BOS is position 0 and may join a rationale; cut to the model's length), and each
-/// subset is one forward pass with its original position ids.
+/// subset keeps its original position ids (all subsets of a step in packed passes).
 fn decoder_mode(args: &GreedyArgs) -> Result<(), String> {
     if args.lambada.is_some() {
         return Err(format!(

@@ -112,29 +112,34 @@ fn leading(base: &[usize], candidates: &[usize]) -> Vec<usize> {
     candidates.iter().copied().filter(|&c| c < first).collect()
 }
 
-/// `pass` over consecutive chunks of `rows` with at most `max_tokens` new tokens each (at
-/// least one row), results concatenated; counts the passes.
+/// `pass` over consecutive chunks of the rows of `lens` tokens with at most `max_tokens` new
+/// tokens each (at least one row), results concatenated; counts the passes.
 fn in_passes<T>(
-    rows: &[Row],
+    lens: &[usize],
     max_tokens: usize,
     calls: &mut u64,
     mut pass: impl FnMut(Range<usize>) -> Result<Vec<T>, GreedyError>,
 ) -> Result<Vec<T>, GreedyError> {
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(lens.len());
     let (mut start, mut tokens) = (0, 0);
-    for (i, r) in rows.iter().enumerate() {
-        if i > start && tokens + r.ids.len() > max_tokens {
+    for (i, &len) in lens.iter().enumerate() {
+        if i > start && tokens + len > max_tokens {
             *calls += 1;
             out.extend(pass(start..i)?);
             (start, tokens) = (i, 0);
         }
-        tokens += r.ids.len();
+        tokens += len;
     }
-    if start < rows.len() {
+    if start < lens.len() {
         *calls += 1;
-        out.extend(pass(start..rows.len())?);
+        out.extend(pass(start..lens.len())?);
     }
     Ok(out)
+}
+
+/// The number of new tokens of each row.
+fn new_tokens(rows: &[Row]) -> Vec<usize> {
+    rows.iter().map(|r| r.ids.len()).collect()
 }
 
 /// [`PackedGpt2::score`] of `rows` in passes of at most `max_tokens` new tokens.
@@ -145,7 +150,7 @@ fn score_rows(
     max_tokens: usize,
     calls: &mut u64,
 ) -> Result<Vec<SubsetScore>, GreedyError> {
-    in_passes(rows, max_tokens, calls, |c| {
+    in_passes(&new_tokens(rows), max_tokens, calls, |c| {
         Ok(model.score(&rows[c.clone()], &targets[c])?)
     })
 }
@@ -157,7 +162,9 @@ fn prefill_rows(
     max_tokens: usize,
     calls: &mut u64,
 ) -> Result<Vec<KvCache>, GreedyError> {
-    in_passes(rows, max_tokens, calls, |c| Ok(model.prefill(&rows[c])?))
+    in_passes(&new_tokens(rows), max_tokens, calls, |c| {
+        Ok(model.prefill(&rows[c])?)
+    })
 }
 
 impl SubsetScorer for LmScorer<'_> {
@@ -202,11 +209,14 @@ impl SubsetScorer for LmScorer<'_> {
 
 /// A Hugging Face Llama / Mistral / Qwen2 causal language model ([`HfDecoder`]) on one context
 /// (token ids at positions `0..n`): each subset is fed as its tokens with their original
-/// position ids, one forward pass per subset, and scored for the next token after its last
-/// position (log-softmax of that row's logits and its argmax, as [`LmScorer`] scores GPT-2).
+/// position ids and scored for the next token after its last position (log-softmax of that
+/// row's logits and its argmax, as [`LmScorer`] scores GPT-2). All subsets of a call go through
+/// packed passes ([`HfDecoder::packed_last_logits`]) of at most `max_tokens` tokens each.
 pub struct DecoderScorer<'a> {
     model: &'a HfDecoder,
     ids: &'a [u32],
+    /// Tokens per packed forward pass.
+    pub max_tokens: usize,
     calls: u64,
 }
 
@@ -216,6 +226,7 @@ impl<'a> DecoderScorer<'a> {
         DecoderScorer {
             model,
             ids,
+            max_tokens: DEFAULT_MAX_TOKENS,
             calls: 0,
         }
     }
@@ -231,19 +242,28 @@ impl SubsetScorer for DecoderScorer<'_> {
         subsets: &[Vec<usize>],
         target: usize,
     ) -> Result<Vec<SubsetScore>, GreedyError> {
-        let n = self.ids.len();
-        let mut out = Vec::with_capacity(subsets.len());
         for s in subsets {
             if s.is_empty() {
                 return Err(GreedyError::Invalid("subsets must be non-empty".into()));
             }
-            check_positions(s, n)?;
-            let ids: Vec<u32> = s.iter().map(|&p| self.ids[p]).collect();
-            let logits = self.model.last_logits(&ids, s)?;
-            self.calls += 1;
-            out.push(score_row(&logits, target));
+            check_positions(s, self.ids.len())?;
         }
-        Ok(out)
+        let (model, context) = (self.model, self.ids);
+        let lens: Vec<usize> = subsets.iter().map(Vec::len).collect();
+        in_passes(&lens, self.max_tokens, &mut self.calls, |c| {
+            let subsets = &subsets[c];
+            let kept: Vec<Vec<u32>> = subsets
+                .iter()
+                .map(|s| s.iter().map(|&p| context[p]).collect())
+                .collect();
+            let seqs: Vec<(&[u32], &[usize])> = kept
+                .iter()
+                .zip(subsets)
+                .map(|(i, s)| (i.as_slice(), s.as_slice()))
+                .collect();
+            let logits = model.packed_last_logits(&seqs)?.to_vec2::<f32>()?;
+            Ok(logits.iter().map(|l| score_row(l, target)).collect())
+        })
     }
 
     fn forward_calls(&self) -> u64 {
@@ -623,6 +643,30 @@ mod tests {
             let g = greedy(&mut s, seq[prev + 1] as usize, &GreedyConfig::default()).unwrap();
             assert!(g.order.len() >= got.subset.unwrap().len());
         }
+    }
+
+    /// The decoder scorer cuts a call into passes of at most `max_tokens` tokens (at least one
+    /// subset each) and scores the same either way.
+    #[test]
+    fn decoder_passes_hold_at_most_max_tokens() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/mistral_lm");
+        let model = HfDecoder::load(&dir).unwrap();
+        let ids: Vec<u32> = (0..12).map(|i| (i * 53 + 7) % 400).collect();
+        let subsets: Vec<Vec<usize>> = (0..6).map(|c| vec![c, 6 + c, 11]).collect();
+        let mut one = DecoderScorer::new(&model, &ids);
+        let whole = one.score(&subsets, 42).unwrap();
+        assert_eq!(one.forward_calls(), 1);
+        let mut cut = DecoderScorer::new(&model, &ids);
+        cut.max_tokens = 7;
+        let parts = cut.score(&subsets, 42).unwrap();
+        assert_eq!(cut.forward_calls(), 3);
+        for (a, b) in whole.iter().zip(&parts) {
+            assert!((a.target_logprob - b.target_logprob).abs() < 1e-5);
+            assert_eq!(a.argmax, b.argmax);
+        }
+        cut.max_tokens = 1; // a subset longer than the cap still gets its own pass
+        cut.score(&subsets[..2], 42).unwrap();
+        assert_eq!(cut.forward_calls(), 5);
     }
 
     #[test]

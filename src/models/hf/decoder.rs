@@ -8,6 +8,11 @@
 //! `j + d/2`) and scale `head_dim^-½`. The tensors keep the checkpoint's names, so every message
 //! about a missing or misshapen tensor names it as the file does.
 //!
+//! Several sequences can share one pass ([`HfDecoder::packed_last_logits`]): their tokens are
+//! packed end to end, the dense layers run on all of them at once, and attention is
+//! block-diagonal (each token reads only its own sequence), computed per block of consecutive
+//! sequences of one length as a batch.
+//!
 //! Every op is composed from differentiable primitives (RMSNorm, rotary positions and softmax
 //! are written out: candle-nn's fused versions pass no gradient).
 
@@ -18,6 +23,7 @@ use crate::models::params::{Init, ParamStore};
 use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
 use candle_core::{DType, Device, Tensor, D};
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
 /// A Hugging Face Llama, Mistral or Qwen2 causal language model loaded from a local folder.
@@ -118,57 +124,87 @@ impl HfDecoder {
     /// positions. Positions need not be consecutive or below `max_position_embeddings`
     /// (rotary positions have no table); they are exact up to 2²⁴.
     pub fn logits(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
-        let x = self.hidden(ids, positions)?;
+        let x = self.hidden(&[(ids, positions)])?;
         Ok(x.matmul(&self.lm_head.t()?)?)
     }
 
     /// The last row of [`logits`](Self::logits) (the next token after the last of `ids`),
     /// without computing the others: the language-model head runs on one row.
     pub fn last_logits(&self, ids: &[u32], positions: &[usize]) -> Result<Vec<f32>> {
-        let x = self.hidden(ids, positions)?;
-        let last = x.narrow(0, ids.len() - 1, 1)?;
-        Ok(last
-            .matmul(&self.lm_head.t()?)?
-            .squeeze(0)?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?)
+        let logits = self.packed_last_logits(&[(ids, positions)])?;
+        Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     }
 
-    /// The final-norm hidden states `(T, hidden)` behind [`logits`](Self::logits).
-    fn hidden(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
-        if ids.is_empty() || ids.len() != positions.len() {
-            return Err(ModelError::Invalid(format!(
-                "{} token ids and {} positions: a forward pass needs one position per token, \
-                 and at least one token",
-                ids.len(),
-                positions.len()
-            )));
-        }
-        let vocab = self.config.vocab_size;
-        if let Some(&t) = ids.iter().find(|&&t| t as usize >= vocab) {
-            return Err(ModelError::Invalid(format!(
-                "token id {t} >= vocab size {vocab}"
-            )));
-        }
-        let n = ids.len();
+    /// [`last_logits`](Self::last_logits) of several sequences `(ids, positions)` in one
+    /// forward pass: `(sequences, vocab)`. The sequences are packed end to end (no padding);
+    /// each token attends only to the tokens before it in its own sequence (block-diagonal
+    /// causal attention, windowed by index within the sequence), so every row equals that
+    /// sequence's pass alone.
+    pub fn packed_last_logits(&self, seqs: &[(&[u32], &[usize])]) -> Result<Tensor> {
+        let x = self.hidden(seqs)?;
+        let last: Vec<u32> = seqs
+            .iter()
+            .scan(0, |end, (ids, _)| {
+                *end += ids.len();
+                Some((*end - 1) as u32)
+            })
+            .collect();
+        let last = Tensor::from_vec(last, seqs.len(), &Device::Cpu)?;
+        Ok(x.index_select(&last, 0)?.matmul(&self.lm_head.t()?)?)
+    }
+
+    /// The final-norm hidden states `(ΣT, hidden)` of the packed sequences.
+    fn hidden(&self, seqs: &[(&[u32], &[usize])]) -> Result<Tensor> {
+        self.check(seqs)?;
+        let ids: Vec<u32> = seqs.iter().flat_map(|(i, _)| i.iter().copied()).collect();
+        let positions: Vec<usize> = seqs.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let device = Device::Cpu;
         let mut x = self
             .embed
-            .embedding(&Tensor::from_slice(ids, n, &device)?)?;
-        let (cos, sin) = rotary_tables(&self.inv_freq, positions)?;
-        let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
+            .embedding(&Tensor::from_slice(&ids, ids.len(), &device)?)?;
+        let (cos, sin) = rotary_tables(&self.inv_freq, &positions)?;
+        let blocks = blocks(seqs.iter().map(|(i, _)| i.len()));
+        // one mask per block length and window
+        let mut masks: HashMap<(usize, Option<usize>), Tensor> = HashMap::new();
         for layer in &self.layers {
-            let mask = match masks.iter().find(|(w, _)| *w == layer.window) {
-                Some((_, m)) => m.clone(),
-                None => {
-                    let m = causal_mask(n, layer.window)?;
-                    masks.push((layer.window, m.clone()));
-                    m
-                }
-            };
-            x = self.layer(layer, &x, &cos, &sin, &mask)?;
+            let mut block_masks = Vec::with_capacity(blocks.len());
+            for b in &blocks {
+                let mask = match masks.entry((b.len, layer.window)) {
+                    Entry::Occupied(e) => e.get().clone(),
+                    Entry::Vacant(e) => e.insert(causal_mask(b.len, layer.window)?).clone(),
+                };
+                block_masks.push(mask);
+            }
+            x = self.layer(layer, &x, &cos, &sin, &blocks, &block_masks)?;
         }
         Ok(rms_norm(&x, &self.norm, self.config.rms_norm_eps)?)
+    }
+
+    /// Refuses an empty pass, empty sequences, ids without one position each, and ids
+    /// outside the vocabulary.
+    fn check(&self, seqs: &[(&[u32], &[usize])]) -> Result<()> {
+        if seqs.is_empty() {
+            return Err(ModelError::Invalid(
+                "a forward pass needs at least one sequence".into(),
+            ));
+        }
+        let vocab = self.config.vocab_size;
+        for (ids, positions) in seqs {
+            if ids.is_empty() || ids.len() != positions.len() {
+                return Err(ModelError::Invalid(format!(
+                    "{} token ids and {} positions: a forward pass needs one position per \
+                     token, and at least one token",
+                    ids.len(),
+                    positions.len()
+                )));
+            }
+            if let Some(&t) = ids.iter().find(|&&t| t as usize >= vocab) {
+                return Err(ModelError::Invalid(format!(
+                    "token id {t} >= vocab size {vocab}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
@@ -180,45 +216,93 @@ impl HfDecoder {
         logprobs_of_next(&self.logits(ids, &positions)?, ids)
     }
 
-    /// One layer on `x (T, hidden)`.
+    /// One layer on the packed `x (ΣT, hidden)`: `blocks` of equal-length sequences, each
+    /// with its `(T, T)` attention mask.
     fn layer(
         &self,
         l: &Layer,
         x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: &Tensor,
+        blocks: &[Block],
+        masks: &[Tensor],
     ) -> candle_core::Result<Tensor> {
         let eps = self.config.rms_norm_eps;
-        let x = (x + self.attention(l, &rms_norm(x, &l.input_norm, eps)?, cos, sin, mask)?)?;
+        let h = rms_norm(x, &l.input_norm, eps)?;
+        let x = (x + self.attention(l, &h, cos, sin, blocks, masks)?)?;
         let h = rms_norm(&x, &l.post_norm, eps)?;
         let m = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;
         x + l.down.forward(&m)?
     }
 
-    /// Grouped-query self-attention on the normed `h (T, hidden)`.
+    /// Grouped-query self-attention on the normed, packed `h (ΣT, hidden)`: the projections
+    /// over all tokens at once, the attention block by block (a block's sequences batched,
+    /// each reading only its own tokens).
     fn attention(
         &self,
         l: &Layer,
         h: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: &Tensor,
+        blocks: &[Block],
+        masks: &[Tensor],
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let (t, _) = h.dims2()?;
         let (d, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
-        // (T, n·d) → (n, T, d)
+        // (ΣT, n·d) → (n, ΣT, d)
         let heads = |x: Tensor, n: usize| x.reshape((t, n, d))?.transpose(0, 1)?.contiguous();
         let q = rope(&heads(l.q.forward(h)?, nh)?, cos, sin)?;
         let k = rope(&heads(l.k.forward(h)?, nkv)?, cos, sin)?;
         let v = heads(l.v.forward(h)?, nkv)?;
         let (k, v) = (repeat_kv(&k, nh / nkv)?, repeat_kv(&v, nh / nkv)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(mask)?;
-        let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let y = p.matmul(&v)?.transpose(0, 1)?.reshape((t, nh * d))?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut ys = Vec::with_capacity(blocks.len());
+        for (b, mask) in blocks.iter().zip(masks) {
+            // (nh, R·T, d) → (R, nh, T, d)
+            let split = |x: &Tensor| {
+                x.narrow(1, b.start, b.seqs * b.len)?
+                    .reshape((nh, b.seqs, b.len, d))?
+                    .transpose(0, 1)?
+                    .contiguous()
+            };
+            let (q, k, v) = (split(&q)?, split(&k)?, split(&v)?);
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+            let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            // (R, nh, T, d) → (nh, R·T, d)
+            let y = p.matmul(&v)?.transpose(0, 1)?;
+            ys.push(y.reshape((nh, b.seqs * b.len, d))?);
+        }
+        let y = Tensor::cat(&ys, 1)?.transpose(0, 1)?.reshape((t, nh * d))?;
         l.o.forward(&y)
     }
+}
+
+/// Consecutive packed sequences of one length: the first token's index, how many sequences,
+/// and their length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Block {
+    start: usize,
+    seqs: usize,
+    len: usize,
+}
+
+/// The packed sequences of lengths `lens`, grouped into blocks of consecutive equal lengths.
+fn blocks(lens: impl IntoIterator<Item = usize>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut start = 0;
+    for len in lens {
+        match out.last_mut() {
+            Some(b) if b.len == len => b.seqs += 1,
+            _ => out.push(Block {
+                start,
+                seqs: 1,
+                len,
+            }),
+        }
+        start += len;
+    }
+    out
 }
 
 /// Embeddings, layers, final norm and LM head, under the checkpoint's names.
@@ -312,6 +396,61 @@ mod tests {
             causal_mask(3, Some(3)).unwrap().to_vec2::<f32>().unwrap(),
             causal_mask(3, None).unwrap().to_vec2::<f32>().unwrap()
         );
+    }
+
+    #[test]
+    fn blocks_group_consecutive_equal_lengths() {
+        let b = |start, seqs, len| Block { start, seqs, len };
+        assert_eq!(
+            blocks([3, 3, 1, 4, 4, 4, 3]),
+            [b(0, 2, 3), b(6, 1, 1), b(7, 3, 4), b(19, 1, 3)]
+        );
+        assert!(blocks([]).is_empty());
+    }
+
+    /// One packed pass gives each sequence's own pass, on full layers (Llama) and on layers
+    /// whose window (Mistral's 5) is shorter than some sequences.
+    #[test]
+    fn packed_logits_equal_one_pass_per_sequence() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
+        for name in ["llama_lm", "mistral_lm"] {
+            let model = HfDecoder::load(&root.join(name)).unwrap();
+            let ids: Vec<u32> = (0..20).map(|i| (i * 37 + 11) % 400).collect();
+            let subsets: [&[usize]; 8] = [
+                &[0, 4, 9, 10, 12, 13, 15, 19],
+                &[1, 2, 3, 5, 8, 11, 14, 18],
+                &[7],
+                &[2, 19],
+                &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+                &[3, 6, 9],
+                &[4, 8, 12],
+                &[5, 6, 7, 9, 10, 11, 16],
+            ];
+            let kept: Vec<Vec<u32>> = subsets
+                .iter()
+                .map(|s| s.iter().map(|&p| ids[p]).collect())
+                .collect();
+            let seqs: Vec<(&[u32], &[usize])> = kept
+                .iter()
+                .zip(subsets)
+                .map(|(i, s)| (i.as_slice(), s))
+                .collect();
+            let packed = model
+                .packed_last_logits(&seqs)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            assert_eq!(packed.len(), seqs.len());
+            for ((i, s), got) in seqs.iter().zip(&packed) {
+                let alone = model.last_logits(i, s).unwrap();
+                let d = alone
+                    .iter()
+                    .zip(got)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(d < 1e-4, "{name} {s:?}: max |Δ| {d}");
+            }
+        }
     }
 
     #[test]
