@@ -1,5 +1,7 @@
-//! Inference throughput of a Hugging Face classifier folder (`rationale predict`'s path):
-//! the first N Movies test documents cut to T model tokens, in batches of B, forward only.
+//! Inference throughput of a Hugging Face folder (`rationale predict`'s path): the first N
+//! Movies documents cut to T model tokens, forward only. A classifier runs in batches of B; a
+//! causal language model (Llama, Mistral, Qwen2) scores each document's next-token
+//! log-probabilities, one document per pass.
 //! `benches/hf_inference_torch.py` is the PyTorch twin (same folder, same texts, same cut,
 //! eager attention); run both in the same shell with the same thread count:
 //!
@@ -12,7 +14,8 @@
 //! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.)
 //! Both print tokens/s counting real tokens (padding excluded).
 
-use rationale::models::load_text_model;
+use rationale::models::hf::{HfConfig, HfDecoder, HfKind};
+use rationale::models::{load_text_model, ModelTokenizer};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,7 +32,10 @@ fn main() {
     };
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (n, b, t) = (arg(1, 64), arg(2, 16), arg(3, 128));
-    let model = load_text_model(&dir).expect("model folder");
+    let decoder = matches!(
+        HfConfig::read(&dir).and_then(|c| c.kind()),
+        Ok(HfKind::Decoder(_))
+    );
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/movies/docs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&docs)
         .expect("datasets/movies/docs")
@@ -44,18 +50,31 @@ fn main() {
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         })
         .collect();
-    let enc: Vec<Vec<u32>> = texts
-        .iter()
-        .map(|x| model.tokenizer().encode_text(x, t).unwrap().encoded.ids)
-        .collect();
-    let tokens: usize = enc.iter().map(Vec::len).sum();
-    let run = || {
-        for chunk in enc.chunks(b) {
-            let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-            model.logits(&refs).unwrap();
-        }
+    let encode = |tok: &ModelTokenizer| -> Vec<Vec<u32>> {
+        let ids = |x: &String| tok.encode_text(x, t).unwrap().encoded.ids;
+        texts.iter().map(ids).collect()
     };
-    run(); // warm-up
+    let run: Box<dyn Fn() -> usize> = if decoder {
+        let model = HfDecoder::load(&dir).expect("model folder");
+        let enc = encode(model.tokenizer());
+        Box::new(move || {
+            for ids in &enc {
+                model.next_token_logprobs(ids).unwrap();
+            }
+            enc.iter().map(Vec::len).sum()
+        })
+    } else {
+        let model = load_text_model(&dir).expect("model folder");
+        let enc = encode(model.tokenizer());
+        Box::new(move || {
+            for chunk in enc.chunks(b) {
+                let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+                model.logits(&refs).unwrap();
+            }
+            enc.iter().map(Vec::len).sum()
+        })
+    };
+    let tokens = run(); // warm-up
     let mut times = Vec::new();
     for _ in 0..3 {
         let t0 = Instant::now();
@@ -64,8 +83,9 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let s = times[1];
+    let batch = if decoder { 1 } else { b };
     println!(
-        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
+        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {batch}: {:.3} s, {:.0} tokens/s (median of 3)",
         s,
         tokens as f64 / s
     );

@@ -6,10 +6,15 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
        python benches/hf_inference_torch.py --make MINILM_DIR OUT   (MiniLM + a seeded 2-class head)
        python benches/hf_inference_torch.py --make-base MINILM_DIR OUT   (a seeded random BERT-base
            shape, 12 layers x 768, 2-class head, with MiniLM's tokenizer: bert-base-uncased's vocabulary)
+       python benches/hf_inference_torch.py --make-llama minilm|base MINILM_DIR OUT   (a seeded random
+           LlamaForCausalLM of MiniLM's or BERT-base's shape, with MiniLM's tokenizer)
+A causal LM folder is timed one document per pass (batch 1): logits, log-softmax, the log-prob of
+each next token, as `rationale predict` computes them.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
+from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          BertForSequenceClassification)
 
 if sys.argv[1] == "--make":
     torch.manual_seed(0)
@@ -30,6 +35,18 @@ if sys.argv[1] == "--make-base":
     AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
     sys.exit(0)
 
+if sys.argv[1] == "--make-llama":
+    from transformers import LlamaConfig, LlamaForCausalLM
+    h, layers, heads, inter = {"minilm": (384, 6, 12, 1536), "base": (768, 12, 12, 3072)}[sys.argv[2]]
+    tok = AutoTokenizer.from_pretrained(sys.argv[3])
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                      num_key_value_heads=heads, intermediate_size=inter, max_position_embeddings=512,
+                      tie_word_embeddings=False, pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    LlamaForCausalLM(cfg).float().save_pretrained(sys.argv[4])
+    tok.save_pretrained(sys.argv[4])
+    sys.exit(0)
+
 folder = sys.argv[1]
 n, b, t, threads = [int(x) for x in (sys.argv[2:] + ["64", "16", "128", "2"][len(sys.argv) - 2:])][:4]
 torch.set_num_threads(threads)
@@ -37,14 +54,22 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 docs = sorted(glob.glob(os.path.join(root, "datasets", "movies", "docs", "*")))[:n]
 texts = [" ".join(open(d).read().split()) for d in docs]
 tok = AutoTokenizer.from_pretrained(folder)
-model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+import json
+causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith("ForCausalLM")
+auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+model = auto.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+if causal:
+    b = 1
 batches = [tok(texts[i:i + b], truncation=True, max_length=t, padding=True, return_tensors="pt") for i in range(0, len(texts), b)]
 tokens = sum(int(x["attention_mask"].sum()) for x in batches)
 
 def run():
     with torch.inference_mode():
         for x in batches:
-            model(**x)
+            out = model(**x)
+            if causal:
+                ids = x["input_ids"][0]
+                torch.log_softmax(out.logits[0, :-1], -1).gather(1, ids[1:, None])
 
 run()
 times = []

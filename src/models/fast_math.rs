@@ -84,6 +84,22 @@ pub fn max(x: &[f32]) -> f32 {
     acc.iter().copied().fold(rest, f32::max)
 }
 
+/// ln Σ e^x, from the maximum (−∞ for an empty slice); [`exp`]'s accuracy.
+#[inline(always)]
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    let m = max(x);
+    if m == f32::NEG_INFINITY {
+        return m;
+    }
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().map(|&v| exp(v - m)).sum();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, &v)| *a += exp(v - m));
+    }
+    m + (acc.iter().sum::<f32>() + rest).ln()
+}
+
 /// e^x (see the module note for range and accuracy).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {

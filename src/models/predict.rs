@@ -1,8 +1,10 @@
 //! Class predictions for raw texts: tokenised exactly as the model's tokenizer does, batched.
 
+use super::fast_math;
 use super::gpt2::Gpt2;
 use super::{softmax_rows, Result, TextModel};
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
+use rayon::prelude::*;
 
 /// One text's prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +58,10 @@ pub fn next_token_logprobs(model: &Gpt2, ids: &[u32]) -> Result<Vec<f32>> {
 
 /// From a causal LM's logits (T, vocab) over `ids`: `log p(ids[i] | ids[<i])` for `i ≥ 1`.
 pub fn logprobs_of_next(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
-    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?.to_vec2::<f32>()?;
+    let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
     Ok(ids[1..]
-        .iter()
-        .zip(&logp)
-        .map(|(&next, row)| row[next as usize])
+        .par_iter()
+        .zip(&rows)
+        .map(|(&next, row)| row[next as usize] - fast_math::simd(|| fast_math::log_sum_exp(row)))
         .collect())
 }

@@ -2,7 +2,8 @@
 //! absent, and rotary positions in Hugging Face's rotate-half layout (dimension `j` pairs with
 //! `j + d/2`), angles in f32 as transformers computes them.
 
-use crate::models::params::{Init, ParamStore};
+use crate::models::dense::PackedMatrix;
+use crate::models::params::{Derived, Init, ParamStore};
 use crate::models::Result;
 use candle_core::{Device, Tensor, D};
 
@@ -10,6 +11,8 @@ use candle_core::{Device, Tensor, D};
 pub(super) struct Linear {
     w: Tensor,
     b: Option<Tensor>,
+    /// The weights packed for [`Linear::infer`], on first use.
+    packed: Derived<PackedMatrix>,
 }
 
 impl Linear {
@@ -27,7 +30,34 @@ impl Linear {
                 true => Some(p.get(&format!("{name}.bias"), &[output], Init::Zeros)?),
                 false => None,
             },
+            packed: Derived::default(),
         })
+    }
+
+    /// A bias-free map with the weight `w` `(out, in)` (a language-model head).
+    pub(super) fn from_weight(w: Tensor) -> Self {
+        Linear {
+            w,
+            b: None,
+            packed: Derived::default(),
+        }
+    }
+
+    /// [`Linear::forward`] through the packed dense kernel, without gradients: x (T, in) →
+    /// (T, out).
+    pub(super) fn infer(&self, x: &Tensor) -> Result<Tensor> {
+        let (t, _) = x.dims2()?;
+        let packed = self.packed.get(|| {
+            let (n, k) = self.w.dims2()?;
+            let wt = self.w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+            let bias = match &self.b {
+                Some(b) => Some(b.to_vec1::<f32>()?),
+                None => None,
+            };
+            Ok(PackedMatrix::new(&wt, k, n, bias.as_deref()))
+        })?;
+        let y = packed.apply(&x.flatten_all()?.to_vec1::<f32>()?, t);
+        Ok(Tensor::from_vec(y, (t, packed.n()), x.device())?)
     }
 
     /// x (..., in) → (..., out).

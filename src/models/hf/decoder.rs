@@ -22,7 +22,7 @@ use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
 use crate::models::params::{Init, ParamStore};
 use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
@@ -34,7 +34,8 @@ pub struct HfDecoder {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    lm_head: Tensor,
+    /// The language-model head (the embeddings when tied); packed for full logits on first use.
+    lm_head: Linear,
     inv_freq: Vec<f32>,
 }
 
@@ -125,7 +126,7 @@ impl HfDecoder {
     /// (rotary positions have no table); they are exact up to 2²⁴.
     pub fn logits(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
         let x = self.hidden(&[(ids, positions)])?;
-        Ok(x.matmul(&self.lm_head.t()?)?)
+        self.lm_head.infer(&x)
     }
 
     /// The last row of [`logits`](Self::logits) (the next token after the last of `ids`),
@@ -150,7 +151,7 @@ impl HfDecoder {
             })
             .collect();
         let last = Tensor::from_vec(last, seqs.len(), &Device::Cpu)?;
-        Ok(x.index_select(&last, 0)?.matmul(&self.lm_head.t()?)?)
+        Ok(self.lm_head.forward(&x.index_select(&last, 0)?)?)
     }
 
     /// The final-norm hidden states `(ΣT, hidden)` of the packed sequences.
@@ -226,13 +227,13 @@ impl HfDecoder {
         sin: &Tensor,
         blocks: &[Block],
         masks: &[Tensor],
-    ) -> candle_core::Result<Tensor> {
+    ) -> Result<Tensor> {
         let eps = self.config.rms_norm_eps;
         let h = rms_norm(x, &l.input_norm, eps)?;
         let x = (x + self.attention(l, &h, cos, sin, blocks, masks)?)?;
         let h = rms_norm(&x, &l.post_norm, eps)?;
-        let m = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;
-        x + l.down.forward(&m)?
+        let m = (l.gate.infer(&h)?.silu()? * l.up.infer(&h)?)?;
+        Ok((x + l.down.infer(&m)?)?)
     }
 
     /// Grouped-query self-attention on the normed, packed `h (ΣT, hidden)`: the projections
@@ -246,15 +247,15 @@ impl HfDecoder {
         sin: &Tensor,
         blocks: &[Block],
         masks: &[Tensor],
-    ) -> candle_core::Result<Tensor> {
+    ) -> Result<Tensor> {
         let c = &self.config;
         let (t, _) = h.dims2()?;
         let (d, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
         // (ΣT, n·d) → (n, ΣT, d)
         let heads = |x: Tensor, n: usize| x.reshape((t, n, d))?.transpose(0, 1)?.contiguous();
-        let q = rope(&heads(l.q.forward(h)?, nh)?, cos, sin)?;
-        let k = rope(&heads(l.k.forward(h)?, nkv)?, cos, sin)?;
-        let v = heads(l.v.forward(h)?, nkv)?;
+        let q = rope(&heads(l.q.infer(h)?, nh)?, cos, sin)?;
+        let k = rope(&heads(l.k.infer(h)?, nkv)?, cos, sin)?;
+        let v = heads(l.v.infer(h)?, nkv)?;
         let (k, v) = (repeat_kv(&k, nh / nkv)?, repeat_kv(&v, nh / nkv)?);
         let scale = 1.0 / (d as f64).sqrt();
         let mut ys = Vec::with_capacity(blocks.len());
@@ -268,13 +269,13 @@ impl HfDecoder {
             };
             let (q, k, v) = (split(&q)?, split(&k)?, split(&v)?);
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-            let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
+            let p = candle_nn::ops::softmax_last_dim(&scores)?;
             // (R, nh, T, d) → (nh, R·T, d)
             let y = p.matmul(&v)?.transpose(0, 1)?;
             ys.push(y.reshape((nh, b.seqs * b.len, d))?);
         }
         let y = Tensor::cat(&ys, 1)?.transpose(0, 1)?.reshape((t, nh * d))?;
-        l.o.forward(&y)
+        l.o.infer(&y)
     }
 }
 
@@ -306,7 +307,7 @@ fn blocks(lens: impl IntoIterator<Item = usize>) -> Vec<Block> {
 }
 
 /// Embeddings, layers, final norm and LM head, under the checkpoint's names.
-fn build(p: &ParamStore, c: &DecoderConfig) -> Result<(Tensor, Vec<Layer>, Tensor, Tensor)> {
+fn build(p: &ParamStore, c: &DecoderConfig) -> Result<(Tensor, Vec<Layer>, Tensor, Linear)> {
     let (h, d, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let (q_out, kv_out) = (c.num_attention_heads * d, c.num_key_value_heads * d);
     let embed = p.get("model.embed_tokens.weight", &[c.vocab_size, h], Init::Zeros)?;
@@ -328,19 +329,16 @@ fn build(p: &ParamStore, c: &DecoderConfig) -> Result<(Tensor, Vec<Layer>, Tenso
         });
     }
     let norm = p.get("model.norm.weight", &[h], Init::Ones)?;
-    let lm_head = if c.tie_word_embeddings {
-        embed.clone()
-    } else {
-        p.get("lm_head.weight", &[c.vocab_size, h], Init::Zeros)?
-    };
+    let lm_head = Linear::from_weight(match c.tie_word_embeddings {
+        true => embed.clone(),
+        false => p.get("lm_head.weight", &[c.vocab_size, h], Init::Zeros)?,
+    });
     Ok((embed, layers, norm, lm_head))
 }
 
 /// `w · x / √(mean(x²) + eps)` over the last dimension.
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_mul(&(ms + eps)?.sqrt()?.recip()?)?
-        .broadcast_mul(w)
+    candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)
 }
 
 /// Key/value heads `(kv, T, d)` repeated for their query heads: `(kv · rep, T, d)`, kv-major.
