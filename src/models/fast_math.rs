@@ -35,7 +35,7 @@ unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
 /// Lanes of the reductions below: independent running values the compiler keeps in one vector.
 const LANES: usize = 16;
 
-/// Σ x, summed in [`LANES`] interleaved partial sums (so the loop vectorizes).
+/// Σ x, summed in 16 interleaved partial sums (so the loop vectorizes).
 #[inline(always)]
 pub fn sum(x: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
@@ -47,7 +47,7 @@ pub fn sum(x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-/// Σ a·b over the shorter length, in [`LANES`] interleaved partial sums.
+/// Σ a·b over the shorter length, in 16 interleaved partial sums.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
@@ -66,7 +66,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-/// max x (−∞ for an empty slice), by [`LANES`] interleaved running maxima.
+/// max x (−∞ for an empty slice), by 16 interleaved running maxima.
 #[inline(always)]
 pub fn max(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Records that parameters changed in place: every [`Derived`] value is rebuilt on next use.
-pub fn weights_changed() {
+pub(crate) fn weights_changed() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
