@@ -13,8 +13,9 @@
 //! block-diagonal (each token reads only its own sequence), computed per block of consecutive
 //! sequences of one length as a batch.
 //!
-//! Every op is composed from differentiable primitives (RMSNorm, rotary positions and softmax
-//! are written out: candle-nn's fused versions pass no gradient).
+//! The decoder runs inference only (no gradients): every projection and the full-logits LM
+//! head on the packed dense kernel ([`crate::models::dense`], weights packed on first use),
+//! candle's fused RMSNorm and softmax.
 
 use super::blocks::{rope, rotary_tables, Linear};
 use super::decoder_config::DecoderConfig;
