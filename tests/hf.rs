@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{expected, floats, hf_fixture as fixture, max_diff};
+use common::{edited_copy, expected, floats, hf_fixture as fixture, max_diff};
 
 use candle_core::{DType, Device, Tensor};
 use rationale::explain::{explain, ExplainConfig, Method};
@@ -132,20 +132,6 @@ fn flatten(v: &Value) -> Vec<f32> {
     }
 }
 
-/// A copy of a fixture folder whose weights pass through `edit` first.
-fn edited_copy(name: &str, edit: impl FnOnce(&mut HashMap<String, Tensor>)) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(fixture(name).join(f), tmp.path().join(f)).unwrap();
-    }
-    let mut t =
-        candle_core::safetensors::load(fixture(name).join("model.safetensors"), &Device::Cpu)
-            .unwrap();
-    edit(&mut t);
-    candle_core::safetensors::save(&t, tmp.path().join("model.safetensors")).unwrap();
-    tmp
-}
-
 fn load_error(dir: &Path) -> String {
     match HfClassifier::load(dir) {
         Ok(_) => panic!("{} loaded", dir.display()),
@@ -156,7 +142,7 @@ fn load_error(dir: &Path) -> String {
 #[test]
 fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     // An unsupported architecture: the message lists what is supported.
-    let tmp = edited_copy("bert_cls", |_| {});
+    let tmp = edited_copy(&fixture("bert_cls"), |c| c, |_| {});
     let cfg = tmp.path().join("config.json");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
@@ -176,20 +162,28 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // A missing tensor, named as the checkpoint names it.
     let gone = "distilbert.transformer.layer.1.ffn.lin2.weight";
-    let tmp = edited_copy("distilbert_cls", |t| {
-        t.remove(gone);
-    });
+    let tmp = edited_copy(
+        &fixture("distilbert_cls"),
+        |c| c,
+        |t| {
+            t.remove(gone);
+        },
+    );
     let e = load_error(tmp.path());
     assert!(e.contains(gone) && e.contains("model.safetensors"), "{e}");
 
     // A tensor of the wrong shape: name and both shapes.
     let name = "roberta.encoder.layer.0.attention.self.query.weight";
-    let tmp = edited_copy("roberta_cls", |t| {
-        t.insert(
-            name.into(),
-            Tensor::zeros((32, 16), DType::F32, &Device::Cpu).unwrap(),
-        );
-    });
+    let tmp = edited_copy(
+        &fixture("roberta_cls"),
+        |c| c,
+        |t| {
+            t.insert(
+                name.into(),
+                Tensor::zeros((32, 16), DType::F32, &Device::Cpu).unwrap(),
+            );
+        },
+    );
     let e = load_error(tmp.path());
     assert!(
         e.contains(name) && e.contains("[32, 16]") && e.contains("[32, 32]"),
@@ -198,18 +192,26 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // A tokenizer with ids beyond the embedding table.
     let emb = "bert.embeddings.word_embeddings.weight";
-    let tmp = edited_copy("bert_cls", |t| {
-        let w = t[emb].narrow(0, 0, 50).unwrap();
-        t.insert(emb.into(), w);
-    });
+    let tmp = edited_copy(
+        &fixture("bert_cls"),
+        |c| c,
+        |t| {
+            let w = t[emb].narrow(0, 0, 50).unwrap();
+            t.insert(emb.into(), w);
+        },
+    );
     let e = load_error(tmp.path());
     assert!(e.contains("tokenizer.json") && e.contains("50 rows"), "{e}");
 
     // A head of another task: no classification head.
-    let tmp = edited_copy("bert_cls", |t| {
-        t.remove("classifier.weight");
-        t.remove("classifier.bias");
-    });
+    let tmp = edited_copy(
+        &fixture("bert_cls"),
+        |c| c,
+        |t| {
+            t.remove("classifier.weight");
+            t.remove("classifier.bias");
+        },
+    );
     let e = load_error(tmp.path());
     assert!(e.contains("no classification head"), "{e}");
 }
@@ -253,11 +255,15 @@ fn sharded_and_half_precision_checkpoints_load() {
     assert!(max_diff(&model.logits(&[&ids]).unwrap().row(0).to_vec(), &theirs) < 1e-4);
 
     // bf16 weights compute in f32: equal up to bf16 rounding of the weights.
-    let tmp = edited_copy("bert_cls", |t| {
-        for v in t.values_mut() {
-            *v = v.to_dtype(DType::BF16).unwrap();
-        }
-    });
+    let tmp = edited_copy(
+        &fixture("bert_cls"),
+        |c| c,
+        |t| {
+            for v in t.values_mut() {
+                *v = v.to_dtype(DType::BF16).unwrap();
+            }
+        },
+    );
     let model = HfClassifier::load(tmp.path()).unwrap();
     let d = max_diff(&model.logits(&[&ids]).unwrap().row(0).to_vec(), &theirs);
     assert!(d < 0.05, "bf16 logits differ by {d}");
@@ -577,18 +583,11 @@ fn a_fine_tuned_bert_exports_to_what_transformers_loads_with_the_same_logits() {
 fn classifiers_without_bert_s_head_are_refused_by_export() {
     let root = fixture("bert_export").join("trained");
     // A checkpoint from before the pooler head: mean-pooled, no pooler tensors.
-    let legacy = tempfile::tempdir().unwrap();
-    let mut t = tensors(&root.join("model.safetensors"));
-    t.retain(|name, _| !name.starts_with("encoder.pooler."));
-    candle_core::safetensors::save(&t, legacy.path().join("model.safetensors")).unwrap();
-    let cfg = std::fs::read_to_string(root.join("config.json")).unwrap();
-    let cfg = cfg.replace("\"pooler\": true", "\"pooler\": false");
-    std::fs::write(legacy.path().join("config.json"), cfg).unwrap();
-    std::fs::copy(
-        root.join("tokenizer.json"),
-        legacy.path().join("tokenizer.json"),
-    )
-    .unwrap();
+    let legacy = edited_copy(
+        &root,
+        |c| c.replace("\"pooler\": true", "\"pooler\": false"),
+        |t| t.retain(|name, _| !name.starts_with("encoder.pooler.")),
+    );
     let out = tempfile::tempdir().unwrap();
     let o = common::rationale(&[
         "export",

@@ -8,12 +8,11 @@
 
 mod common;
 
-use common::{expected, floats, hf_fixture as fixture, max_diff};
+use common::{edited_copy, expected, floats, hf_fixture as fixture, max_diff};
 
 use candle_core::{Device, Tensor};
 use rationale::models::hf::{DecoderFamily, HfDecoder, RopeScaling};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::Path;
 
 const DECODERS: [&str; 3] = ["llama_lm", "qwen2_lm", "mistral_lm"];
@@ -154,28 +153,6 @@ fn bad_inputs_are_errors() {
     assert!(model.next_token_logprobs(&[5]).unwrap().is_empty());
 }
 
-/// A copy of a fixture folder with its config text and weights passed through `edit_*` first.
-fn edited_copy(
-    name: &str,
-    edit_config: impl FnOnce(String) -> String,
-    edit_weights: impl FnOnce(&mut HashMap<String, Tensor>),
-) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture(name).join("tokenizer.json"),
-        tmp.path().join("tokenizer.json"),
-    )
-    .unwrap();
-    let cfg = std::fs::read_to_string(fixture(name).join("config.json")).unwrap();
-    std::fs::write(tmp.path().join("config.json"), edit_config(cfg)).unwrap();
-    let mut t =
-        candle_core::safetensors::load(fixture(name).join("model.safetensors"), &Device::Cpu)
-            .unwrap();
-    edit_weights(&mut t);
-    candle_core::safetensors::save(&t, tmp.path().join("model.safetensors")).unwrap();
-    tmp
-}
-
 fn load_error(dir: &Path) -> String {
     match HfDecoder::load(dir) {
         Ok(_) => panic!("{} loaded", dir.display()),
@@ -186,7 +163,11 @@ fn load_error(dir: &Path) -> String {
 #[test]
 fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     // An unsupported rope type, named with its field.
-    let tmp = edited_copy("llama_lm", |c| c.replace("\"llama3\"", "\"yarn\""), |_| {});
+    let tmp = edited_copy(
+        &fixture("llama_lm"),
+        |c| c.replace("\"llama3\"", "\"yarn\""),
+        |_| {},
+    );
     let e = load_error(tmp.path());
     assert!(
         e.contains("rope_parameters.rope_type \"yarn\" is not supported")
@@ -212,11 +193,11 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
             v.to_string()
         }
     };
-    let tmp = edited_copy("llama_lm", old_form("llama3"), |_| {});
+    let tmp = edited_copy(&fixture("llama_lm"), old_form("llama3"), |_| {});
     let old = HfDecoder::load(tmp.path()).unwrap();
     let new = HfDecoder::load(&fixture("llama_lm")).unwrap();
     assert_eq!(old.config(), new.config());
-    let tmp = edited_copy("llama_lm", old_form("dynamic"), |_| {});
+    let tmp = edited_copy(&fixture("llama_lm"), old_form("dynamic"), |_| {});
     let e = load_error(tmp.path());
     assert!(
         e.contains("rope_scaling.rope_type \"dynamic\" is not supported"),
@@ -225,7 +206,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // The fixture needs its llama3 scaling: plain rotary frequencies give other numbers.
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c.replace("\"llama3\"", "\"default\""),
         |_| {},
     );
@@ -237,14 +218,18 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     assert!(max_diff(&lp, &floats(&exp["cases"][0]["next_token_logprobs"])) > 1e-3);
 
     // Another activation.
-    let tmp = edited_copy("qwen2_lm", |c| c.replace("\"silu\"", "\"gelu\""), |_| {});
+    let tmp = edited_copy(
+        &fixture("qwen2_lm"),
+        |c| c.replace("\"silu\"", "\"gelu\""),
+        |_| {},
+    );
     let e = load_error(tmp.path());
     assert!(e.contains("hidden_act \"gelu\" is not supported"), "{e}");
 
     // A missing tensor, named as the checkpoint names it.
     let gone = "model.layers.1.mlp.down_proj.weight";
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c,
         |t| {
             t.remove(gone);
@@ -255,7 +240,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // An untied model without its LM head.
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c,
         |t| {
             t.remove("lm_head.weight");
@@ -267,7 +252,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     // Qwen2's q/k/v biases are required.
     let gone = "model.layers.0.self_attn.k_proj.bias";
     let tmp = edited_copy(
-        "qwen2_lm",
+        &fixture("qwen2_lm"),
         |c| c,
         |t| {
             t.remove(gone);
@@ -279,7 +264,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     // A tensor of the wrong shape: its name and both shapes.
     let name = "model.layers.0.self_attn.k_proj.weight";
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c,
         |t| {
             let w = Tensor::zeros((32, 32), candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -294,7 +279,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // A tensor the architecture does not have.
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c,
         |t| {
             let b = Tensor::zeros(32, candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -306,7 +291,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // A tokenizer whose ids do not fit the embedding table.
     let tmp = edited_copy(
-        "qwen2_lm",
+        &fixture("qwen2_lm"),
         |c| c.replace("\"vocab_size\": 400", "\"vocab_size\": 50"),
         |t| {
             let w = t["model.embed_tokens.weight"].narrow(0, 0, 50).unwrap();
@@ -318,7 +303,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
 
     // Grouped-query heads that do not divide.
     let tmp = edited_copy(
-        "llama_lm",
+        &fixture("llama_lm"),
         |c| c.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"),
         |_| {},
     );
@@ -332,7 +317,7 @@ fn sliding_windows_follow_each_family() {
     // changes nothing, a shorter one does.
     let mistral = |window: &str| {
         edited_copy(
-            "llama_lm",
+            &fixture("llama_lm"),
             |c| {
                 c.replace("LlamaForCausalLM", "MistralForCausalLM")
                     .replace("\"model_type\": \"llama\"", "\"model_type\": \"mistral\"")
@@ -363,7 +348,7 @@ fn sliding_windows_follow_each_family() {
     let theirs = floats(&exp["cases"][1]["next_token_logprobs"]);
     for window in ["4", "6", "null"] {
         let tmp = edited_copy(
-            "mistral_lm",
+            &fixture("mistral_lm"),
             |c| {
                 c.replace(
                     "\"sliding_window\": 5",
@@ -378,7 +363,7 @@ fn sliding_windows_follow_each_family() {
     }
     // Qwen2: only with use_sliding_window, and only on the layers from max_window_layers.
     let tmp = edited_copy(
-        "qwen2_lm",
+        &fixture("qwen2_lm"),
         |c| {
             let mut v: Value = serde_json::from_str(&c).unwrap();
             let o = v.as_object_mut().unwrap();
@@ -471,7 +456,7 @@ mod cli {
     #[test]
     fn unsupported_rope_is_refused_on_the_command_line() {
         let tmp = edited_copy(
-            "llama_lm",
+            &fixture("llama_lm"),
             |c| c.replace("\"llama3\"", "\"longrope\""),
             |_| {},
         );

@@ -173,3 +173,26 @@ pub fn rationale(args: &[&str]) -> Output {
         .output()
         .expect("binary runs")
 }
+
+/// A copy of the model folder `dir` (its `tokenizer.json`, `config.json` and
+/// `model.safetensors`) with the config text and the weights passed through `edit_*` first.
+#[cfg(feature = "models")]
+pub fn edited_copy(
+    dir: &Path,
+    edit_config: impl FnOnce(String) -> String,
+    edit_weights: impl FnOnce(&mut std::collections::HashMap<String, candle_core::Tensor>),
+) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("tokenizer.json"),
+        tmp.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(tmp.path().join("config.json"), edit_config(cfg)).unwrap();
+    let weights = dir.join("model.safetensors");
+    let mut t = candle_core::safetensors::load(weights, &candle_core::Device::Cpu).unwrap();
+    edit_weights(&mut t);
+    candle_core::safetensors::save(&t, tmp.path().join("model.safetensors")).unwrap();
+    tmp
+}
