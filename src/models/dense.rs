@@ -8,6 +8,7 @@
 //! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
 //! `benches/dense_bench.rs` and `benches/dense_bench_torch.py`.
 
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 /// Columns per panel (two 16-lane registers).
@@ -53,6 +54,15 @@ impl PackedMatrix {
             None => vec![0.0; n],
         };
         PackedMatrix { k, n, panels, bias }
+    }
+
+    /// Packs the weight of a linear layer `x Wᵀ + b`, stored `(out, in)` as `nn.Linear` stores
+    /// it, with its optional bias.
+    pub fn from_linear(w: &Tensor, b: Option<&Tensor>) -> candle_core::Result<Self> {
+        let (n, k) = w.dims2()?;
+        let wt = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let bias = b.map(|b| b.to_vec1::<f32>()).transpose()?;
+        Ok(Self::new(&wt, k, n, bias.as_deref()))
     }
 
     /// Input width.

@@ -47,15 +47,9 @@ impl Linear {
     /// (T, out).
     pub(super) fn infer(&self, x: &Tensor) -> Result<Tensor> {
         let (t, _) = x.dims2()?;
-        let packed = self.packed.get(|| {
-            let (n, k) = self.w.dims2()?;
-            let wt = self.w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-            let bias = match &self.b {
-                Some(b) => Some(b.to_vec1::<f32>()?),
-                None => None,
-            };
-            Ok(PackedMatrix::new(&wt, k, n, bias.as_deref()))
-        })?;
+        let packed = self
+            .packed
+            .get(|| Ok(PackedMatrix::from_linear(&self.w, self.b.as_ref())?))?;
         let y = packed.apply(&x.flatten_all()?.to_vec1::<f32>()?, t);
         Ok(Tensor::from_vec(y, (t, packed.n()), x.device())?)
     }

@@ -16,6 +16,10 @@ const ROWS_PER_TASK: usize = 16;
 
 /// The encoder's weights packed for inference.
 pub(super) struct PackedEncoder {
+    /// The position table, row-major `(positions, H)`.
+    position: Vec<f32>,
+    /// The token-type embedding every token gets (type 0).
+    token_type: Vec<f32>,
     emb_ln: Norm,
     layers: Vec<PackedLayer>,
 }
@@ -47,6 +51,8 @@ impl PackedEncoder {
             })
             .collect::<Result<_>>()?;
         Ok(PackedEncoder {
+            position: t.position.flatten_all()?.to_vec1()?,
+            token_type: t.token_type.get(0)?.to_vec1()?,
             emb_ln: Norm::new(&t.emb_ln)?,
             layers,
         })
@@ -57,9 +63,7 @@ impl PackedEncoder {
 fn pack(linears: &[&Linear]) -> Result<PackedMatrix> {
     let w = Tensor::cat(&linears.iter().map(|l| &l.w).collect::<Vec<_>>(), 0)?;
     let b = Tensor::cat(&linears.iter().map(|l| &l.b).collect::<Vec<_>>(), 0)?;
-    let (n, k) = w.dims2()?;
-    let wt = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-    Ok(PackedMatrix::new(&wt, k, n, Some(&b.to_vec1::<f32>()?)))
+    Ok(PackedMatrix::from_linear(&w, Some(&b))?)
 }
 
 /// A LayerNorm's parameters as vectors.
@@ -152,16 +156,14 @@ impl Transformer {
             n += len;
         }
         let words = words.flatten_all()?.to_vec1::<f32>()?;
-        let position = self.position.narrow(0, 0, t)?.to_vec2::<f32>()?;
-        let token_type = self.token_type.get(0)?.to_vec1::<f32>()?;
         let mut x = Vec::with_capacity(n * h);
         for s in &seqs {
-            for (r, pos) in position.iter().enumerate().take(s.len) {
+            for (r, pos) in packed.position.chunks_exact(h).enumerate().take(s.len) {
                 let word = &words[(s.index * t + r) * h..][..h];
                 x.extend(
                     word.iter()
                         .zip(pos)
-                        .zip(&token_type)
+                        .zip(&packed.token_type)
                         .map(|((w, p), y)| w + p + y),
                 );
             }
