@@ -19,6 +19,7 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rationale::explain::{self, ExplainConfig, Method};
 use rationale::models::classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};
+use rationale::models::transformer::Pass;
 use rationale::models::{ModelTokenizer, TextModel};
 use rationale::train::{AdamW, AdamWParams};
 use std::time::Instant;
@@ -72,7 +73,7 @@ fn run(steps: usize, b: usize, t: usize) {
         let refs: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
         let (ids, mask) = model.pad_batch(&refs).unwrap();
         let emb = model.embed_ids(&ids).unwrap();
-        let fwd = model.forward(&emb, &mask, None).unwrap();
+        let fwd = model.forward(&emb, &mask, None, Pass::Train).unwrap();
         let target = Tensor::from_vec(ys.clone(), b, &Device::Cpu).unwrap();
         let loss = candle_nn::loss::cross_entropy(&fwd.logits, &target).unwrap();
         let grads = loss.backward().unwrap();

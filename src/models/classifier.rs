@@ -406,15 +406,18 @@ impl TextClassifier {
         self.embed.forward(ids)
     }
 
-    /// The forward pass from embeddings (B, T, E) and mask (B, T). With `dropout_rng`, applies
-    /// training dropout drawn from that generator.
+    /// The differentiable forward pass from embeddings (B, T, E) and mask (B, T). With
+    /// `dropout_rng`, applies training dropout drawn from that generator. A transformer runs
+    /// `pass`: [`Pass::Train`] (fused, fast), or [`Pass::Grad`] when a loss needs its attention
+    /// maps.
     pub fn forward(
         &self,
         embeds: &Tensor,
         mask: &Tensor,
         dropout_rng: Option<&mut ChaCha8Rng>,
+        pass: Pass,
     ) -> Result<Forward> {
-        self.run(embeds, mask, dropout_rng, Pass::Grad)
+        self.run(embeds, mask, dropout_rng, pass)
     }
 
     /// [`TextClassifier::forward`] without dropout or gradients: transformers run their fast
@@ -563,7 +566,7 @@ impl GradientClassifier for TextClassifier {
     fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let mask = Tensor::ones((b, t), candle_core::DType::F32, &Device::Cpu)?;
-        let out = self.forward(embeds, &mask, None)?;
+        let out = self.forward(embeds, &mask, None, Pass::Train)?;
         Ok(candle_nn::ops::softmax(&out.logits, D::Minus1)?)
     }
 }

@@ -19,6 +19,9 @@ const MR: usize = 8;
 const KC: usize = 256;
 /// Rows per block: a block of inputs (`MC × KC` floats, 256 KiB) stays in L2.
 const MC: usize = 256;
+/// Matrices of at least this many floats are packed (and outputs filled with the bias) on
+/// rayon's threads.
+const PARALLEL_COPY: usize = 1 << 16;
 
 /// A `(k, n)` weight matrix and bias, packed for [`PackedMatrix::apply`].
 #[derive(Debug, Clone)]
@@ -39,12 +42,19 @@ impl PackedMatrix {
         assert_eq!(w.len(), k * n, "weight is not ({k}, {n})");
         let count = n.div_ceil(NR);
         let mut panels = vec![0f32; count * k * NR];
-        for (p, panel) in panels.chunks_mut((k * NR).max(1)).enumerate().take(count) {
+        let fill = |(p, panel): (usize, &mut [f32])| {
             let width = NR.min(n - p * NR);
             for d in 0..k {
                 panel[d * NR..d * NR + width]
                     .copy_from_slice(&w[d * n + p * NR..d * n + p * NR + width]);
             }
+        };
+        // Large matrices (weights, activations in training) on rayon's threads.
+        let chunk = (k * NR).max(1);
+        if w.len() >= PARALLEL_COPY {
+            panels.par_chunks_mut(chunk).enumerate().for_each(fill);
+        } else {
+            panels.chunks_mut(chunk).enumerate().for_each(fill);
         }
         let bias = match bias {
             Some(b) => {
@@ -91,11 +101,20 @@ impl PackedMatrix {
     fn apply_on(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not ({m}, {})", self.k);
         let (k, n) = (self.k, self.n);
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        for _ in 0..m {
-            out.extend_from_slice(&self.bias);
+        let mut out = vec![0f32; m * n];
+        if n == 0 {
+            return out;
         }
-        if m == 0 || n == 0 || k == 0 {
+        let fill = |rows: &mut [f32]| {
+            rows.chunks_exact_mut(n)
+                .for_each(|row| row.copy_from_slice(&self.bias))
+        };
+        if threads > 1 && out.len() >= PARALLEL_COPY {
+            out.par_chunks_mut(n * 64).for_each(fill);
+        } else {
+            fill(&mut out);
+        }
+        if m == 0 || k == 0 {
             return out;
         }
         let count = n.div_ceil(NR);

@@ -15,7 +15,9 @@ const ROUND: f32 = 12_582_912.0;
 const ROUND_BITS: u32 = 0x4B40_0000;
 
 /// Runs `f` compiled for AVX-512 when the CPU has it, so that the loops inlined into it
-/// vectorize 16 wide (the crate is built for baseline x86-64); elsewhere as it is.
+/// vectorize 16 wide (the crate is built for baseline x86-64); elsewhere as it is. Mark the
+/// closure `#[inline(always)]`: it is called from two places here, so the compiler may keep a
+/// large one as a function of its own, compiled for the baseline (SSE, 4 wide).
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -19,9 +19,9 @@
 //! (B, T, 6H) projections and their gradient out of candle's graph, whose backward pass would
 //! allocate and add a zero tensor of that size per node.
 
+use super::cpu_op::{f32_slice, with_values};
 use super::gru_kernels::{gate_backward, gate_forward, gemm_acc};
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
 type CResult<T> = candle_core::Result<T>;
@@ -390,28 +390,6 @@ fn pack_grads(g: &[DirGrads; 2], p: Packed) -> Vec<f32> {
     out
 }
 
-/// The f32 slice of a contiguous CPU tensor, or an error naming the argument.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> CResult<&'a [f32]> {
-    let data = match s {
-        CpuStorage::F32(v) => v.as_slice(),
-        other => candle_core::bail!("bigru: {what} must be f32, got {:?}", other.dtype()),
-    };
-    match l.contiguous_offsets() {
-        Some((a, z)) => Ok(&data[a..z]),
-        None => candle_core::bail!("bigru: {what} must be contiguous"),
-    }
-}
-
-/// Runs `f` on the f32 values of `t` (made contiguous first if it is not).
-fn with_values<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> CResult<R>) -> CResult<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => f(f32_slice(cpu, layout, what)?),
-        _ => candle_core::bail!("bigru: {what} must be on the CPU"),
-    }
-}
-
 impl CustomOp3 for BiGruScan {
     fn name(&self) -> &'static str {
         "bigru"
@@ -427,9 +405,9 @@ impl CustomOp3 for BiGruScan {
         l3: &Layout,
     ) -> CResult<(CpuStorage, Shape)> {
         let dims = self.check(l1.shape(), l2.shape(), l3.shape())?;
-        let x = f32_slice(s1, l1, "input")?;
-        let params = f32_slice(s2, l2, "packed parameters")?;
-        let mask = f32_slice(s3, l3, "mask")?;
+        let x = f32_slice("bigru", s1, l1, "input")?;
+        let params = f32_slice("bigru", s2, l2, "packed parameters")?;
+        let mask = f32_slice("bigru", s3, l3, "mask")?;
         let (out, saved) = self.forward_all(x, params, mask, dims);
         *self.saved.lock().expect("bigru saved state poisoned") = Some(Arc::new(saved));
         let shape = Shape::from((dims.b, dims.t, 2 * dims.h));
@@ -451,10 +429,10 @@ impl CustomOp3 for BiGruScan {
             .lock()
             .expect("bigru saved state poisoned")
             .clone();
-        let grads = with_values(x, "input", |xv| {
-            with_values(params, "packed parameters", |pv| {
-                with_values(mask, "mask", |mv| {
-                    with_values(grad_res, "output gradient", |gv| {
+        let grads = with_values("bigru", x, "input", |xv| {
+            with_values("bigru", params, "packed parameters", |pv| {
+                with_values("bigru", mask, "mask", |mv| {
+                    with_values("bigru", grad_res, "output gradient", |gv| {
                         let saved = match &saved {
                             Some(s) => s.clone(),
                             None => Arc::new(self.forward_all(xv, pv, mv, dims).1),

@@ -9,6 +9,7 @@
 pub mod bert;
 pub mod classifier;
 pub mod cnn;
+pub(crate) mod cpu_op;
 pub mod data;
 pub mod dense;
 pub mod embedding;

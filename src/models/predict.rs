@@ -62,6 +62,12 @@ pub fn logprobs_of_next(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
     Ok(ids[1..]
         .par_iter()
         .zip(&rows)
-        .map(|(&next, row)| row[next as usize] - fast_math::simd(|| fast_math::log_sum_exp(row)))
+        .map(|(&next, row)| {
+            row[next as usize]
+                - fast_math::simd(
+                    #[inline(always)]
+                    || fast_math::log_sum_exp(row),
+                )
+        })
         .collect())
 }

@@ -10,6 +10,7 @@ use crate::models::cnn::Cnn;
 use crate::models::embedding::{glove_table, Embedding};
 use crate::models::gru::BiGru;
 use crate::models::params::{dropout, Init, ParamStore};
+use crate::models::transformer::Pass;
 use crate::models::{
     ClassifierConfig, Encoded, EncoderConfig, ModelTokenizer, Pooling, TextClassifier, TextModel,
 };
@@ -481,7 +482,7 @@ impl SelectModel {
                 .reshape((b, tp, 1))?;
             emb = emb.broadcast_mul(&zsel)?;
         }
-        let out = self.predictor.forward(&emb, &mask, rng)?;
+        let out = self.predictor.forward(&emb, &mask, rng, Pass::Train)?;
         Ok((out.logits, kept_ids))
     }
 

@@ -31,7 +31,7 @@ pub use optim::{AdamW, AdamWParams};
 
 use crate::corpus::DataDir;
 use crate::models::argmax;
-use crate::models::transformer::TransformerConfig;
+use crate::models::transformer::{Pass, TransformerConfig};
 use crate::models::{
     bert, Classifier, ClassifierConfig, EncoderConfig, ExampleSet, ModelError, ModelTokenizer,
     Pooling, TextClassifier, TextModel,
@@ -494,7 +494,12 @@ impl Trainer for ClassifierTrainer<'_> {
         let ys: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
         let (ids, mask) = model.pad_batch(&seqs)?;
         let emb = model.embed_ids(&ids)?;
-        let fwd = model.forward(&emb, &mask, Some(rng))?;
+        // Attention supervision needs the maps; plain training the fused layers.
+        let pass = match cfg.align {
+            Some(_) => Pass::Grad,
+            None => Pass::Train,
+        };
+        let fwd = model.forward(&emb, &mask, Some(rng), pass)?;
         let target = Tensor::from_vec(ys.clone(), ys.len(), &Device::Cpu)?;
         let mut loss = candle_nn::loss::cross_entropy(&fwd.logits, &target)?;
         if let Some(a) = &cfg.align {

@@ -1,13 +1,16 @@
 //! AdamW with its moments exposed, so training can be saved and resumed exactly: the
 //! library's one optimizer. Its update is `candle_nn::AdamW`'s operation for operation (the
-//! same f32 tensor ops with the same f64 constants, checked bit for bit in the tests), so
-//! models trained before with `candle_nn::AdamW` (word-dropout fine-tuning) come out the same;
-//! with weight decay 0 it skips the multiplication of the weights by 1.0, which only ever
-//! turns a −0.0 weight into +0.0.
+//! same f32 arithmetic with the same constants, checked bit for bit in the tests), so models
+//! trained before with `candle_nn::AdamW` (word-dropout fine-tuning) come out the same; with
+//! weight decay 0 it skips the multiplication of the weights by 1.0, which only ever turns a
+//! −0.0 weight into +0.0. It runs as one loop over each tensor on rayon's threads, not as
+//! candle's dozen tensor ops (each a pass over memory and a new allocation).
 
+use crate::models::cpu_op::with_values;
 use crate::models::{ModelError, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -38,8 +41,9 @@ impl Default for AdamWParams {
 struct Slot {
     name: String,
     var: Var,
-    m: Tensor,
-    v: Tensor,
+    /// The moments, row-major in the variable's shape.
+    m: Vec<f32>,
+    v: Vec<f32>,
 }
 
 /// AdamW over named variables.
@@ -55,11 +59,15 @@ impl AdamW {
         let slots = vars
             .into_iter()
             .map(|(name, var)| {
-                let m = var.zeros_like()?;
-                let v = var.zeros_like()?;
-                Ok(Slot { name, var, m, v })
+                let n = var.elem_count();
+                Slot {
+                    name,
+                    var,
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
             })
-            .collect::<candle_core::Result<Vec<_>>>()?;
+            .collect();
         Ok(AdamW {
             slots,
             params,
@@ -103,25 +111,30 @@ impl AdamW {
         let t = self.step as i32;
         let c1 = 1.0 - p.beta1.powi(t);
         let c2 = 1.0 - p.beta2.powi(t);
+        // candle's scalar ops (`x * f`, `x / f`, `x + f`) compute `x * mul + add` with both
+        // factors cast to f32; these are those factors.
+        let k = Factors {
+            beta1: p.beta1 as f32,
+            rest1: (1.0 - p.beta1) as f32,
+            beta2: p.beta2 as f32,
+            rest2: (1.0 - p.beta2) as f32,
+            inv_c1: (1.0 / c1) as f32,
+            inv_c2: (1.0 / c2) as f32,
+            eps: p.eps as f32,
+            lr: lr as f32,
+            decay: (p.weight_decay > 0.0).then_some((1.0 - lr * p.weight_decay) as f32),
+        };
         for s in &mut self.slots {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
-            // Detached: gradients can carry an op graph, and moments that keep it chain every
-            // earlier step's tensors alive (memory grows with the number of steps).
-            let g = g.detach();
-            s.m = ((&s.m * p.beta1)? + (&g * (1.0 - p.beta1))?)?.detach();
-            s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?.detach();
-            let mhat = (&s.m / c1)?;
-            let vhat = (&s.v / c2)?;
-            let upd = (mhat / (vhat.sqrt()? + p.eps)?)?;
-            let theta = s.var.as_tensor();
-            let decayed = if p.weight_decay > 0.0 {
-                (theta * (1.0 - lr * p.weight_decay))?
-            } else {
-                theta.clone()
-            };
-            s.var.set(&(decayed - (upd * lr)?)?)?;
+            let theta = with_values("adamw", s.var.as_tensor(), "weights", |theta| {
+                with_values("adamw", g, "gradient", |g| {
+                    Ok(k.update(theta, g, &mut s.m, &mut s.v))
+                })
+            })?;
+            s.var
+                .set(&Tensor::from_vec(theta, s.var.shape(), &Device::Cpu)?)?;
         }
         crate::models::params::weights_changed();
         Ok(())
@@ -131,8 +144,10 @@ impl AdamW {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut map: HashMap<String, Tensor> = HashMap::new();
         for s in &self.slots {
-            map.insert(format!("m.{}", s.name), s.m.clone());
-            map.insert(format!("v.{}", s.name), s.v.clone());
+            for (key, moment) in [("m", &s.m), ("v", &s.v)] {
+                let t = Tensor::from_slice(moment, s.var.shape(), &Device::Cpu)?;
+                map.insert(format!("{key}.{}", s.name), t);
+            }
         }
         map.insert(
             "step".into(),
@@ -160,15 +175,60 @@ impl AdamW {
                 let t = map
                     .get(&name)
                     .ok_or_else(|| arch(format!("no tensor {name:?}")))?;
-                if t.dims() != slot.dims() {
+                if t.dims() != s.var.dims() {
                     return Err(arch(format!("{name:?} has the wrong shape")));
                 }
-                *slot = t.clone();
+                *slot = t.flatten_all()?.to_vec1::<f32>()?;
             }
         }
         let step = map.get("step").ok_or_else(|| arch("no step".into()))?;
         self.step = step.to_vec1::<f64>()?[0] as u64;
         Ok(())
+    }
+}
+
+/// One step's constants, as f32.
+struct Factors {
+    beta1: f32,
+    rest1: f32,
+    beta2: f32,
+    rest2: f32,
+    inv_c1: f32,
+    inv_c2: f32,
+    eps: f32,
+    lr: f32,
+    /// 1 − lr·weight decay, when there is weight decay.
+    decay: Option<f32>,
+}
+
+impl Factors {
+    /// Updates the moments in place and returns the new weights; each line is one of
+    /// `candle_nn::AdamW`'s tensor ops (the `+ 0.0` of its scalar ops included: it turns −0.0
+    /// into +0.0).
+    fn update(&self, theta: &[f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> Vec<f32> {
+        const CHUNK: usize = 1 << 14;
+        let mut out = vec![0f32; theta.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(theta.par_chunks(CHUNK))
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|((((out, m), v), theta), g)| {
+                let items = out.iter_mut().zip(m).zip(v).zip(theta).zip(g);
+                for ((((out, m), v), &theta), &g) in items {
+                    *m = (*m * self.beta1 + 0.0) + (g * self.rest1 + 0.0);
+                    *v = (*v * self.beta2 + 0.0) + (g * g * self.rest2 + 0.0);
+                    let mhat = *m * self.inv_c1 + 0.0;
+                    let vhat = *v * self.inv_c2 + 0.0;
+                    let upd = mhat / (vhat.sqrt() + self.eps);
+                    let decayed = match self.decay {
+                        Some(c) => theta * c + 0.0,
+                        None => theta,
+                    };
+                    *out = decayed - (upd * self.lr + 0.0);
+                }
+            });
+        out
     }
 }
 

@@ -97,26 +97,52 @@ impl Norm {
         rows.par_chunks_mut(h * ROWS_PER_TASK)
             .enumerate()
             .for_each(|(i, block)| {
-                fast_math::simd(|| {
-                    if let Some(r) = residual {
-                        let r = &r[i * h * ROWS_PER_TASK..][..block.len()];
-                        block.iter_mut().zip(r).for_each(|(x, y)| *x += y);
-                    }
-                    block.chunks_exact_mut(h).for_each(norm_row);
-                })
+                fast_math::simd(
+                    #[inline(always)]
+                    || {
+                        if let Some(r) = residual {
+                            let r = &r[i * h * ROWS_PER_TASK..][..block.len()];
+                            block.iter_mut().zip(r).for_each(|(x, y)| *x += y);
+                        }
+                        block.chunks_exact_mut(h).for_each(norm_row);
+                    },
+                )
             });
     }
 }
 
 /// The activation applied in place.
-fn activate(x: &mut [f32], act: Activation) {
+pub(super) fn activate(x: &mut [f32], act: Activation) {
     x.par_chunks_mut(4096).for_each(|c| {
-        fast_math::simd(|| match act {
-            Activation::Gelu => c.iter_mut().for_each(|v| *v = fast_math::gelu_erf(*v)),
-            Activation::GeluNew => c.iter_mut().for_each(|v| *v = fast_math::gelu_tanh(*v)),
-            Activation::Relu => c.iter_mut().for_each(|v| *v = v.max(0.0)),
-        })
+        fast_math::simd(
+            #[inline(always)]
+            || activate_chunk(c, act),
+        )
     });
+}
+
+/// [`activate`] of one chunk (inlined where it is called, so it is compiled for the
+/// instruction set [`fast_math::simd`] picks).
+#[inline(always)]
+fn activate_chunk(c: &mut [f32], act: Activation) {
+    // `for` loops, not `for_each` closures, which the compiler may leave out of line.
+    match act {
+        Activation::Gelu => {
+            for v in c {
+                *v = fast_math::gelu_erf(*v);
+            }
+        }
+        Activation::GeluNew => {
+            for v in c {
+                *v = fast_math::gelu_tanh(*v);
+            }
+        }
+        Activation::Relu => {
+            for v in c {
+                *v = v.max(0.0);
+            }
+        }
+    }
 }
 
 /// A sequence of the batch: its batch row, its first row in the packed buffer, its length
@@ -213,7 +239,10 @@ fn attention(
         .par_iter()
         .map(|&(s, head)| {
             let keys = &mask[s.index * t..][..s.len];
-            fast_math::simd(|| one_head(qkv, s, keys, head * dh, (h, dh)))
+            fast_math::simd(
+                #[inline(always)]
+                || one_head(qkv, s, keys, head * dh, (h, dh)),
+            )
         })
         .collect();
     let n = seqs.last().map_or(0, |s| s.start + s.len);

@@ -1,10 +1,13 @@
 //! A BERT-style transformer encoder that returns every layer's per-head attention weights.
 //!
 //! Parameter names follow Hugging Face BERT (`embeddings.*`, `encoder.layer.N.attention.self.query`
-//! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). LayerNorm and
-//! softmax are composed from differentiable ops (candle's fused ones pass no gradient).
+//! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). Three ways to
+//! run it ([`Pass`]): composed from candle's differentiable ops, with the attention maps
+//! ([`Transformer::forward`]); each layer one op with a hand-written backward pass (`train`);
+//! without gradients, padding-free (`infer`).
 
 mod infer;
+mod train;
 
 use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};
@@ -175,8 +178,12 @@ struct Layer {
 /// How a forward pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// Differentiable ([`Transformer::forward`]), for gradients and training.
+    /// Differentiable with the attention maps ([`Transformer::forward`]), for losses on them.
     Grad,
+    /// Differentiable in the word embeddings and weights (not the mask), without attention
+    /// maps: each layer one fused op with a hand-written backward pass, faster and lighter than
+    /// [`Pass::Grad`] (training, gradient explanations).
+    Train,
     /// Without gradients ([`Transformer::infer`]); attention maps not needed.
     Logits,
     /// Without gradients, with the attention maps.
@@ -266,13 +273,9 @@ impl Transformer {
     /// for passes without gradients.
     pub fn forward(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t, h) = words.dims3()?;
-        self.check_len(t)?;
         let nh = self.config.num_attention_heads;
         let dh = h / nh;
-        let x = words
-            .broadcast_add(&self.position.narrow(0, 0, t)?)?
-            .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?;
-        let mut x = self.emb_ln.forward(&x)?;
+        let mut x = self.embeddings(words)?;
         // Additive key mask (B, 1, 1, T).
         let bias = ((mask - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
         let scale = 1.0 / (dh as f64).sqrt();
@@ -301,10 +304,21 @@ impl Transformer {
         Ok((x, attns))
     }
 
-    /// [`Transformer::forward`] or [`Transformer::infer`], as `pass` asks.
+    /// The embedding LayerNorm of word + position + token-type (0) embeddings, differentiable.
+    fn embeddings(&self, words: &Tensor) -> Result<Tensor> {
+        let t = words.dim(1)?;
+        self.check_len(t)?;
+        let x = words
+            .broadcast_add(&self.position.narrow(0, 0, t)?)?
+            .broadcast_add(&self.token_type.narrow(0, 0, 1)?)?;
+        self.emb_ln.forward(&x)
+    }
+
+    /// [`Transformer::forward`], its fused twin or [`Transformer::infer`], as `pass` asks.
     pub fn run(&self, words: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
         match pass {
             Pass::Grad => self.forward(words, mask),
+            Pass::Train => Ok((self.forward_fused(words, mask)?, Vec::new())),
             Pass::Logits => self.infer(words, mask, false),
             Pass::Attentions => self.infer(words, mask, true),
         }
