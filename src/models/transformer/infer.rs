@@ -315,35 +315,13 @@ fn one_head(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Pass, Transformer, TransformerConfig};
+    use super::super::test_support::{max_diff, small_encoder};
+    use super::super::{Pass, Transformer};
     use crate::models::params::ParamStore;
     use candle_core::{DType, Device, Tensor};
 
     fn encoder(act: super::Activation) -> Transformer {
-        let cfg = TransformerConfig {
-            hidden_size: 32,
-            num_hidden_layers: 2,
-            num_attention_heads: 4,
-            intermediate_size: 48,
-            max_position_embeddings: 16,
-            type_vocab_size: 2,
-            layer_norm_eps: 1e-12,
-            hidden_act: act,
-        };
-        Transformer::new(&ParamStore::fresh(3), "", &cfg).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
+        small_encoder(&ParamStore::fresh(3), act)
     }
 
     /// A right-padded batch of three lengths: the padding-free pass equals the differentiable

@@ -335,3 +335,39 @@ impl Transformer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod test_support {
+    use super::{Activation, Transformer, TransformerConfig};
+    use crate::models::params::ParamStore;
+    use candle_core::Tensor;
+
+    /// A small encoder (width 32, 2 layers of 4 heads, 16 positions) drawn from `store`.
+    pub(super) fn small_encoder(store: &ParamStore, act: Activation) -> Transformer {
+        let cfg = TransformerConfig {
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 48,
+            max_position_embeddings: 16,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: act,
+        };
+        Transformer::new(store, "", &cfg).unwrap()
+    }
+
+    /// The largest |a − b|.
+    pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+}

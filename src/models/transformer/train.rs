@@ -665,20 +665,10 @@ fn head_backward(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Activation, Pass, Transformer, TransformerConfig};
+    use super::super::test_support::{max_diff, small_encoder};
+    use super::super::{Activation, Pass};
     use crate::models::params::ParamStore;
     use candle_core::{Device, Tensor, Var};
-
-    fn max_abs(t: &Tensor) -> f32 {
-        t.abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     /// The fused pass equals the differentiable one — outputs, and the gradients of the word
     /// embeddings and of every weight — on a padded batch of three lengths with a key masked
@@ -686,18 +676,8 @@ mod tests {
     #[test]
     fn fused_layers_give_the_gradients_of_the_differentiable_pass() {
         for act in [Activation::Gelu, Activation::GeluNew, Activation::Relu] {
-            let cfg = TransformerConfig {
-                hidden_size: 32,
-                num_hidden_layers: 2,
-                num_attention_heads: 4,
-                intermediate_size: 48,
-                max_position_embeddings: 16,
-                type_vocab_size: 2,
-                layer_norm_eps: 1e-12,
-                hidden_act: act,
-            };
             let store = ParamStore::fresh(5);
-            let tr = Transformer::new(&store, "", &cfg).unwrap();
+            let tr = small_encoder(&store, act);
             for (name, var) in store.named_vars() {
                 let shift = if name.ends_with("LayerNorm.weight") {
                     1.0
@@ -730,7 +710,9 @@ mod tests {
             };
             let (fused, fused_grads) = run(Pass::Train);
             let (slow, slow_grads) = run(Pass::Grad);
-            let diff = |a: &Tensor, b: &Tensor| max_abs(&(a - b).unwrap()) / (1.0 + max_abs(b));
+            let diff = |a: &Tensor, b: &Tensor| {
+                max_diff(a, b) / (1.0 + max_diff(b, &b.zeros_like().unwrap()))
+            };
             assert!(diff(&fused, &slow) < 1e-5, "{act:?} outputs");
             let mut vars = store.named_vars();
             vars.push(("words".into(), words.clone()));
