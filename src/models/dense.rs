@@ -3,8 +3,9 @@
 //! The weights of a model are fixed while it scores many inputs, so each `(k, n)` matrix is
 //! rearranged at load into panels of 32 columns, depth-major; a product then streams one
 //! panel block (kept in L1) past tiles of 8 input rows, with sixteen running sums in
-//! registers. On x86-64 with AVX-512 (detected at run time) the tile is written with
-//! intrinsics; elsewhere the same loops in plain Rust, which the compiler vectorizes. Panels
+//! registers. On x86-64 the tile is written with intrinsics for AVX-512 or, failing that, for
+//! AVX2 + FMA (tiles of 3 rows, twelve running sums), detected at run time; elsewhere
+//! the same loops in plain Rust, which the compiler vectorizes for the baseline target. Panels
 //! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
 //! `benches/dense_bench.rs` and `benches/dense_bench_torch.py`.
 
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 
 /// Columns per panel (two 16-lane registers).
 const NR: usize = 32;
-/// Rows per register tile.
+/// Rows per register tile (AVX2's tile takes 3: see `avx2::ROWS`).
 const MR: usize = 8;
 /// Depth per block: a panel block of `KC × NR` floats is 32 KiB.
 const KC: usize = 256;
@@ -148,10 +149,29 @@ impl PackedMatrix {
         c: &SharedOut,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return self.accumulate_avx512(x, m, panels, c);
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return self.accumulate_avx512(x, m, panels, c);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return self.accumulate_avx2(x, m, panels, c);
+            }
         }
-        self.blocks(x, m, panels, c, |t| portable_tile(t));
+        self.blocks::<MR>(x, m, panels, c, |t| portable_tile(t));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn accumulate_avx2(
+        &self,
+        x: &[f32],
+        m: usize,
+        panels: std::ops::Range<usize>,
+        c: &SharedOut,
+    ) {
+        self.blocks::<{ avx2::ROWS }>(x, m, panels, c, |t| avx2::tile(t));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -163,12 +183,12 @@ impl PackedMatrix {
         panels: std::ops::Range<usize>,
         c: &SharedOut,
     ) {
-        self.blocks(x, m, panels, c, |t| avx512::tile(t));
+        self.blocks::<MR>(x, m, panels, c, |t| avx512::tile(t));
     }
 
-    /// The blocking loops around a register tile.
+    /// The blocking loops around a register tile of at most `ROWS` rows.
     #[inline(always)]
-    unsafe fn blocks(
+    unsafe fn blocks<const ROWS: usize>(
         &self,
         x: &[f32],
         m: usize,
@@ -184,11 +204,11 @@ impl PackedMatrix {
                 for p in panels.clone() {
                     let b = self.panels.as_ptr().add(p * k * NR + k0 * NR);
                     let ncols = NR.min(n - p * NR);
-                    for i in (i0..rows_end).step_by(MR) {
+                    for i in (i0..rows_end).step_by(ROWS) {
                         tile(Tile {
                             a: x.as_ptr().add(i * k + k0),
                             lda: k,
-                            rows: MR.min(rows_end - i),
+                            rows: ROWS.min(rows_end - i),
                             b,
                             kc,
                             c: c.0.add(i * n + p * NR),
@@ -207,9 +227,9 @@ struct SharedOut(*mut f32);
 // SAFETY: threads write disjoint panels (see `PackedMatrix::apply`).
 unsafe impl Sync for SharedOut {}
 
-/// The operands of one register tile: `rows ≤ MR` rows of `a` (stride `lda`, `kc` values each),
-/// a panel block `b` (`kc × NR` values), and `rows` rows of `c` (stride `ldc`, `ncols ≤ NR`
-/// values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
+/// The operands of one register tile: `rows` (at most the tile's height) rows of `a` (stride
+/// `lda`, `kc` values each), a panel block `b` (`kc × NR` values), and `rows` rows of `c`
+/// (stride `ldc`, `ncols ≤ NR` values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
 #[derive(Clone, Copy)]
 struct Tile {
     a: *const f32,
@@ -291,6 +311,71 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Tile, NR};
+    use std::arch::x86_64::*;
+
+    /// Rows of a tile: 3 rows × 32 columns are twelve 8-lane running sums, enough independent
+    /// chains to hide the FMA latency, and with the three broadcast inputs and one panel load
+    /// they fill AVX2's sixteen registers.
+    pub(super) const ROWS: usize = 3;
+    /// 8-lane registers per panel row.
+    const V: usize = NR / 8;
+
+    /// A tile of at most [`ROWS`] rows with AVX2 + FMA intrinsics (otherwise the contract of
+    /// [`super::portable_tile`]).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile(t: Tile) {
+        match t.rows {
+            3 => block::<3>(t),
+            2 => block::<2>(t),
+            _ => block::<1>(t),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const R: usize>(t: Tile) {
+        const { assert!(R <= ROWS) };
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        for d in 0..t.kc {
+            let mut a = [_mm256_setzero_ps(); R];
+            for r in 0..R {
+                a[r] = _mm256_broadcast_ss(&*t.a.add(r * t.lda + d));
+            }
+            for v in 0..V {
+                let b = _mm256_loadu_ps(t.b.add(d * NR + 8 * v));
+                for r in 0..R {
+                    acc[r][v] = _mm256_fmadd_ps(a[r], b, acc[r][v]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let p = t.c.add(r * t.ldc);
+            for (v, &sum) in acc.iter().enumerate() {
+                let p = p.add(8 * v);
+                if t.ncols == NR {
+                    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), sum));
+                } else {
+                    // Masked stores are slow on some CPUs (microcoded on AMD's), so only the
+                    // last panel of a matrix takes them.
+                    let m = lanes(t.ncols.saturating_sub(8 * v));
+                    _mm256_maskstore_ps(p, m, _mm256_add_ps(_mm256_maskload_ps(p, m), sum));
+                }
+            }
+        }
+    }
+
+    /// The mask of lanes `0..w.min(8)`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn lanes(w: usize) -> __m256i {
+        let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(w.min(8) as i32), index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,18 +437,37 @@ mod tests {
         check(|p, x, m| p.apply(x, m));
     }
 
-    #[test]
-    fn portable_tile_matches_a_naive_one_on_edge_shapes() {
+    /// `check` on one tile of at most `ROWS` rows, whichever the CPU would pick.
+    fn check_tile<const ROWS: usize>(tile: unsafe fn(Tile)) {
         check(|p, x, m| {
             let mut out: Vec<f32> = (0..m).flat_map(|_| p.bias.iter().copied()).collect();
             let c = SharedOut(out.as_mut_ptr());
             let count = p.n.div_ceil(NR);
             if m > 0 && p.k > 0 {
-                // SAFETY: one thread, the whole buffer.
-                unsafe { p.blocks(x, m, 0..count, &c, |t| portable_tile(t)) };
+                // SAFETY: one thread, the whole buffer; the caller checked the CPU's features.
+                unsafe { p.blocks::<ROWS>(x, m, 0..count, &c, |t| tile(t)) };
             }
             out
         });
+    }
+
+    #[test]
+    fn every_tile_the_cpu_has_matches_a_naive_one_on_edge_shapes() {
+        check_tile::<MR>(portable_tile);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                check_tile::<{ avx2::ROWS }>(|t| unsafe { avx2::tile(t) });
+            } else {
+                eprintln!("skipping the AVX2 tile: this CPU has no AVX2 + FMA");
+            }
+            if has!("avx512f") {
+                check_tile::<MR>(|t| unsafe { avx512::tile(t) });
+            } else {
+                eprintln!("skipping the AVX-512 tile: this CPU has no AVX-512F");
+            }
+        }
     }
 
     #[test]

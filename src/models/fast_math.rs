@@ -14,16 +14,22 @@ const ROUND: f32 = 12_582_912.0;
 /// The bits of `ROUND`.
 const ROUND_BITS: u32 = 0x4B40_0000;
 
-/// Runs `f` compiled for AVX-512 when the CPU has it, so that the loops inlined into it
-/// vectorize 16 wide (the crate is built for baseline x86-64); elsewhere as it is. Mark the
-/// closure `#[inline(always)]`: it is called from two places here, so the compiler may keep a
-/// large one as a function of its own, compiled for the baseline (SSE, 4 wide).
+/// Runs `f` compiled for AVX-512, or else AVX2, when the CPU has it, so that the loops inlined
+/// into it vectorize 16 or 8 wide (the crate is built for baseline x86-64); elsewhere as it is.
+/// Mark the closure `#[inline(always)]`: it is called from three places here, so the compiler
+/// may keep a large one as a function of its own, compiled for the baseline (SSE, 4 wide).
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        return unsafe { avx512(f) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { avx512(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2(f) };
+        }
     }
     f()
 }
@@ -31,6 +37,12 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
