@@ -328,26 +328,26 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn tile(t: Tile) {
         match t.rows {
-            3 => block::<3>(t),
-            2 => block::<2>(t),
-            _ => block::<1>(t),
+            3 => rows_tile::<3>(t),
+            2 => rows_tile::<2>(t),
+            _ => rows_tile::<1>(t),
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const R: usize>(t: Tile) {
+    unsafe fn rows_tile<const R: usize>(t: Tile) {
         const { assert!(R <= ROWS) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         for d in 0..t.kc {
             let mut a = [_mm256_setzero_ps(); R];
-            for r in 0..R {
-                a[r] = _mm256_broadcast_ss(&*t.a.add(r * t.lda + d));
+            for (r, a) in a.iter_mut().enumerate() {
+                *a = _mm256_broadcast_ss(&*t.a.add(r * t.lda + d));
             }
             for v in 0..V {
                 let b = _mm256_loadu_ps(t.b.add(d * NR + 8 * v));
-                for r in 0..R {
-                    acc[r][v] = _mm256_fmadd_ps(a[r], b, acc[r][v]);
+                for (sums, &a) in acc.iter_mut().zip(&a) {
+                    sums[v] = _mm256_fmadd_ps(a, b, sums[v]);
                 }
             }
         }
