@@ -437,7 +437,7 @@ mod tests {
         check(|p, x, m| p.apply(x, m));
     }
 
-    /// `check` on one tile of at most `ROWS` rows, whichever the CPU would pick.
+    /// `check` on the given tile (of at most `ROWS` rows) inside the blocking loops.
     fn check_tile<const ROWS: usize>(tile: unsafe fn(Tile)) {
         check(|p, x, m| {
             let mut out: Vec<f32> = (0..m).flat_map(|_| p.bias.iter().copied()).collect();
