@@ -476,12 +476,15 @@ mod cli {
     }
 }
 
-/// Greedy sequential rationales (`DecoderScorer`: each subset fed with its original position
-/// ids, all subsets of a step packed in one pass) equal the authors' algorithm run on transformers (`rationalize_lm` in
-/// make_fixtures.py), position for position, for every token of the longest text.
+/// Greedy sequential rationales (`LmScorer`: each subset fed with its original position
+/// ids, all subsets of a step packed in one pass) equal the authors' algorithm run on
+/// transformers (`rationalize_lm` in make_fixtures.py), position for position, for every token
+/// of the longest text; so do all targets in lock-step reusing cached keys and values.
 #[test]
 fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
-    use rationale::greedy::lm::{rationalize_sequence_with, DecoderScorer};
+    use rationale::greedy::lm::{
+        rationalize_sequence_batched, rationalize_sequence_with, LmScorer, DEFAULT_MAX_TOKENS,
+    };
     use rationale::greedy::{greedy, GreedyConfig};
     for name in DECODERS {
         let dir = fixture(name);
@@ -498,7 +501,7 @@ fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
         let ids: Vec<u32> = serde_json::from_value(longest["ids"].clone()).unwrap();
         let cfg = GreedyConfig::default();
         let got =
-            rationalize_sequence_with(&ids, 1, &cfg, |context| DecoderScorer::new(&model, context))
+            rationalize_sequence_with(&ids, 1, &cfg, |context| LmScorer::new(&model, context))
                 .unwrap();
         let want = exp["greedy"].as_array().unwrap();
         assert_eq!(got.len(), want.len(), "{name}");
@@ -521,9 +524,21 @@ fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
             reached += usize::from(g.rationale.reached_argmax);
         }
         assert!(reached >= 1, "{name}: some target reaches the argmax");
+        let batched =
+            rationalize_sequence_batched(&model, &ids, 1, &cfg, DEFAULT_MAX_TOKENS).unwrap();
+        assert_eq!(batched.len(), got.len(), "{name}");
+        for (b, g) in batched.iter().zip(&got) {
+            let t = g.target_position;
+            assert_eq!(b.rationale.order, g.rationale.order, "{name} target {t}");
+            assert_eq!(b.rationale.reached_argmax, g.rationale.reached_argmax);
+            for (x, y) in b.rationale.steps.iter().zip(&g.rationale.steps) {
+                let d = (x.target_logprob - y.target_logprob).abs();
+                assert!(d < 1e-5, "{name} target {t}: |Δ log p| {d}");
+            }
+        }
         // The scorer on its own gives the same rationale as the sequence driver.
         let t = ids.len() - 1;
-        let mut s = DecoderScorer::new(&model, &ids[..t]);
+        let mut s = LmScorer::new(&model, &ids[..t]);
         let r = greedy(&mut s, ids[t] as usize, &cfg).unwrap();
         assert_eq!(r.order, got.last().unwrap().rationale.order, "{name}");
     }
@@ -533,7 +548,7 @@ fn greedy_rationales_equal_the_authors_algorithm_on_transformers() {
 /// for that subset (the fixture's sparse cases), and bad subsets are errors.
 #[test]
 fn decoder_scorer_scores_sparse_subsets_as_transformers() {
-    use rationale::greedy::lm::DecoderScorer;
+    use rationale::greedy::lm::LmScorer;
     use rationale::greedy::SubsetScorer;
     for name in DECODERS {
         let dir = fixture(name);
@@ -546,7 +561,7 @@ fn decoder_scorer_scores_sparse_subsets_as_transformers() {
             let logits = floats(&case["logits"]);
             let mx = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let lse = mx + logits.iter().map(|x| (x - mx).exp()).sum::<f32>().ln();
-            let mut s = DecoderScorer::new(&model, &full);
+            let mut s = LmScorer::new(&model, &full);
             for target in [0usize, 5, logits.len() - 1] {
                 let got = s.score(std::slice::from_ref(&positions), target).unwrap();
                 let d = (got[0].target_logprob - (logits[target] - lse)).abs();

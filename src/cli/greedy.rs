@@ -18,8 +18,7 @@ use crate::greedy::classifier::{rationalize_document, BowClassifier, SubsetClass
 use crate::greedy::exhaustive::exhaustive;
 use crate::greedy::lambada;
 use crate::greedy::lm::{
-    load_tokenizer, rationalize_sequence_batched, rationalize_sequence_with, DecoderScorer,
-    LmScorer, TokenRationale, DEFAULT_MAX_TOKENS,
+    load_tokenizer, rationalize_sequence_batched, LmScorer, TokenRationale, DEFAULT_MAX_TOKENS,
 };
 use crate::greedy::{GreedyConfig, Start, SubsetScorer};
 use crate::io::write_atomic;
@@ -175,7 +174,8 @@ fn lm_mode(args: &GreedyArgs) -> Result<(), String> {
 /// Text mode on a Hugging Face Llama / Mistral / Qwen2 causal language model: the text is
 /// encoded as `rationale predict` encodes it (the tokenizer's special tokens included, so a
 /// Llama BOS is position 0 and may join a rationale; cut to the model's length), and each
-/// subset keeps its original position ids (all subsets of a step in packed passes).
+/// subset keeps its original position ids (all targets in lock-step, reusing cached keys and
+/// values, as for GPT-2).
 fn decoder_mode(args: &GreedyArgs) -> Result<(), String> {
     if args.lambada.is_some() {
         return Err(format!(
@@ -201,13 +201,11 @@ fn decoder_mode(args: &GreedyArgs) -> Result<(), String> {
     let first = first_target(args, ids.len())?;
     let cfg = config(args, Start::Last);
     let t0 = std::time::Instant::now();
-    let rats = rationalize_sequence_with(&ids, first, &cfg, |context| {
-        DecoderScorer::new(&model, context)
-    })
-    .map_err(|e| e.to_string())?;
+    let rats = rationalize_sequence_batched(&model, &ids, first, &cfg, DEFAULT_MAX_TOKENS)
+        .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     text_output(args, &cfg, &tokens, &ids, &rats, secs, |context| {
-        DecoderScorer::new(&model, context)
+        LmScorer::new(&model, context)
     })
 }
 

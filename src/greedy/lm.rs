@@ -1,8 +1,7 @@
 //! Language models as [`SubsetScorer`]s, and rationales for every token of a sequence.
 
 use super::{greedy, GreedyConfig, GreedyError, Rationale, Start, Step, SubsetScore, SubsetScorer};
-use crate::models::gpt2::{score_row, Gpt2, KvCache, PackedGpt2, Row};
-use crate::models::hf::HfDecoder;
+use crate::models::cached_lm::{CachedLm, KvCache, Row};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -11,21 +10,23 @@ use std::path::Path;
 /// How many new tokens one batched forward pass may hold (the authors' `max_tokens_per_batch`).
 pub const DEFAULT_MAX_TOKENS: usize = 4096;
 
-/// A GPT-2 model on one context (token ids at positions `0..n`): subsets are scored for the
-/// next token after the subset's last position, all of a step in one packed pass.
-/// [`rationalize_sequence_batched`] is faster when there are many targets: it also reuses
-/// cached keys and values.
-pub struct LmScorer<'a> {
-    model: &'a Gpt2,
+/// A language model (GPT-2, or a Hugging Face Llama / Mistral / Qwen2
+/// [`HfDecoder`](crate::models::hf::HfDecoder)) on one context (token ids at positions `0..n`):
+/// each subset is fed as its tokens with their original position ids and scored for the next
+/// token after its last position (log-softmax of that row's logits and its argmax), all of a
+/// step in packed passes of at most `max_tokens` tokens. [`rationalize_sequence_batched`] is
+/// faster when there are many targets: it also reuses cached keys and values.
+pub struct LmScorer<'a, M> {
+    model: &'a M,
     ids: &'a [u32],
     /// New tokens per batched forward pass.
     pub max_tokens: usize,
     calls: u64,
 }
 
-impl<'a> LmScorer<'a> {
+impl<'a, M: CachedLm> LmScorer<'a, M> {
     /// A scorer for the context `ids` (positions `0..ids.len()`).
-    pub fn new(model: &'a Gpt2, ids: &'a [u32]) -> Self {
+    pub fn new(model: &'a M, ids: &'a [u32]) -> Self {
         LmScorer {
             model,
             ids,
@@ -63,7 +64,7 @@ impl Singles {
     /// Computes the positions not yet cached, in shared passes.
     fn fill(
         &mut self,
-        model: &PackedGpt2,
+        model: &impl CachedLm,
         ids: &[u32],
         positions: impl IntoIterator<Item = usize>,
         max_tokens: usize,
@@ -142,9 +143,9 @@ fn new_tokens(rows: &[Row]) -> Vec<usize> {
     rows.iter().map(|r| r.ids.len()).collect()
 }
 
-/// [`PackedGpt2::score`] of `rows` in passes of at most `max_tokens` new tokens.
+/// [`CachedLm::score`] of `rows` in passes of at most `max_tokens` new tokens.
 fn score_rows(
-    model: &PackedGpt2,
+    model: &impl CachedLm,
     rows: &[Row],
     targets: &[u32],
     max_tokens: usize,
@@ -155,9 +156,9 @@ fn score_rows(
     })
 }
 
-/// [`PackedGpt2::prefill`] of `rows` in passes of at most `max_tokens` new tokens.
+/// [`CachedLm::prefill`] of `rows` in passes of at most `max_tokens` new tokens.
 fn prefill_rows(
-    model: &PackedGpt2,
+    model: &impl CachedLm,
     rows: &[Row],
     max_tokens: usize,
     calls: &mut u64,
@@ -167,72 +168,7 @@ fn prefill_rows(
     })
 }
 
-impl SubsetScorer for LmScorer<'_> {
-    fn context_len(&self) -> usize {
-        self.ids.len()
-    }
-
-    fn score(
-        &mut self,
-        subsets: &[Vec<usize>],
-        target: usize,
-    ) -> Result<Vec<SubsetScore>, GreedyError> {
-        let Some(first) = subsets.first() else {
-            return Ok(vec![]);
-        };
-        if first.is_empty() || subsets.iter().any(|s| s.len() != first.len()) {
-            return Err(GreedyError::Invalid(
-                "subsets must be non-empty and of equal length".into(),
-            ));
-        }
-        for s in subsets {
-            check_positions(s, self.ids.len())?;
-        }
-        let rows: Vec<Row> = subsets
-            .iter()
-            .map(|s| row(self.ids, None, s.clone()))
-            .collect();
-        let targets = vec![target as u32; rows.len()];
-        score_rows(
-            self.model.packed()?,
-            &rows,
-            &targets,
-            self.max_tokens,
-            &mut self.calls,
-        )
-    }
-
-    fn forward_calls(&self) -> u64 {
-        self.calls
-    }
-}
-
-/// A Hugging Face Llama / Mistral / Qwen2 causal language model ([`HfDecoder`]) on one context
-/// (token ids at positions `0..n`): each subset is fed as its tokens with their original
-/// position ids and scored for the next token after its last position (log-softmax of that
-/// row's logits and its argmax, as [`LmScorer`] scores GPT-2). All subsets of a call go through
-/// packed passes ([`HfDecoder::packed_last_logits`]) of at most `max_tokens` tokens each.
-pub struct DecoderScorer<'a> {
-    model: &'a HfDecoder,
-    ids: &'a [u32],
-    /// Tokens per packed forward pass.
-    pub max_tokens: usize,
-    calls: u64,
-}
-
-impl<'a> DecoderScorer<'a> {
-    /// A scorer for the context `ids` (positions `0..ids.len()`).
-    pub fn new(model: &'a HfDecoder, ids: &'a [u32]) -> Self {
-        DecoderScorer {
-            model,
-            ids,
-            max_tokens: DEFAULT_MAX_TOKENS,
-            calls: 0,
-        }
-    }
-}
-
-impl SubsetScorer for DecoderScorer<'_> {
+impl<M: CachedLm> SubsetScorer for LmScorer<'_, M> {
     fn context_len(&self) -> usize {
         self.ids.len()
     }
@@ -248,22 +184,18 @@ impl SubsetScorer for DecoderScorer<'_> {
             }
             check_positions(s, self.ids.len())?;
         }
-        let (model, context) = (self.model, self.ids);
-        let lens: Vec<usize> = subsets.iter().map(Vec::len).collect();
-        in_passes(&lens, self.max_tokens, &mut self.calls, |c| {
-            let subsets = &subsets[c];
-            let kept: Vec<Vec<u32>> = subsets
-                .iter()
-                .map(|s| s.iter().map(|&p| context[p]).collect())
-                .collect();
-            let seqs: Vec<(&[u32], &[usize])> = kept
-                .iter()
-                .zip(subsets)
-                .map(|(i, s)| (i.as_slice(), s.as_slice()))
-                .collect();
-            let logits = model.packed_last_logits(&seqs)?.to_vec2::<f32>()?;
-            Ok(logits.iter().map(|l| score_row(l, target)).collect())
-        })
+        let rows: Vec<Row> = subsets
+            .iter()
+            .map(|s| row(self.ids, None, s.clone()))
+            .collect();
+        let targets = vec![target as u32; rows.len()];
+        score_rows(
+            self.model,
+            &rows,
+            &targets,
+            self.max_tokens,
+            &mut self.calls,
+        )
     }
 
     fn forward_calls(&self) -> u64 {
@@ -287,7 +219,7 @@ pub struct TokenRationale {
 /// predicted from the tokens before it (the authors' `rationalize_lm` with
 /// `start_step = first_target - 1`).
 pub fn rationalize_sequence(
-    model: &Gpt2,
+    model: &impl CachedLm,
     ids: &[u32],
     first_target: usize,
     cfg: &GreedyConfig,
@@ -298,8 +230,7 @@ pub fn rationalize_sequence(
 }
 
 /// [`rationalize_sequence`] for any language model: `scorer(context)` scores subsets of the
-/// context `ids[..t]` for the token at `t` (e.g. [`DecoderScorer::new`] for Llama, Mistral and
-/// Qwen2 models).
+/// context `ids[..t]` for the token at `t`.
 pub fn rationalize_sequence_with<'a, S: SubsetScorer>(
     ids: &'a [u32],
     first_target: usize,
@@ -330,7 +261,7 @@ pub fn rationalize_sequence_with<'a, S: SubsetScorer>(
 /// search sees exactly the scores it would alone). Fewer, larger matrix products. Each result's
 /// `forward_calls` is the total number of (shared) passes.
 pub fn rationalize_sequence_batched(
-    model: &Gpt2,
+    model: &impl CachedLm,
     ids: &[u32],
     first_target: usize,
     cfg: &GreedyConfig,
@@ -362,8 +293,7 @@ pub fn rationalize_sequence_batched(
             reached: false,
         })
         .collect();
-    model.config.check_tokens(ids, &[])?;
-    let packed = model.packed()?;
+    model.check_tokens(ids, &[])?;
     let mut calls = 0u64;
     let mut singles = Singles::default();
     if cfg.start == Start::Last {
@@ -372,7 +302,7 @@ pub fn rationalize_sequence_batched(
             .map(|s| row(ids, None, vec![s.t - 1]))
             .collect();
         let targets: Vec<u32> = states.iter().map(|s| ids[s.t]).collect();
-        let scores = score_rows(packed, &rows, &targets, max_tokens, &mut calls)?;
+        let scores = score_rows(model, &rows, &targets, max_tokens, &mut calls)?;
         for (s, sc) in states.iter_mut().zip(scores) {
             s.order.push(s.t - 1);
             s.scored += 1;
@@ -408,7 +338,7 @@ pub fn rationalize_sequence_batched(
             .filter(|b| !b.is_empty())
             .map(|b| row(ids, None, b.clone()))
             .collect();
-        let mut caches = prefill_rows(packed, &base_rows, max_tokens, &mut calls)?.into_iter();
+        let mut caches = prefill_rows(model, &base_rows, max_tokens, &mut calls)?.into_iter();
         let caches: Vec<Option<KvCache>> = bases
             .iter()
             .map(|b| if b.is_empty() { None } else { caches.next() })
@@ -426,7 +356,7 @@ pub fn rationalize_sequence_batched(
             .zip(&candidates)
             .filter(|(b, _)| !b.is_empty())
             .flat_map(|(b, c)| leading(b, c));
-        singles.fill(packed, ids, before, max_tokens, &mut calls)?;
+        singles.fill(model, ids, before, max_tokens, &mut calls)?;
         let (mut rows, mut owners, mut targets) = (Vec::new(), Vec::new(), Vec::new());
         for (((&i, base), cache), cands) in active.iter().zip(&bases).zip(&caches).zip(candidates) {
             owners.extend(cands.iter().map(|&c| (i, c)));
@@ -436,7 +366,7 @@ pub fn rationalize_sequence_batched(
                 None => cands.into_iter().map(|c| row(ids, None, vec![c])).collect(),
             });
         }
-        let scores = score_rows(packed, &rows, &targets, max_tokens, &mut calls)?;
+        let scores = score_rows(model, &rows, &targets, max_tokens, &mut calls)?;
         let mut best: Vec<Option<(usize, SubsetScore)>> = vec![None; states.len()];
         for (&(i, c), sc) in owners.iter().zip(scores) {
             states[i].scored += 1;
@@ -500,6 +430,8 @@ pub fn load_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer, GreedyError>
 mod tests {
     use super::super::exhaustive::exhaustive;
     use super::*;
+    use crate::models::gpt2::Gpt2;
+    use crate::models::hf::HfDecoder;
     use candle_core::Device;
     use serde_json::Value;
     use std::path::PathBuf;
@@ -645,7 +577,7 @@ mod tests {
         }
     }
 
-    /// The decoder scorer cuts a call into passes of at most `max_tokens` tokens (at least one
+    /// The scorer cuts a call into passes of at most `max_tokens` tokens (at least one
     /// subset each) and scores the same either way.
     #[test]
     fn decoder_passes_hold_at_most_max_tokens() {
@@ -653,10 +585,10 @@ mod tests {
         let model = HfDecoder::load(&dir).unwrap();
         let ids: Vec<u32> = (0..12).map(|i| (i * 53 + 7) % 400).collect();
         let subsets: Vec<Vec<usize>> = (0..6).map(|c| vec![c, 6 + c, 11]).collect();
-        let mut one = DecoderScorer::new(&model, &ids);
+        let mut one = LmScorer::new(&model, &ids);
         let whole = one.score(&subsets, 42).unwrap();
         assert_eq!(one.forward_calls(), 1);
-        let mut cut = DecoderScorer::new(&model, &ids);
+        let mut cut = LmScorer::new(&model, &ids);
         cut.max_tokens = 7;
         let parts = cut.score(&subsets, 42).unwrap();
         assert_eq!(cut.forward_calls(), 3);

@@ -13,7 +13,7 @@
 //! inputs, [`dropout`] the compatibility fine-tuning (word dropout), [`majority`] the synthetic
 //! majority-class experiment and [`lambada`] the annotated-LAMBADA evaluation.
 
-pub use crate::models::gpt2::SubsetScore;
+pub use crate::models::cached_lm::SubsetScore;
 
 pub mod checkpoint;
 pub mod classifier;

@@ -10,8 +10,9 @@
 
 mod packed;
 
-pub use packed::{KvCache, PackedGpt2, Row};
+pub use packed::PackedGpt2;
 
+use super::cached_lm::{score_row, CachedLm, KvCache, Row, SubsetScore};
 use super::ModelError;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::Rng;
@@ -521,30 +522,24 @@ impl Gpt2 {
     }
 }
 
+impl CachedLm for Gpt2 {
+    fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), ModelError> {
+        self.config.check_tokens(ids, positions)
+    }
+
+    fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>, ModelError> {
+        self.packed()?.prefill(rows)
+    }
+
+    fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError> {
+        self.packed()?.score(rows, targets)
+    }
+}
+
 /// Target log-probability and argmax (lowest id among ties) of each row of `(b, vocab)` logits.
 pub fn scores_from_logits(logits: &Tensor, target: u32) -> Result<Vec<SubsetScore>, ModelError> {
     let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
     Ok(rows.iter().map(|r| score_row(r, target as usize)).collect())
-}
-
-/// The model's verdict on one subset: the target's log-probability and the argmax.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SubsetScore {
-    /// log p(target | subset).
-    pub target_logprob: f32,
-    /// The highest-scoring output (lowest index among ties).
-    pub argmax: usize,
-}
-
-/// Target log-probability and argmax of one row of logits.
-pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
-    let best = super::argmax(r);
-    let m = r[best];
-    let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
-    SubsetScore {
-        target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
-        argmax: best,
-    }
 }
 
 fn normal<R: Rng>(rng: &mut R) -> f32 {

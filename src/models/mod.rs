@@ -7,6 +7,7 @@
 //! token (ERASER's whitespace tokens), through [`Encoded::word_of`].
 
 pub mod bert;
+pub mod cached_lm;
 pub mod classifier;
 pub mod cnn;
 pub(crate) mod cpu_op;

@@ -1,11 +1,6 @@
 //! GPT-2 inference for greedy search: many short sparse sequences in one pass, packed without
-//! padding, each allowed to continue the cached keys and values of another sequence.
-//!
-//! Greedy rationalization scores, at every step, the current rationale plus one candidate
-//! token. Tokens of the rationale that come before the candidate attend to exactly the same
-//! tokens as in the rationale alone, so their keys and values are taken from one pass over the
-//! rationale ([`PackedGpt2::prefill`]) and only the candidate and the tokens after it are
-//! computed ([`PackedGpt2::score`]). All new tokens of all sequences of a pass go through each
+//! padding, each allowed to continue the cached keys and values of another sequence
+//! ([`crate::models::cached_lm`]). All new tokens of all sequences of a pass go through each
 //! dense layer as one matrix ([`PackedMatrix`], weights packed once); attention is computed per
 //! sequence; the last block runs its projection and MLP on each sequence's last token only, and
 //! the LM head scores only that token.
@@ -13,7 +8,8 @@
 //! Same mathematics as [`Gpt2::forward`] (tested equal to 1e-4 on the logits, and greedy
 //! search gives the authors' rationales); GELU's tanh comes from [`fast_math`].
 
-use super::{score_row, Gpt2, Gpt2Config, SubsetScore};
+use super::{Gpt2, Gpt2Config};
+use crate::models::cached_lm::{extend_cache, layout, score_row, KvCache, Row, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::fast_math;
 use crate::models::ModelError;
@@ -40,35 +36,6 @@ pub struct PackedGpt2 {
     layers: Vec<Layer>,
     ln_f: (Vec<f32>, Vec<f32>),
     head: PackedMatrix,
-}
-
-/// Every layer's keys and values `(len, d)` of one sequence.
-pub struct KvCache {
-    len: usize,
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
-}
-
-impl KvCache {
-    /// Number of tokens cached.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no token is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-/// One sequence of a packed pass: new tokens (ids and original positions), attending after
-/// the first `past` tokens of `prefix` when given.
-pub struct Row<'a> {
-    /// Cached tokens before the new ones, and how many of them.
-    pub prefix: Option<(&'a KvCache, usize)>,
-    /// Token ids of the new tokens.
-    pub ids: Vec<u32>,
-    /// Their original positions.
-    pub positions: Vec<usize>,
 }
 
 fn values(t: &Tensor) -> Result<Vec<f32>, ModelError> {
@@ -152,40 +119,13 @@ impl PackedGpt2 {
         Ok(out)
     }
 
-    fn check(&self, rows: &[Row]) -> Result<(), ModelError> {
-        for r in rows {
-            if r.ids.is_empty() || r.ids.len() != r.positions.len() {
-                return Err(ModelError::Invalid(
-                    "a row needs as many positions as tokens, at least one".into(),
-                ));
-            }
-            self.config.check_tokens(&r.ids, &r.positions)?;
-            if let Some((c, past)) = r.prefix {
-                if past > c.len {
-                    return Err(ModelError::Invalid(format!(
-                        "prefix of {past} tokens from a cache of {}",
-                        c.len
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// One pass over the packed rows: with `keep`, the caches of every row; without, the last
     /// block's output at each row's last token `(rows, d)`.
     fn run(&self, rows: &[Row], keep: bool) -> Result<(Vec<KvCache>, Vec<f32>), ModelError> {
-        self.check(rows)?;
+        let (spans, total) = layout(rows, |ids, positions| {
+            self.config.check_tokens(ids, positions)
+        })?;
         let d = self.d;
-        let starts: Vec<usize> = rows
-            .iter()
-            .scan(0, |s, r| {
-                let at = *s;
-                *s += r.ids.len();
-                Some(at)
-            })
-            .collect();
-        let total: usize = rows.iter().map(|r| r.ids.len()).sum();
         let mut h = Vec::with_capacity(total * d);
         for r in rows {
             for (&t, &p) in r.ids.iter().zip(&r.positions) {
@@ -201,11 +141,7 @@ impl PackedGpt2 {
                 layers: Vec::new(),
             })
             .collect();
-        let last_rows: Vec<usize> = rows
-            .iter()
-            .zip(&starts)
-            .map(|(r, s)| s + r.ids.len() - 1)
-            .collect();
+        let last_rows: Vec<usize> = spans.iter().map(|s| s.end - 1).collect();
         for (li, layer) in self.layers.iter().enumerate() {
             let final_layer = !keep && li + 1 == self.layers.len();
             let mut x = h.clone();
@@ -224,22 +160,18 @@ impl PackedGpt2 {
                     Some((c, p)) => (Some(&c.layers[li]), p),
                     None => (None, 0),
                 };
-                let own = starts[ri]..starts[ri] + r.ids.len();
+                let own = spans[ri].clone();
                 while qi < queries.len() && own.contains(&queries[qi]) {
                     let i = queries[qi] - own.start;
                     self.attend(&qkv, cache, past, own.start, i, &mut y[qi * d..][..d]);
                     qi += 1;
                 }
                 if keep {
-                    let (mut k, mut v) = match cache {
-                        Some((ck, cv)) => (ck[..past * d].to_vec(), cv[..past * d].to_vec()),
-                        None => (Vec::new(), Vec::new()),
-                    };
-                    for t in own {
-                        k.extend_from_slice(&qkv[t * 3 * d + d..][..d]);
-                        v.extend_from_slice(&qkv[t * 3 * d + 2 * d..][..d]);
-                    }
-                    caches[ri].layers.push((k, v));
+                    let new = own.map(|t| {
+                        let row = &qkv[t * 3 * d..][..3 * d];
+                        (&row[d..2 * d], &row[2 * d..])
+                    });
+                    caches[ri].layers.push(extend_cache(cache, past, d, new));
                 }
             }
             if final_layer {

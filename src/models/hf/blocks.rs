@@ -3,7 +3,7 @@
 //! `j + d/2`), angles in f32 as transformers computes them.
 
 use crate::models::dense::PackedMatrix;
-use crate::models::params::{Derived, Init, ParamStore};
+use crate::models::params::{Init, ParamStore};
 use crate::models::Result;
 use candle_core::{Device, Tensor, D};
 
@@ -11,8 +11,6 @@ use candle_core::{Device, Tensor, D};
 pub(super) struct Linear {
     w: Tensor,
     b: Option<Tensor>,
-    /// The weights packed for [`Linear::infer`], on first use.
-    packed: Derived<PackedMatrix>,
 }
 
 impl Linear {
@@ -30,28 +28,12 @@ impl Linear {
                 true => Some(p.get(&format!("{name}.bias"), &[output], Init::Zeros)?),
                 false => None,
             },
-            packed: Derived::default(),
         })
     }
 
     /// A bias-free map with the weight `w` `(out, in)` (a language-model head).
     pub(super) fn from_weight(w: Tensor) -> Self {
-        Linear {
-            w,
-            b: None,
-            packed: Derived::default(),
-        }
-    }
-
-    /// [`Linear::forward`] through the packed dense kernel, without gradients: x (T, in) →
-    /// (T, out).
-    pub(super) fn infer(&self, x: &Tensor) -> Result<Tensor> {
-        let (t, _) = x.dims2()?;
-        let packed = self
-            .packed
-            .get(|| Ok(PackedMatrix::from_linear(&self.w, self.b.as_ref())?))?;
-        let y = packed.apply(&x.flatten_all()?.to_vec1::<f32>()?, t);
-        Ok(Tensor::from_vec(y, (t, packed.n()), x.device())?)
+        Linear { w, b: None }
     }
 
     /// x (..., in) → (..., out).
@@ -62,6 +44,26 @@ impl Linear {
             None => Ok(y),
         }
     }
+}
+
+/// Linear maps with the same input packed as one, their outputs side by side (a missing bias
+/// counts as zeros).
+pub(super) fn pack(linears: &[&Linear]) -> Result<PackedMatrix> {
+    let w = Tensor::cat(&linears.iter().map(|l| &l.w).collect::<Vec<_>>(), 0)?;
+    let b = match linears.iter().any(|l| l.b.is_some()) {
+        true => Some(Tensor::cat(
+            &linears
+                .iter()
+                .map(|l| match &l.b {
+                    Some(b) => Ok(b.clone()),
+                    None => Tensor::zeros(l.w.dim(0)?, l.w.dtype(), l.w.device()),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            0,
+        )?),
+        false => None,
+    };
+    Ok(PackedMatrix::from_linear(&w, b.as_ref())?)
 }
 
 /// Rotary inverse frequencies `θ^(−2j/d)`, `j < d/2`, in f32 (transformers' `inv_freq`).

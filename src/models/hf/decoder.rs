@@ -9,22 +9,24 @@
 //! about a missing or misshapen tensor names it as the file does.
 //!
 //! Several sequences can share one pass ([`HfDecoder::packed_last_logits`]): their tokens are
-//! packed end to end, the dense layers run on all of them at once, and attention is
-//! block-diagonal (each token reads only its own sequence), computed per block of consecutive
-//! sequences of one length as a batch.
+//! packed end to end, the dense layers run on all of them at once, and each token attends only
+//! to its own sequence. A sequence may also continue the cached keys and values of another
+//! ([`CachedLm`], for greedy search).
 //!
-//! The decoder runs inference only (no gradients): every projection and the full-logits LM
-//! head on the packed dense kernel ([`crate::models::dense`], weights packed on first use),
-//! candle's fused RMSNorm and softmax.
+//! The decoder runs inference only (no gradients), fused and padding-free (`packed`): the
+//! weights are packed for the dense kernel ([`crate::models::dense`]) when the folder loads.
 
-use super::blocks::{rope, rotary_tables, Linear};
+mod packed;
+
+use super::blocks::Linear;
 use super::decoder_config::DecoderConfig;
 use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
+use crate::models::cached_lm::{CachedLm, KvCache, Row, SubsetScore};
 use crate::models::params::{Init, ParamStore};
 use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
-use candle_core::{DType, Device, Tensor};
-use std::collections::hash_map::{Entry, HashMap};
+use candle_core::{Device, Tensor};
+use packed::PackedDecoder;
 use std::path::Path;
 
 /// A Hugging Face Llama, Mistral or Qwen2 causal language model loaded from a local folder.
@@ -32,12 +34,7 @@ pub struct HfDecoder {
     family: DecoderFamily,
     config: DecoderConfig,
     tokenizer: ModelTokenizer,
-    embed: Tensor,
-    layers: Vec<Layer>,
-    norm: Tensor,
-    /// The language-model head (the embeddings when tied); packed for full logits on first use.
-    lm_head: Linear,
-    inv_freq: Vec<f32>,
+    packed: PackedDecoder,
 }
 
 impl std::fmt::Debug for HfDecoder {
@@ -49,7 +46,7 @@ impl std::fmt::Debug for HfDecoder {
     }
 }
 
-/// One decoder layer.
+/// One decoder layer's tensors, as the checkpoint names them.
 struct Layer {
     input_norm: Tensor,
     q: Linear,
@@ -88,15 +85,12 @@ impl HfDecoder {
         let params = ParamStore::from_tensors(tensors, &file);
         let (embed, layers, norm, lm_head) = build(&params, &config)?;
         params.check_all_used()?;
+        let packed = PackedDecoder::new(&config, &embed, &layers, &norm, &lm_head)?;
         Ok(HfDecoder {
             family,
-            inv_freq: config.inv_freq(),
             config,
             tokenizer,
-            embed,
-            layers,
-            norm,
-            lm_head,
+            packed,
         })
     }
 
@@ -126,87 +120,42 @@ impl HfDecoder {
     /// positions. Positions need not be consecutive or below `max_position_embeddings`
     /// (rotary positions have no table); they are exact up to 2²⁴.
     pub fn logits(&self, ids: &[u32], positions: &[usize]) -> Result<Tensor> {
-        let x = self.hidden(&[(ids, positions)])?;
-        self.lm_head.infer(&x)
+        let logits = self.packed.all_logits(&Self::rows(&[(ids, positions)])?)?;
+        let vocab = self.config.vocab_size;
+        Ok(Tensor::from_vec(logits, (ids.len(), vocab), &Device::Cpu)?)
     }
 
     /// The last row of [`logits`](Self::logits) (the next token after the last of `ids`),
     /// without computing the others: the language-model head runs on one row.
     pub fn last_logits(&self, ids: &[u32], positions: &[usize]) -> Result<Vec<f32>> {
-        let logits = self.packed_last_logits(&[(ids, positions)])?;
-        Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        self.packed.last_logits(&Self::rows(&[(ids, positions)])?)
     }
 
     /// [`last_logits`](Self::last_logits) of several sequences `(ids, positions)` in one
     /// forward pass: `(sequences, vocab)`. The sequences are packed end to end (no padding);
-    /// each token attends only to the tokens before it in its own sequence (block-diagonal
-    /// causal attention, windowed by index within the sequence), so every row equals that
-    /// sequence's pass alone.
+    /// each token attends only to the tokens before it in its own sequence (causal attention,
+    /// windowed by index within the sequence), so every row equals that sequence's pass alone.
     pub fn packed_last_logits(&self, seqs: &[(&[u32], &[usize])]) -> Result<Tensor> {
-        let x = self.hidden(seqs)?;
-        let last: Vec<u32> = seqs
-            .iter()
-            .scan(0, |end, (ids, _)| {
-                *end += ids.len();
-                Some((*end - 1) as u32)
-            })
-            .collect();
-        let last = Tensor::from_vec(last, seqs.len(), &Device::Cpu)?;
-        Ok(self.lm_head.forward(&x.index_select(&last, 0)?)?)
+        let logits = self.packed.last_logits(&Self::rows(seqs)?)?;
+        let vocab = self.config.vocab_size;
+        Ok(Tensor::from_vec(logits, (seqs.len(), vocab), &Device::Cpu)?)
     }
 
-    /// The final-norm hidden states `(ΣT, hidden)` of the packed sequences.
-    fn hidden(&self, seqs: &[(&[u32], &[usize])]) -> Result<Tensor> {
-        self.check(seqs)?;
-        let ids: Vec<u32> = seqs.iter().flat_map(|(i, _)| i.iter().copied()).collect();
-        let positions: Vec<usize> = seqs.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-        let device = Device::Cpu;
-        let mut x = self
-            .embed
-            .embedding(&Tensor::from_slice(&ids, ids.len(), &device)?)?;
-        let (cos, sin) = rotary_tables(&self.inv_freq, &positions)?;
-        let blocks = blocks(seqs.iter().map(|(i, _)| i.len()));
-        // one mask per block length and window
-        let mut masks: HashMap<(usize, Option<usize>), Tensor> = HashMap::new();
-        for layer in &self.layers {
-            let mut block_masks = Vec::with_capacity(blocks.len());
-            for b in &blocks {
-                let mask = match masks.entry((b.len, layer.window)) {
-                    Entry::Occupied(e) => e.get().clone(),
-                    Entry::Vacant(e) => e.insert(causal_mask(b.len, layer.window)?).clone(),
-                };
-                block_masks.push(mask);
-            }
-            x = self.layer(layer, &x, &cos, &sin, &blocks, &block_masks)?;
-        }
-        Ok(rms_norm(&x, &self.norm, self.config.rms_norm_eps)?)
-    }
-
-    /// Refuses an empty pass, empty sequences, ids without one position each, and ids
-    /// outside the vocabulary.
-    fn check(&self, seqs: &[(&[u32], &[usize])]) -> Result<()> {
+    /// The sequences as rows of a packed pass; refuses an empty pass.
+    fn rows(seqs: &[(&[u32], &[usize])]) -> Result<Vec<Row<'static>>> {
         if seqs.is_empty() {
             return Err(ModelError::Invalid(
                 "a forward pass needs at least one sequence".into(),
             ));
         }
-        let vocab = self.config.vocab_size;
-        for (ids, positions) in seqs {
-            if ids.is_empty() || ids.len() != positions.len() {
-                return Err(ModelError::Invalid(format!(
-                    "{} token ids and {} positions: a forward pass needs one position per \
-                     token, and at least one token",
-                    ids.len(),
-                    positions.len()
-                )));
-            }
-            if let Some(&t) = ids.iter().find(|&&t| t as usize >= vocab) {
-                return Err(ModelError::Invalid(format!(
-                    "token id {t} >= vocab size {vocab}"
-                )));
-            }
-        }
-        Ok(())
+        Ok(seqs
+            .iter()
+            .map(|(ids, positions)| Row {
+                prefix: None,
+                ids: ids.to_vec(),
+                positions: positions.to_vec(),
+            })
+            .collect())
     }
 
     /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
@@ -217,94 +166,20 @@ impl HfDecoder {
         let positions: Vec<usize> = (0..ids.len()).collect();
         logprobs_of_next(&self.logits(ids, &positions)?, ids)
     }
-
-    /// One layer on the packed `x (ΣT, hidden)`: `blocks` of equal-length sequences, each
-    /// with its `(T, T)` attention mask.
-    fn layer(
-        &self,
-        l: &Layer,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        blocks: &[Block],
-        masks: &[Tensor],
-    ) -> Result<Tensor> {
-        let eps = self.config.rms_norm_eps;
-        let h = rms_norm(x, &l.input_norm, eps)?;
-        let x = (x + self.attention(l, &h, cos, sin, blocks, masks)?)?;
-        let h = rms_norm(&x, &l.post_norm, eps)?;
-        let m = (l.gate.infer(&h)?.silu()? * l.up.infer(&h)?)?;
-        Ok((x + l.down.infer(&m)?)?)
-    }
-
-    /// Grouped-query self-attention on the normed, packed `h (ΣT, hidden)`: the projections
-    /// over all tokens at once, the attention block by block (a block's sequences batched,
-    /// each reading only its own tokens).
-    fn attention(
-        &self,
-        l: &Layer,
-        h: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        blocks: &[Block],
-        masks: &[Tensor],
-    ) -> Result<Tensor> {
-        let c = &self.config;
-        let (t, _) = h.dims2()?;
-        let (d, nh, nkv) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
-        // (ΣT, n·d) → (n, ΣT, d)
-        let heads = |x: Tensor, n: usize| x.reshape((t, n, d))?.transpose(0, 1)?.contiguous();
-        let q = rope(&heads(l.q.infer(h)?, nh)?, cos, sin)?;
-        let k = rope(&heads(l.k.infer(h)?, nkv)?, cos, sin)?;
-        let v = heads(l.v.infer(h)?, nkv)?;
-        let (k, v) = (repeat_kv(&k, nh / nkv)?, repeat_kv(&v, nh / nkv)?);
-        let scale = 1.0 / (d as f64).sqrt();
-        let mut ys = Vec::with_capacity(blocks.len());
-        for (b, mask) in blocks.iter().zip(masks) {
-            // (nh, R·T, d) → (R, nh, T, d)
-            let split = |x: &Tensor| {
-                x.narrow(1, b.start, b.seqs * b.len)?
-                    .reshape((nh, b.seqs, b.len, d))?
-                    .transpose(0, 1)?
-                    .contiguous()
-            };
-            let (q, k, v) = (split(&q)?, split(&k)?, split(&v)?);
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-            let p = candle_nn::ops::softmax_last_dim(&scores)?;
-            // (R, nh, T, d) → (nh, R·T, d)
-            let y = p.matmul(&v)?.transpose(0, 1)?;
-            ys.push(y.reshape((nh, b.seqs * b.len, d))?);
-        }
-        let y = Tensor::cat(&ys, 1)?.transpose(0, 1)?.reshape((t, nh * d))?;
-        l.o.infer(&y)
-    }
 }
 
-/// Consecutive packed sequences of one length: the first token's index, how many sequences,
-/// and their length.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Block {
-    start: usize,
-    seqs: usize,
-    len: usize,
-}
-
-/// The packed sequences of lengths `lens`, grouped into blocks of consecutive equal lengths.
-fn blocks(lens: impl IntoIterator<Item = usize>) -> Vec<Block> {
-    let mut out: Vec<Block> = Vec::new();
-    let mut start = 0;
-    for len in lens {
-        match out.last_mut() {
-            Some(b) if b.len == len => b.seqs += 1,
-            _ => out.push(Block {
-                start,
-                seqs: 1,
-                len,
-            }),
-        }
-        start += len;
+impl CachedLm for HfDecoder {
+    fn check_tokens(&self, ids: &[u32], _positions: &[usize]) -> Result<()> {
+        self.packed.check_tokens(ids)
     }
-    out
+
+    fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>> {
+        self.packed.prefill(rows)
+    }
+
+    fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>> {
+        self.packed.score(rows, targets)
+    }
 }
 
 /// Embeddings, layers, final norm and LM head, under the checkpoint's names.
@@ -337,75 +212,9 @@ fn build(p: &ParamStore, c: &DecoderConfig) -> Result<(Tensor, Vec<Layer>, Tenso
     Ok((embed, layers, norm, lm_head))
 }
 
-/// `w · x / √(mean(x²) + eps)` over the last dimension.
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)
-}
-
-/// Key/value heads `(kv, T, d)` repeated for their query heads: `(kv · rep, T, d)`, kv-major.
-fn repeat_kv(x: &Tensor, rep: usize) -> candle_core::Result<Tensor> {
-    if rep == 1 {
-        return Ok(x.clone());
-    }
-    let (kv, t, d) = x.dims3()?;
-    x.unsqueeze(1)?
-        .broadcast_as((kv, rep, t, d))?
-        .contiguous()?
-        .reshape((kv * rep, t, d))
-}
-
-/// The additive attention mask `(T, T)`: 0 where key `j ≤ i` (and `j > i − W` with a window),
-/// −1e9 elsewhere.
-fn causal_mask(t: usize, window: Option<usize>) -> candle_core::Result<Tensor> {
-    let m: Vec<f32> = (0..t * t)
-        .map(|x| {
-            let (i, j) = (x / t, x % t);
-            let seen = j <= i && window.is_none_or(|w| j + w > i);
-            if seen {
-                0.0
-            } else {
-                -1e9
-            }
-        })
-        .collect();
-    Tensor::from_vec(m, (t, t), &Device::Cpu)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_window_hides_keys_w_or_more_tokens_back() {
-        let m = causal_mask(4, Some(2)).unwrap().to_vec2::<f32>().unwrap();
-        let seen: Vec<Vec<bool>> = m
-            .iter()
-            .map(|r| r.iter().map(|&x| x == 0.0).collect())
-            .collect();
-        assert_eq!(
-            seen,
-            [
-                [true, false, false, false],
-                [true, true, false, false],
-                [false, true, true, false],
-                [false, false, true, true],
-            ]
-        );
-        assert_eq!(
-            causal_mask(3, Some(3)).unwrap().to_vec2::<f32>().unwrap(),
-            causal_mask(3, None).unwrap().to_vec2::<f32>().unwrap()
-        );
-    }
-
-    #[test]
-    fn blocks_group_consecutive_equal_lengths() {
-        let b = |start, seqs, len| Block { start, seqs, len };
-        assert_eq!(
-            blocks([3, 3, 1, 4, 4, 4, 3]),
-            [b(0, 2, 3), b(6, 1, 1), b(7, 3, 4), b(19, 1, 3)]
-        );
-        assert!(blocks([]).is_empty());
-    }
 
     /// One packed pass gives each sequence's own pass, on full layers (Llama) and on layers
     /// whose window (Mistral's 5) is shorter than some sequences.
@@ -452,13 +261,65 @@ mod tests {
         }
     }
 
+    /// A row continuing a cached prefix scores as the whole sequence fed fresh, and its cache
+    /// equals the whole sequence's: on full layers with grouped-query heads (Llama), windowed
+    /// layers shorter than the rows (Mistral's 5) and q/k/v biases (Qwen2).
     #[test]
-    fn kv_heads_repeat_kv_major() {
-        let x = Tensor::arange(0f32, 2.0, &Device::Cpu)
-            .unwrap()
-            .reshape((2, 1, 1))
-            .unwrap();
-        let r = repeat_kv(&x, 3).unwrap().flatten_all().unwrap();
-        assert_eq!(r.to_vec1::<f32>().unwrap(), [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    fn cached_prefixes_continue_as_fresh_passes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
+        fn row<'c>(prefix: Option<(&'c KvCache, usize)>, positions: &[usize]) -> Row<'c> {
+            Row {
+                prefix,
+                ids: positions
+                    .iter()
+                    .map(|&p| (p as u32 * 37 + 11) % 400)
+                    .collect(),
+                positions: positions.to_vec(),
+            }
+        }
+        let base = [1usize, 3, 4, 8, 9, 12, 15, 17];
+        for name in ["llama_lm", "mistral_lm", "qwen2_lm"] {
+            let model = HfDecoder::load(&root.join(name)).unwrap();
+            let cache = model.prefill(&[row(None, &base)]).unwrap().remove(0);
+            assert_eq!(cache.len(), base.len());
+            // candidate c inserted after the first j tokens of the base
+            let (mut fresh, mut cont) = (Vec::new(), Vec::new());
+            for (c, j) in [(2usize, 1usize), (5, 3), (10, 5), (16, 7), (18, 8)] {
+                let mut whole = base[..j].to_vec();
+                whole.push(c);
+                whole.extend_from_slice(&base[j..]);
+                fresh.push(row(None, &whole));
+                cont.push(row(Some((&cache, j)), &whole[j..]));
+            }
+            let targets = [7u32, 0, 399, 123, 7];
+            let want = model.score(&fresh, &targets).unwrap();
+            let got = model.score(&cont, &targets).unwrap();
+            for (w, g) in want.iter().zip(&got) {
+                let d = (w.target_logprob - g.target_logprob).abs();
+                assert!(d < 1e-5, "{name}: |Δ log p| {d}");
+                assert_eq!(w.argmax, g.argmax, "{name}");
+            }
+            for (r, w) in fresh.iter().zip(&want) {
+                let logits = model.last_logits(&r.ids, &r.positions).unwrap();
+                assert_eq!(logits.len(), model.config().vocab_size);
+                let alone = crate::models::cached_lm::score_row(&logits, 7);
+                assert_eq!(alone.argmax, w.argmax, "{name}");
+            }
+            for (w, g) in model
+                .prefill(&fresh)
+                .unwrap()
+                .iter()
+                .zip(model.prefill(&cont).unwrap())
+            {
+                assert_eq!(w.len(), g.len());
+                for ((wk, wv), (gk, gv)) in w.layers.iter().zip(&g.layers) {
+                    let d = wk.iter().chain(wv).zip(gk.iter().chain(gv));
+                    let d = d.map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(d < 1e-5, "{name}: cached keys and values differ by {d}");
+                }
+            }
+            let long = row(Some((&cache, base.len() + 1)), &[19]);
+            assert!(model.score(&[long], &[0]).is_err(), "{name}");
+        }
     }
 }

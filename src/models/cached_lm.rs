@@ -1,0 +1,125 @@
+//! Language models that score many short sparse sequences in one pass and reuse cached keys and
+//! values ([`CachedLm`]: GPT-2 and the Hugging Face Llama family), and the verdict they return on
+//! one sequence ([`SubsetScore`]).
+//!
+//! Greedy rationalization scores, at every step, the current rationale plus one candidate token.
+//! Tokens of the rationale that come before the candidate attend to exactly the same tokens as in
+//! the rationale alone, so their keys and values come from one pass over the rationale
+//! ([`CachedLm::prefill`]) and only the candidate and the tokens after it are computed
+//! ([`CachedLm::score`]).
+
+use super::ModelError;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// Every layer's keys and values `(len, width)` of one sequence.
+pub struct KvCache {
+    pub(crate) len: usize,
+    pub(crate) layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl KvCache {
+    /// Number of tokens cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no token is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One sequence of a packed pass: new tokens (ids and original positions), attending after
+/// the first `past` tokens of `prefix` when given.
+pub struct Row<'a> {
+    /// Cached tokens before the new ones, and how many of them.
+    pub prefix: Option<(&'a KvCache, usize)>,
+    /// Token ids of the new tokens.
+    pub ids: Vec<u32>,
+    /// Their original positions.
+    pub positions: Vec<usize>,
+}
+
+/// A language model run on packed rows that may continue cached keys and values.
+pub trait CachedLm {
+    /// Refuses token ids outside the vocabulary and positions the model cannot encode.
+    fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), ModelError>;
+
+    /// Every layer's keys and values of each row: the prefix's first `past` tokens, then the
+    /// row's own.
+    fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>, ModelError>;
+
+    /// Log-probability of `targets[i]` and the argmax (lowest id among ties) of the next-token
+    /// distribution after the last token of row `i`.
+    fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError>;
+}
+
+/// The model's verdict on one subset: the target's log-probability and the argmax.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SubsetScore {
+    /// log p(target | subset).
+    pub target_logprob: f32,
+    /// The highest-scoring output (lowest index among ties).
+    pub argmax: usize,
+}
+
+/// Target log-probability and argmax of one row of logits.
+pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
+    let best = super::argmax(r);
+    let m = r[best];
+    let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
+    SubsetScore {
+        target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
+        argmax: best,
+    }
+}
+
+/// The packed layout of `rows`: each row's new tokens as a range of packed indices, and the
+/// total. Refuses rows without tokens, without one position per token, with bad tokens
+/// (`check`) or with a prefix longer than its cache.
+pub(crate) fn layout(
+    rows: &[Row],
+    check: impl Fn(&[u32], &[usize]) -> Result<(), ModelError>,
+) -> Result<(Vec<Range<usize>>, usize), ModelError> {
+    let mut spans = Vec::with_capacity(rows.len());
+    let mut total = 0;
+    for r in rows {
+        if r.ids.is_empty() || r.ids.len() != r.positions.len() {
+            return Err(ModelError::Invalid(
+                "a row needs as many positions as tokens, at least one".into(),
+            ));
+        }
+        check(&r.ids, &r.positions)?;
+        if let Some((c, past)) = r.prefix {
+            if past > c.len {
+                return Err(ModelError::Invalid(format!(
+                    "prefix of {past} tokens from a cache of {}",
+                    c.len
+                )));
+            }
+        }
+        spans.push(total..total + r.ids.len());
+        total += r.ids.len();
+    }
+    Ok((spans, total))
+}
+
+/// One layer's cache of a row: the first `past` keys and values of the prefix's layer `cache`,
+/// then `new` (each `width` wide per token).
+pub(crate) fn extend_cache<'a>(
+    cache: Option<&(Vec<f32>, Vec<f32>)>,
+    past: usize,
+    width: usize,
+    new: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut k, mut v) = match cache {
+        Some((ck, cv)) => (ck[..past * width].to_vec(), cv[..past * width].to_vec()),
+        None => (Vec::new(), Vec::new()),
+    };
+    for (nk, nv) in new {
+        k.extend_from_slice(nk);
+        v.extend_from_slice(nv);
+    }
+    (k, v)
+}
