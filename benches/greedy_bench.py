@@ -1,7 +1,8 @@
 """PyTorch side of the greedy-rationale speed comparison (see benches/greedy_bench.rs).
 
-Builds a GPT2LMHeadModel with a seeded random init for a named size, saves it in the Hugging Face
-layout to OUT_DIR (outside the repository), makes a sequence (random prompt + greedy
+Builds a GPT2LMHeadModel or LlamaForCausalLM with a seeded random init for a named size, saves it
+in the Hugging Face layout to OUT_DIR (outside the repository; Llama sizes with a word-level
+tokenizer.json covering the vocabulary, which the Rust loader requires), makes a sequence (random prompt + greedy
 continuation, so every target is the model's full-context argmax), and times greedy
 rationalization of the continuation with a line-by-line port of the authors' `rationalize_lm`
 (keyonvafa/sequential-rationales, huggingface/rationalization.py): full logits for every
@@ -9,10 +10,12 @@ candidate ("authors"), and the same with only the last position's logits ("last_
 
 Usage: python greedy_bench.py OUT_DIR SIZE PROMPT_LEN GEN_LEN [THREADS]
   SIZE: tiny | small (GPT-2 small: 12 layers, 768 wide, vocab 50257) | mini (4 layers, 256)
+        | llama-mini (Llama: 4 layers, 256 wide, 2 key/value heads of 4)
+        | llama-small (Llama: 12 layers, 768 wide, 4 key/value heads of 12, vocab 32000)
 """
 import json, os, sys, time
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 out, size, prompt_len, gen_len = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if len(sys.argv) > 5:
@@ -24,8 +27,25 @@ cfgs = {
     "mini": dict(vocab_size=8192, n_positions=256, n_embd=256, n_layer=4, n_head=4, initializer_range=0.1),
     "small": dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, initializer_range=0.05),
 }
-cfg = GPT2Config(**cfgs[size], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-model = GPT2LMHeadModel(cfg).eval()
+llama = {
+    "llama-mini": dict(vocab_size=8192, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                       num_key_value_heads=2, intermediate_size=688, max_position_embeddings=256,
+                       initializer_range=0.1),
+    "llama-small": dict(vocab_size=32000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        num_key_value_heads=4, intermediate_size=2048, max_position_embeddings=1024,
+                        initializer_range=0.05),
+}
+cfgs.update(llama)
+if size in llama:
+    cfg = LlamaConfig(**cfgs[size], attention_dropout=0.0, tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg).eval()
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    tok = Tokenizer(models.WordLevel({f"t{i}": i for i in range(cfg.vocab_size)}, unk_token="t0"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # the text "t5 t17" is ids 5, 17
+    tok.save(os.path.join(out, "tokenizer.json"))
+else:
+    cfg = GPT2Config(**cfgs[size], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(cfg).eval()
 model.save_pretrained(out, safe_serialization=True)
 
 g = torch.Generator().manual_seed(1)

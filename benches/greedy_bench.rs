@@ -4,7 +4,8 @@
 //! saves the model to OUT_DIR and times the authors' algorithm there. Then
 //! `cargo bench --bench greedy_bench -- OUT_DIR` rationalizes the same tokens with
 //! this crate (one target at a time, and all targets in lock-step), checks the rationales are
-//! identical, and prints both sides. `benches/greedy_bench.sh` runs both for three model sizes.
+//! identical, and prints both sides. The model is GPT-2 or, for the `llama-*` sizes, a Llama
+//! ([`HfDecoder`]). `benches/greedy_bench.sh` runs both for every model size.
 //! Without OUT_DIR (a plain `cargo bench`) it prints its usage and does nothing.
 
 use candle_core::Device;
@@ -12,9 +13,11 @@ use rationale::greedy::lm::{
     rationalize_sequence, rationalize_sequence_batched, DEFAULT_MAX_TOKENS,
 };
 use rationale::greedy::GreedyConfig;
+use rationale::models::cached_lm::CachedLm;
 use rationale::models::gpt2::Gpt2;
+use rationale::models::hf::{HfConfig, HfDecoder, HfKind};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +32,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seq: Vec<u32> = serde_json::from_value(py["sequence"].clone())?;
     let first = py["first_target"].as_u64().ok_or("first_target")? as usize;
     let t = Instant::now();
-    let model = Gpt2::load(&dir, &Device::Cpu)?;
+    let decoder = matches!(
+        HfConfig::read(&dir).and_then(|c| c.kind()),
+        Ok(HfKind::Decoder(_))
+    );
+    if decoder {
+        let model = HfDecoder::load(&dir)?;
+        compare(&model, t, &dir, &py, &seq, first)
+    } else {
+        let model = Gpt2::load(&dir, &Device::Cpu)?;
+        compare(&model, t, &dir, &py, &seq, first)
+    }
+}
+
+/// Rationalizes `seq` from `first` with `model` (loaded since `t`), both ways, and prints and
+/// saves the comparison with PyTorch's runs `py`.
+fn compare(
+    model: &impl CachedLm,
+    t: Instant,
+    dir: &Path,
+    py: &Value,
+    seq: &[u32],
+    first: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "candle load {:.3} s; threads {}",
         t.elapsed().as_secs_f64(),
@@ -45,19 +70,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report["pytorch"]["authors"]["rationales_out"] = Value::Null;
     report["pytorch"]["last_logits"]["rationales_out"] = Value::Null;
     // warm-up
-    rationalize_sequence(&model, &seq[..first + 1], first, &GreedyConfig::default())?;
+    rationalize_sequence(model, &seq[..first + 1], first, &GreedyConfig::default())?;
     for name in ["one_target", "batched_targets"] {
         let t = Instant::now();
         let rats = if name == "batched_targets" {
             rationalize_sequence_batched(
-                &model,
-                &seq,
+                model,
+                seq,
                 first,
                 &GreedyConfig::default(),
                 DEFAULT_MAX_TOKENS,
             )?
         } else {
-            rationalize_sequence(&model, &seq, first, &GreedyConfig::default())?
+            rationalize_sequence(model, seq, first, &GreedyConfig::default())?
         };
         let secs = t.elapsed().as_secs_f64();
         let n = rats.len();

@@ -8,6 +8,7 @@
 //! ([`CachedLm::prefill`]) and only the candidate and the tokens after it are computed
 //! ([`CachedLm::score`]).
 
+use super::dense::PackedMatrix;
 use super::ModelError;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -73,6 +74,25 @@ pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
         target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
         argmax: best,
     }
+}
+
+/// [`score_row`] of the LM head's logits on each row of the final hidden states `x`, one target
+/// per row. The head runs on blocks of rows, so a block's logits stay small enough to be reused
+/// memory rather than fresh pages.
+pub(crate) fn head_scores(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> Vec<SubsetScore> {
+    const BLOCK: usize = 64;
+    let width = x.len() / targets.len().max(1);
+    let mut out = Vec::with_capacity(targets.len());
+    for (x, t) in x.chunks(BLOCK * width).zip(targets.chunks(BLOCK)) {
+        let logits = head.apply(x, t.len());
+        out.extend(
+            logits
+                .chunks(head.n())
+                .zip(t)
+                .map(|(r, &t)| score_row(r, t as usize)),
+        );
+    }
+    out
 }
 
 /// The packed layout of `rows`: each row's new tokens as a range of packed indices, and the

@@ -9,6 +9,7 @@
 //! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
 //! `benches/dense_bench.rs` and `benches/dense_bench_torch.py`.
 
+use super::cpu_op::with_values;
 use candle_core::Tensor;
 use rayon::prelude::*;
 
@@ -41,18 +42,43 @@ impl PackedMatrix {
     /// When `w.len() != k · n` or the bias length is not `n` (a caller bug, not bad input).
     pub fn new(w: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
         assert_eq!(w.len(), k * n, "weight is not ({k}, {n})");
+        Self::pack(k, n, bias, |col, width, panel| {
+            for d in 0..k {
+                panel[d * NR..d * NR + width].copy_from_slice(&w[d * n + col..][..width]);
+            }
+        })
+    }
+
+    /// Packs the weight of a linear layer `x Wᵀ + b`, stored `(out, in)` as `nn.Linear` stores
+    /// it, with its optional bias; the weight is read in place (no transposed copy).
+    pub fn from_linear(w: &Tensor, b: Option<&Tensor>) -> candle_core::Result<Self> {
+        let (n, k) = w.dims2()?;
+        let bias = b.map(|b| b.to_vec1::<f32>()).transpose()?;
+        with_values("PackedMatrix::from_linear", w, "the weight", |w| {
+            Ok(Self::pack(k, n, bias.as_deref(), |col, width, panel| {
+                for j in 0..width {
+                    for (d, &x) in w[(col + j) * k..][..k].iter().enumerate() {
+                        panel[d * NR + j] = x;
+                    }
+                }
+            }))
+        })
+    }
+
+    /// A `(k, n)` matrix whose panels `fill(first column, width, panel)` writes (`NR` values
+    /// per depth, the rest left zero).
+    fn pack(
+        k: usize,
+        n: usize,
+        bias: Option<&[f32]>,
+        fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+    ) -> Self {
         let count = n.div_ceil(NR);
         let mut panels = vec![0f32; count * k * NR];
-        let fill = |(p, panel): (usize, &mut [f32])| {
-            let width = NR.min(n - p * NR);
-            for d in 0..k {
-                panel[d * NR..d * NR + width]
-                    .copy_from_slice(&w[d * n + p * NR..d * n + p * NR + width]);
-            }
-        };
+        let fill = |(p, panel): (usize, &mut [f32])| fill(p * NR, NR.min(n - p * NR), panel);
         // Large matrices (weights, activations in training) on rayon's threads.
         let chunk = (k * NR).max(1);
-        if w.len() >= PARALLEL_COPY {
+        if k * n >= PARALLEL_COPY {
             panels.par_chunks_mut(chunk).enumerate().for_each(fill);
         } else {
             panels.chunks_mut(chunk).enumerate().for_each(fill);
@@ -65,15 +91,6 @@ impl PackedMatrix {
             None => vec![0.0; n],
         };
         PackedMatrix { k, n, panels, bias }
-    }
-
-    /// Packs the weight of a linear layer `x Wᵀ + b`, stored `(out, in)` as `nn.Linear` stores
-    /// it, with its optional bias.
-    pub fn from_linear(w: &Tensor, b: Option<&Tensor>) -> candle_core::Result<Self> {
-        let (n, k) = w.dims2()?;
-        let wt = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let bias = b.map(|b| b.to_vec1::<f32>()).transpose()?;
-        Ok(Self::new(&wt, k, n, bias.as_deref()))
     }
 
     /// Input width.

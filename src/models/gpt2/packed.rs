@@ -9,7 +9,7 @@
 //! search gives the authors' rationales); GELU's tanh comes from [`fast_math`].
 
 use super::{Gpt2, Gpt2Config};
-use crate::models::cached_lm::{extend_cache, layout, score_row, KvCache, Row, SubsetScore};
+use crate::models::cached_lm::{extend_cache, head_scores, layout, KvCache, Row, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::fast_math;
 use crate::models::ModelError;
@@ -103,20 +103,7 @@ impl PackedGpt2 {
         }
         let mut last = self.run(rows, false)?.1;
         layer_norm(&mut last, self.d, &self.ln_f, self.eps);
-        // The LM head in blocks of rows: a block's logits stay small enough to be reused
-        // memory rather than fresh pages.
-        const BLOCK: usize = 64;
-        let mut out = Vec::with_capacity(rows.len());
-        for (x, t) in last.chunks(BLOCK * self.d).zip(targets.chunks(BLOCK)) {
-            let logits = self.head.apply(x, t.len());
-            out.extend(
-                logits
-                    .chunks(self.config.vocab_size)
-                    .zip(t)
-                    .map(|(r, &t)| score_row(r, t as usize)),
-            );
-        }
-        Ok(out)
+        Ok(head_scores(&self.head, &last, targets))
     }
 
     /// One pass over the packed rows: with `keep`, the caches of every row; without, the last

@@ -49,6 +49,9 @@ impl Linear {
 /// Linear maps with the same input packed as one, their outputs side by side (a missing bias
 /// counts as zeros).
 pub(super) fn pack(linears: &[&Linear]) -> Result<PackedMatrix> {
+    if let [one] = linears {
+        return Ok(PackedMatrix::from_linear(&one.w, one.b.as_ref())?);
+    }
     let w = Tensor::cat(&linears.iter().map(|l| &l.w).collect::<Vec<_>>(), 0)?;
     let b = match linears.iter().any(|l| l.b.is_some()) {
         true => Some(Tensor::cat(

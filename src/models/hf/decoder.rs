@@ -85,6 +85,7 @@ impl HfDecoder {
         let params = ParamStore::from_tensors(tensors, &file);
         let (embed, layers, norm, lm_head) = build(&params, &config)?;
         params.check_all_used()?;
+        drop(params); // the file's tensors: `build` holds copies
         let packed = PackedDecoder::new(&config, &embed, &layers, &norm, &lm_head)?;
         Ok(HfDecoder {
             family,

@@ -12,7 +12,7 @@
 
 use super::super::blocks::pack;
 use super::{Layer, Linear};
-use crate::models::cached_lm::{extend_cache, layout, score_row, KvCache, Row, SubsetScore};
+use crate::models::cached_lm::{extend_cache, head_scores, layout, KvCache, Row, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::hf::DecoderConfig;
 use crate::models::{fast_math, ModelError, Result};
@@ -125,21 +125,7 @@ impl PackedDecoder {
         }
         let mut x = self.run(rows, Output::Last)?.1;
         rms_norm(&mut x, &self.norm, self.config.rms_norm_eps as f32);
-        // The LM head in blocks of rows: a block's logits stay small enough to be reused
-        // memory rather than fresh pages.
-        const BLOCK: usize = 64;
-        let (h, vocab) = (self.config.hidden_size, self.config.vocab_size);
-        let mut out = Vec::with_capacity(rows.len());
-        for (x, t) in x.chunks(BLOCK * h).zip(targets.chunks(BLOCK)) {
-            let logits = self.head.apply(x, t.len());
-            out.extend(
-                logits
-                    .chunks(vocab)
-                    .zip(t)
-                    .map(|(r, &t)| score_row(r, t as usize)),
-            );
-        }
-        Ok(out)
+        Ok(head_scores(&self.head, &x, targets))
     }
 
     /// The LM head on the final norm of the `n` hidden states `x`.
