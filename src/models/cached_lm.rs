@@ -106,9 +106,12 @@ pub(crate) fn layout(
     let mut total = 0;
     for r in rows {
         if r.ids.is_empty() || r.ids.len() != r.positions.len() {
-            return Err(ModelError::Invalid(
-                "a row needs as many positions as tokens, at least one".into(),
-            ));
+            return Err(ModelError::Invalid(format!(
+                "{} token ids and {} positions: a forward pass needs one position per token, \
+                 and at least one token",
+                r.ids.len(),
+                r.positions.len()
+            )));
         }
         check(&r.ids, &r.positions)?;
         if let Some((c, past)) = r.prefix {
