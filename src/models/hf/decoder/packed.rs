@@ -183,12 +183,13 @@ impl PackedDecoder {
             self.rotate(&mut qkv, &cos, &sin);
             if output == Output::Caches {
                 for ((cache, r), span) in caches.iter_mut().zip(rows).zip(&spans) {
-                    let prefix = r.prefix.map(|(c, past)| (&c.layers[li], past));
+                    let (prev, past) = r
+                        .prefix
+                        .map_or((None, 0), |(c, p)| (Some(&c.layers[li]), p));
                     let new = span.clone().map(|t| {
                         let row = &qkv[t * (dq + 2 * dkv)..][..dq + 2 * dkv];
                         (&row[dq..dq + dkv], &row[dq + dkv..])
                     });
-                    let (prev, past) = prefix.map_or((None, 0), |(l, p)| (Some(l), p));
                     cache.layers.push(extend_cache(prev, past, dkv, new));
                 }
                 if final_layer {
