@@ -76,23 +76,29 @@ pub(super) fn inv_freq(theta: f32, d: usize) -> Vec<f32> {
         .collect()
 }
 
-/// `cos` and `sin` tables `(T, 2 · inv_freq.len())` at `positions`: angles `p · inv_j` in f32,
-/// each half of a row repeating the other.
+/// `cos` and `sin` of the rotary angles `p · inv_j` at `positions`, in f32 as transformers
+/// computes them: `(T, inv_freq.len())` each.
+pub(super) fn rotary_angles(inv_freq: &[f32], positions: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let angles = positions
+        .iter()
+        .flat_map(|&p| inv_freq.iter().map(move |&f| p as f32 * f));
+    angles.map(|a| (a.cos(), a.sin())).unzip()
+}
+
+/// `cos` and `sin` tables `(T, 2 · inv_freq.len())` at `positions` ([`rotary_angles`]), each
+/// half of a row repeating the other.
 pub(super) fn rotary_tables(inv_freq: &[f32], positions: &[usize]) -> Result<(Tensor, Tensor)> {
-    let d = 2 * inv_freq.len();
-    let mut cos = Vec::with_capacity(positions.len() * d);
-    let mut sin = Vec::with_capacity(positions.len() * d);
-    for &p in positions {
-        let angles: Vec<f32> = inv_freq.iter().map(|&f| p as f32 * f).collect();
-        for _ in 0..2 {
-            cos.extend(angles.iter().map(|a| a.cos()));
-            sin.extend(angles.iter().map(|a| a.sin()));
-        }
-    }
-    let shape = (positions.len(), d);
+    let half = inv_freq.len();
+    let (cos, sin) = rotary_angles(inv_freq, positions);
+    let twice = |t: Vec<f32>| -> Vec<f32> {
+        t.chunks(half.max(1))
+            .flat_map(|row| row.iter().chain(row).copied())
+            .collect()
+    };
+    let shape = (positions.len(), 2 * half);
     Ok((
-        Tensor::from_vec(cos, shape, &Device::Cpu)?,
-        Tensor::from_vec(sin, shape, &Device::Cpu)?,
+        Tensor::from_vec(twice(cos), shape, &Device::Cpu)?,
+        Tensor::from_vec(twice(sin), shape, &Device::Cpu)?,
     ))
 }
 

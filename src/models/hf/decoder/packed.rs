@@ -10,7 +10,7 @@
 //! row's next token is scored, the last layer runs its output projection and MLP on each row's
 //! last token only, and the LM head on those rows.
 
-use super::super::blocks::pack;
+use super::super::blocks::{pack, rotary_angles};
 use super::{Layer, Linear};
 use crate::models::cached_lm::{extend_cache, head_scores, layout, KvCache, Row, SubsetScore};
 use crate::models::dense::PackedMatrix;
@@ -150,8 +150,11 @@ impl PackedDecoder {
                 x.extend_from_slice(&self.embed[t as usize * h..][..h]);
             }
         }
-        let positions: Vec<usize> = rows.iter().flat_map(|r| r.positions.clone()).collect();
-        let (cos, sin) = self.rotary(&positions);
+        let positions: Vec<usize> = rows
+            .iter()
+            .flat_map(|r| r.positions.iter().copied())
+            .collect();
+        let (cos, sin) = rotary_angles(&self.inv_freq, &positions);
         let mut caches: Vec<KvCache> = match output {
             Output::Caches => rows
                 .iter()
@@ -216,15 +219,6 @@ impl PackedDecoder {
             add(&mut x, &layer.down.apply(&f, m));
         }
         Ok((caches, x))
-    }
-
-    /// `cos` and `sin` of each token's rotary angles `p · inv_j` (in f32, as transformers),
-    /// `(tokens, head_dim / 2)` each.
-    fn rotary(&self, positions: &[usize]) -> (Vec<f32>, Vec<f32>) {
-        let angles = positions
-            .iter()
-            .flat_map(|&p| self.inv_freq.iter().map(move |&f| p as f32 * f));
-        angles.map(|a| (a.cos(), a.sin())).unzip()
     }
 
     /// Rotate-half rotary positions on every query and key head of the packed `qkv` rows, in
