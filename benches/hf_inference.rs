@@ -1,6 +1,6 @@
 //! Inference throughput of a Hugging Face folder (`rationale predict`'s path): the first N
 //! Movies documents cut to T model tokens, forward only. A classifier runs in batches of B; a
-//! causal language model (Llama, Mistral, Qwen2) scores each document's next-token
+//! causal language model (GPT-2, Llama, Mistral, Qwen2) scores each document's next-token
 //! log-probabilities, one document per pass.
 //! `benches/hf_inference_torch.py` is the PyTorch twin (same folder, same texts, same cut,
 //! eager attention); run both in the same shell with the same thread count:
@@ -14,6 +14,9 @@
 //! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.)
 //! Both print tokens/s counting real tokens (padding excluded).
 
+use candle_core::Device;
+use rationale::models::cached_lm::CachedLm;
+use rationale::models::gpt2::Gpt2;
 use rationale::models::hf::{HfConfig, HfDecoder, HfKind};
 use rationale::models::{load_text_model, ModelTokenizer};
 use std::path::PathBuf;
@@ -32,10 +35,8 @@ fn main() {
     };
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (n, b, t) = (arg(1, 64), arg(2, 16), arg(3, 128));
-    let decoder = matches!(
-        HfConfig::read(&dir).and_then(|c| c.kind()),
-        Ok(HfKind::Decoder(_))
-    );
+    let kind = HfConfig::read(&dir).and_then(|c| c.kind()).ok();
+    let decoder = matches!(kind, Some(HfKind::Decoder(_) | HfKind::Gpt2));
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/movies/docs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&docs)
         .expect("datasets/movies/docs")
@@ -54,7 +55,17 @@ fn main() {
         let ids = |x: &String| tok.encode_text(x, t).unwrap().encoded.ids;
         texts.iter().map(ids).collect()
     };
-    let run: Box<dyn Fn() -> usize> = if decoder {
+    let run: Box<dyn Fn() -> usize> = if kind == Some(HfKind::Gpt2) {
+        let model = Gpt2::load(&dir, &Device::Cpu).expect("model folder");
+        let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json")).expect("tokenizer.json");
+        let enc = encode(&tok);
+        Box::new(move || {
+            for ids in &enc {
+                model.next_token_logprobs(ids).unwrap();
+            }
+            enc.iter().map(Vec::len).sum()
+        })
+    } else if decoder {
         let model = HfDecoder::load(&dir).expect("model folder");
         let enc = encode(model.tokenizer());
         Box::new(move || {

@@ -8,6 +8,8 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
            shape, 12 layers x 768, 2-class head, with MiniLM's tokenizer: bert-base-uncased's vocabulary)
        python benches/hf_inference_torch.py --make-llama minilm|base MINILM_DIR OUT   (a seeded random
            LlamaForCausalLM of MiniLM's or BERT-base's shape, with MiniLM's tokenizer)
+       python benches/hf_inference_torch.py --make-gpt2 minilm|base MINILM_DIR OUT   (the same for
+           GPT2LMHeadModel: tied head, learned positions, gelu_new)
 A causal LM folder is timed one document per pass (batch 1): logits, log-softmax, the log-prob of
 each next token, as `rationale predict` computes them.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
@@ -47,6 +49,17 @@ if sys.argv[1] == "--make-llama":
     tok.save_pretrained(sys.argv[4])
     sys.exit(0)
 
+if sys.argv[1] == "--make-gpt2":
+    from transformers import GPT2Config, GPT2LMHeadModel
+    h, layers, heads, inter = {"minilm": (384, 6, 12, 1536), "base": (768, 12, 12, 3072)}[sys.argv[2]]
+    tok = AutoTokenizer.from_pretrained(sys.argv[3])
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=h, n_layer=layers, n_head=heads, n_inner=inter,
+                     n_positions=512, bos_token_id=None, eos_token_id=None)
+    GPT2LMHeadModel(cfg).float().save_pretrained(sys.argv[4])
+    tok.save_pretrained(sys.argv[4])
+    sys.exit(0)
+
 folder = sys.argv[1]
 n, b, t, threads = [int(x) for x in (sys.argv[2:] + ["64", "16", "128", "2"][len(sys.argv) - 2:])][:4]
 torch.set_num_threads(threads)
@@ -55,7 +68,7 @@ docs = sorted(glob.glob(os.path.join(root, "datasets", "movies", "docs", "*")))[
 texts = [" ".join(open(d).read().split()) for d in docs]
 tok = AutoTokenizer.from_pretrained(folder)
 import json
-causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith("ForCausalLM")
+causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith(("ForCausalLM", "LMHeadModel"))
 auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
 model = auto.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
 if causal:

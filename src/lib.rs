@@ -10,7 +10,9 @@
 //! - with the `models` feature (on by default): train a classifier ([`train_classifier`]),
 //!   load a checkpoint trained here or a Hugging Face classifier folder ([`load_text_model`]),
 //!   predict texts ([`predict_texts`]), explain a text ([`explain_text`]) or a whole split
-//!   ([`explain_split`]), train a selective rationalizer ([`train_select`]);
+//!   ([`explain_split`]), train a selective rationalizer ([`train_select`]); load a causal
+//!   language model ([`HfDecoder`], [`Gpt2`]) and read its next-token log-probabilities
+//!   ([`CachedLm::next_token_logprobs`]);
 //! - long work reports progress to an [`Observer`]; the library itself prints nothing.
 //!
 //! ```
@@ -72,6 +74,10 @@ pub use report::{score, validate, Report};
 pub use explain::results::{explain_split, ExplainJob};
 #[cfg(feature = "models")]
 pub use explain::{explain_text, ExplainConfig, Method, TextExplanation};
+#[cfg(feature = "models")]
+pub use models::cached_lm::CachedLm;
+#[cfg(feature = "models")]
+pub use models::gpt2::Gpt2;
 #[cfg(feature = "models")]
 pub use models::hf::{HfClassifier, HfDecoder};
 #[cfg(feature = "models")]

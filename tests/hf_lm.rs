@@ -12,6 +12,7 @@ use common::{edited_copy, expected, floats, hf_fixture as fixture, max_diff};
 
 use candle_core::{Device, Tensor};
 use rationale::models::hf::{DecoderFamily, HfDecoder, RopeScaling};
+use rationale::CachedLm;
 use serde_json::Value;
 use std::path::Path;
 

@@ -2,9 +2,10 @@
 //! (GPT-2, Llama, Mistral, Qwen2) for raw texts, from a checkpoint trained here or a Hugging
 //! Face folder.
 
+use crate::models::cached_lm::CachedLm;
 use crate::models::gpt2::Gpt2;
 use crate::models::hf::{HfConfig, HfDecoder, HfKind};
-use crate::models::predict::{next_token_logprobs, predict_texts};
+use crate::models::predict::predict_texts;
 use crate::models::{load_text_model, ModelTokenizer};
 use candle_core::Device;
 use clap::Args;
@@ -172,7 +173,7 @@ impl LanguageModel {
 
     fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
         match self {
-            LanguageModel::Gpt2(m) => next_token_logprobs(&m.0, ids),
+            LanguageModel::Gpt2(m) => m.0.next_token_logprobs(ids),
             LanguageModel::Decoder(m) => m.next_token_logprobs(ids),
         }
         .map_err(|e| e.to_string())

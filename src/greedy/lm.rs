@@ -487,27 +487,19 @@ mod tests {
     #[test]
     fn packed_scores_match_transformers_with_and_without_a_cached_prefix() {
         let (m, e) = fixture();
-        let packed = m.packed().unwrap();
         let mut worst = 0f32;
         for case in e["sparse"].as_array().unwrap() {
             let (i, p) = (ids(&case["ids"]), usizes(&case["positions"]));
             let logits = case["logits"].as_array().unwrap();
-            let last: Vec<f32> = logits[logits.len() - 1]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
-            let mx = last.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = mx + last.iter().map(|x| (x - mx).exp()).sum::<f32>().ln();
-            let cache = packed
+            let last = log_softmax(&logits[logits.len() - 1]);
+            let cache = m
                 .prefill(&[Row {
                     prefix: None,
                     ids: i.clone(),
                     positions: p.clone(),
                 }])
                 .unwrap();
-            for (target, logit) in last.iter().enumerate() {
+            for (target, logprob) in last.iter().enumerate() {
                 let whole = Row {
                     prefix: None,
                     ids: i.clone(),
@@ -520,13 +512,46 @@ mod tests {
                     ids: i[split..].to_vec(),
                     positions: p[split..].to_vec(),
                 };
-                let got = packed.score(&[whole, tail], &[target as u32; 2]).unwrap();
+                let got = m.score(&[whole, tail], &[target as u32; 2]).unwrap();
                 for g in got {
-                    worst = worst.max((g.target_logprob - (logit - lse)).abs());
+                    worst = worst.max((g.target_logprob - logprob).abs());
                 }
             }
         }
         assert!(worst < 1e-4, "max |Δ log p| = {worst}");
+    }
+
+    /// Log-softmax of one row of transformers' logits.
+    fn log_softmax(row: &Value) -> Vec<f32> {
+        let row: Vec<f32> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = mx + row.iter().map(|x| (x - mx).exp()).sum::<f32>().ln();
+        row.iter().map(|x| x - lse).collect()
+    }
+
+    /// `predict`'s next-token log-probabilities against transformers' logits of a whole text.
+    #[test]
+    fn next_token_logprobs_match_transformers() {
+        let (m, e) = fixture();
+        let case = &e["sparse"][0];
+        let (i, p) = (ids(&case["ids"]), usizes(&case["positions"]));
+        assert_eq!(p, (0..i.len()).collect::<Vec<_>>(), "a whole text");
+        let got = m.next_token_logprobs(&i).unwrap();
+        assert_eq!(got.len(), i.len() - 1);
+        let logits = case["logits"].as_array().unwrap();
+        for (k, (g, row)) in got.iter().zip(logits).enumerate() {
+            let want = log_softmax(row)[i[k + 1] as usize];
+            assert!((g - want).abs() < 1e-4, "token {}: {g} vs {want}", k + 1);
+        }
+        assert!(m.next_token_logprobs(&i[..1]).unwrap().is_empty());
+        let too_long = vec![1u32; m.config.n_positions + 1];
+        let err = m.next_token_logprobs(&too_long).unwrap_err().to_string();
+        assert!(err.contains("n_positions"), "{err}");
     }
 
     #[test]

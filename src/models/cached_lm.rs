@@ -6,10 +6,15 @@
 //! Tokens of the rationale that come before the candidate attend to exactly the same tokens as in
 //! the rationale alone, so their keys and values come from one pass over the rationale
 //! ([`CachedLm::prefill`]) and only the candidate and the tokens after it are computed
-//! ([`CachedLm::score`]).
+//! ([`CachedLm::score`]). Both models run the same packed pass (module `pass`).
+
+mod pass;
+
+pub(crate) use pass::{add, Blocks, Heads};
 
 use super::dense::PackedMatrix;
-use super::ModelError;
+use super::{fast_math, ModelError};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -54,6 +59,9 @@ pub trait CachedLm {
     /// Log-probability of `targets[i]` and the argmax (lowest id among ties) of the next-token
     /// distribution after the last token of row `i`.
     fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError>;
+
+    /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
+    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError>;
 }
 
 /// The model's verdict on one subset: the target's log-probability and the argmax.
@@ -68,8 +76,10 @@ pub struct SubsetScore {
 /// Target log-probability and argmax of one row of logits.
 pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
     let best = super::argmax(r);
-    let m = r[best];
-    let lse = m + r.iter().map(|&x| (x - m).exp()).sum::<f32>().ln();
+    let lse = fast_math::simd(
+        #[inline(always)]
+        || fast_math::log_sum_exp(r),
+    );
     SubsetScore {
         target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
         argmax: best,
@@ -85,9 +95,9 @@ pub(crate) fn head_scores(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> Ve
     let mut out = Vec::with_capacity(targets.len());
     for (x, t) in x.chunks(BLOCK * width).zip(targets.chunks(BLOCK)) {
         let logits = head.apply(x, t.len());
-        out.extend(
+        out.par_extend(
             logits
-                .chunks(head.n())
+                .par_chunks(head.n())
                 .zip(t)
                 .map(|(r, &t)| score_row(r, t as usize)),
         );

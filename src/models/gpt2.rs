@@ -6,13 +6,14 @@
 //! as in GPT-2. Conv1D weights are kept in their stored `(in, out)` layout.
 //!
 //! Every op used in training is composed from differentiable primitives (layer norm and softmax
-//! are written out: candle-nn's fused versions pass no gradient).
+//! are written out: candle-nn's fused versions pass no gradient). Inference (greedy search,
+//! next-token log-probabilities) runs the fused packed pass ([`CachedLm`]).
 
 mod packed;
 
-pub use packed::PackedGpt2;
+use packed::PackedGpt2;
 
-use super::cached_lm::{score_row, CachedLm, KvCache, Row, SubsetScore};
+use super::cached_lm::{score_row, Blocks, CachedLm, KvCache, Row, SubsetScore};
 use super::ModelError;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::Rng;
@@ -144,7 +145,7 @@ pub struct Gpt2 {
     ln_f: (Tensor, Tensor),
     erf_gelu: bool,
     device: Device,
-    /// The weights packed for greedy search, made on first use.
+    /// The weights packed for inference, made on first use.
     packed: OnceLock<PackedGpt2>,
 }
 
@@ -503,8 +504,8 @@ impl Gpt2 {
         Ok(h)
     }
 
-    /// The weights packed for greedy search ([`PackedGpt2`]), packed on the first call.
-    pub fn packed(&self) -> Result<&PackedGpt2, ModelError> {
+    /// The weights packed for inference ([`PackedGpt2`]), packed on the first call.
+    fn packed(&self) -> Result<&PackedGpt2, ModelError> {
         if let Some(p) = self.packed.get() {
             return Ok(p);
         }
@@ -533,6 +534,10 @@ impl CachedLm for Gpt2 {
 
     fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError> {
         self.packed()?.score(rows, targets)
+    }
+
+    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        self.packed()?.next_token_logprobs(ids)
     }
 }
 

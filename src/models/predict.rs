@@ -1,10 +1,6 @@
 //! Class predictions for raw texts: tokenised exactly as the model's tokenizer does, batched.
 
-use super::fast_math;
-use super::gpt2::Gpt2;
 use super::{softmax_rows, Result, TextModel};
-use candle_core::Tensor;
-use rayon::prelude::*;
 
 /// One text's prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,31 +39,6 @@ pub fn predict_texts(
             logits: l.to_vec(),
             probs: p.to_vec(),
             tokens_before_cut: input.tokens_before_cut,
-        })
-        .collect())
-}
-
-/// `log p(ids[i] | ids[<i])` for `i ≥ 1` under a GPT-2 (positions 0..n).
-pub fn next_token_logprobs(model: &Gpt2, ids: &[u32]) -> Result<Vec<f32>> {
-    if ids.len() < 2 {
-        return Ok(Vec::new());
-    }
-    let positions: Vec<usize> = (0..ids.len()).collect();
-    logprobs_of_next(&model.forward(ids, &positions, 1)?.squeeze(0)?, ids)
-}
-
-/// From a causal LM's logits (T, vocab) over `ids`: `log p(ids[i] | ids[<i])` for `i ≥ 1`.
-pub fn logprobs_of_next(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
-    let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-    Ok(ids[1..]
-        .par_iter()
-        .zip(&rows)
-        .map(|(&next, row)| {
-            row[next as usize]
-                - fast_math::simd(
-                    #[inline(always)]
-                    || fast_math::log_sum_exp(row),
-                )
         })
         .collect())
 }

@@ -21,9 +21,8 @@ mod packed;
 use super::blocks::Linear;
 use super::decoder_config::DecoderConfig;
 use super::{check_vocab, read_weights, DecoderFamily, HfConfig, HfKind};
-use crate::models::cached_lm::{CachedLm, KvCache, Row, SubsetScore};
+use crate::models::cached_lm::{Blocks, CachedLm, KvCache, Row, SubsetScore};
 use crate::models::params::{Init, ParamStore};
-use crate::models::predict::logprobs_of_next;
 use crate::models::{ModelError, ModelTokenizer, Result};
 use candle_core::{Device, Tensor};
 use packed::PackedDecoder;
@@ -158,20 +157,11 @@ impl HfDecoder {
             })
             .collect())
     }
-
-    /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
-    pub fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        if ids.len() < 2 {
-            return Ok(Vec::new());
-        }
-        let positions: Vec<usize> = (0..ids.len()).collect();
-        logprobs_of_next(&self.logits(ids, &positions)?, ids)
-    }
 }
 
 impl CachedLm for HfDecoder {
-    fn check_tokens(&self, ids: &[u32], _positions: &[usize]) -> Result<()> {
-        self.packed.check_tokens(ids)
+    fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<()> {
+        self.packed.check(ids, positions)
     }
 
     fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>> {
@@ -180,6 +170,10 @@ impl CachedLm for HfDecoder {
 
     fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>> {
         self.packed.score(rows, targets)
+    }
+
+    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.packed.next_token_logprobs(ids)
     }
 }
 

@@ -67,10 +67,10 @@ fn pack(linears: &[&Linear]) -> Result<PackedMatrix> {
 }
 
 /// A LayerNorm's parameters as vectors.
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    eps: f32,
+pub(crate) struct Norm {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+    pub(crate) eps: f32,
 }
 
 impl Norm {
@@ -83,7 +83,7 @@ impl Norm {
     }
 
     /// `rows ← LayerNorm(rows + residual)` in place, row by row.
-    fn apply(&self, rows: &mut [f32], residual: Option<&[f32]>) {
+    pub(crate) fn apply(&self, rows: &mut [f32], residual: Option<&[f32]>) {
         let h = self.w.len();
         let norm_row = |row: &mut [f32]| {
             let mean = fast_math::sum(row) / h as f32;
@@ -112,7 +112,7 @@ impl Norm {
 }
 
 /// The activation applied in place.
-pub(super) fn activate(x: &mut [f32], act: Activation) {
+pub(crate) fn activate(x: &mut [f32], act: Activation) {
     x.par_chunks_mut(4096).for_each(|c| {
         fast_math::simd(
             #[inline(always)]

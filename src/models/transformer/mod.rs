@@ -9,6 +9,8 @@
 mod infer;
 mod train;
 
+pub(crate) use infer::{activate, Norm};
+
 use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};
 use candle_core::Tensor;

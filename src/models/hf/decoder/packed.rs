@@ -1,18 +1,13 @@
-//! [`HfDecoder`](super::HfDecoder)'s forward pass: many sequences packed end to end without
-//! padding, each allowed to continue the cached keys and values of another
-//! ([`crate::models::cached_lm`]).
+//! [`HfDecoder`](super::HfDecoder)'s blocks for the packed causal pass
+//! ([`crate::models::cached_lm::Blocks`]).
 //!
 //! Every projection runs on all new tokens at once on the packed dense kernel ([`PackedMatrix`];
 //! q, k and v as one product, gate and up as another); RMSNorm, the rotary positions and SwiGLU
-//! are applied in place on the products' outputs; attention is computed per token and head over
-//! its own sequence's earlier tokens (causal, windowed by index on windowed layers; query head
-//! `h` reads key/value head `h / (heads / kv_heads)`), with no mask tensors. When only each
-//! row's next token is scored, the last layer runs its output projection and MLP on each row's
-//! last token only, and the LM head on those rows.
+//! are applied in place on the products' outputs.
 
 use super::super::blocks::{pack, rotary_angles};
 use super::{Layer, Linear};
-use crate::models::cached_lm::{extend_cache, head_scores, layout, KvCache, Row, SubsetScore};
+use crate::models::cached_lm::{add, Blocks, Heads};
 use crate::models::dense::PackedMatrix;
 use crate::models::hf::DecoderConfig;
 use crate::models::{fast_math, ModelError, Result};
@@ -43,17 +38,6 @@ pub(super) struct PackedDecoder {
     layers: Vec<PackedLayer>,
     norm: Vec<f32>,
     head: PackedMatrix,
-}
-
-/// What a pass returns.
-#[derive(Clone, Copy, PartialEq)]
-enum Output {
-    /// Every layer's keys and values of each row.
-    Caches,
-    /// The final hidden state of each row's last token `(rows, hidden)`.
-    Last,
-    /// The final hidden state of every token `(tokens, hidden)`.
-    All,
 }
 
 impl PackedDecoder {
@@ -88,9 +72,34 @@ impl PackedDecoder {
             head: pack(&[lm_head])?,
         })
     }
+}
 
-    /// Refuses token ids outside the vocabulary.
-    pub(super) fn check_tokens(&self, ids: &[u32]) -> Result<()> {
+impl Blocks for PackedDecoder {
+    /// The rotary angles' cosines and sines `(tokens, head_dim / 2)`.
+    type Positions = (Vec<f32>, Vec<f32>);
+
+    fn hidden(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn heads(&self) -> Heads {
+        Heads {
+            heads: self.config.num_attention_heads,
+            kv_heads: self.config.num_key_value_heads,
+            head_dim: self.config.head_dim,
+        }
+    }
+
+    fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn window(&self, layer: usize) -> Option<usize> {
+        self.layers[layer].window
+    }
+
+    /// Refuses token ids outside the vocabulary (rotary positions have no limit).
+    fn check(&self, ids: &[u32], _positions: &[usize]) -> Result<()> {
         let vocab = self.config.vocab_size;
         match ids.iter().find(|&&t| t as usize >= vocab) {
             Some(t) => Err(ModelError::Invalid(format!(
@@ -100,127 +109,44 @@ impl PackedDecoder {
         }
     }
 
-    /// Every layer's keys and values of each row.
-    pub(super) fn prefill(&self, rows: &[Row]) -> Result<Vec<KvCache>> {
-        Ok(self.run(rows, Output::Caches)?.0)
-    }
-
-    /// Logits `(rows, vocab)` of the next token after each row's last token.
-    pub(super) fn last_logits(&self, rows: &[Row]) -> Result<Vec<f32>> {
-        let x = self.run(rows, Output::Last)?.1;
-        Ok(self.logits(x, rows.len()))
-    }
-
-    /// Logits `(tokens, vocab)` after every token of the rows.
-    pub(super) fn all_logits(&self, rows: &[Row]) -> Result<Vec<f32>> {
-        let x = self.run(rows, Output::All)?.1;
-        let n = x.len() / self.config.hidden_size;
-        Ok(self.logits(x, n))
-    }
-
-    /// [`CachedLm::score`](crate::models::cached_lm::CachedLm::score).
-    pub(super) fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>> {
-        if rows.len() != targets.len() {
-            return Err(ModelError::Invalid("one target per row is needed".into()));
+    fn embed(&self, ids: &[u32], positions: &[usize]) -> (Vec<f32>, Self::Positions) {
+        let h = self.config.hidden_size;
+        let mut x = Vec::with_capacity(ids.len() * h);
+        for &t in ids {
+            x.extend_from_slice(&self.embed[t as usize * h..][..h]);
         }
-        let mut x = self.run(rows, Output::Last)?.1;
-        rms_norm(&mut x, &self.norm, self.config.rms_norm_eps as f32);
-        Ok(head_scores(&self.head, &x, targets))
+        (x, rotary_angles(&self.inv_freq, positions))
     }
 
-    /// The LM head on the final norm of the `n` hidden states `x`.
-    fn logits(&self, mut x: Vec<f32>, n: usize) -> Vec<f32> {
-        rms_norm(&mut x, &self.norm, self.config.rms_norm_eps as f32);
-        self.head.apply(&x, n)
+    fn qkv(&self, layer: usize, x: &[f32], (cos, sin): &Self::Positions) -> Vec<f32> {
+        let layer = &self.layers[layer];
+        let mut n = x.to_vec();
+        rms_norm(&mut n, &layer.input_norm, self.config.rms_norm_eps as f32);
+        let mut qkv = layer.qkv.apply(&n, x.len() / self.config.hidden_size);
+        self.rotate(&mut qkv, cos, sin);
+        qkv
     }
 
-    /// One pass over the packed rows: with [`Output::Caches`], the caches of every row (and no
-    /// hidden states); else the final layer's output, not yet normed.
-    fn run(&self, rows: &[Row], output: Output) -> Result<(Vec<KvCache>, Vec<f32>)> {
-        let (spans, total) = layout(rows, |ids, _| self.check_tokens(ids))?;
-        let c = &self.config;
-        let (h, eps) = (c.hidden_size, c.rms_norm_eps as f32);
-        let (dq, dkv) = (
-            c.num_attention_heads * c.head_dim,
-            c.num_key_value_heads * c.head_dim,
-        );
-        let mut x = Vec::with_capacity(total * h);
-        for r in rows {
-            for &t in &r.ids {
-                x.extend_from_slice(&self.embed[t as usize * h..][..h]);
-            }
-        }
-        let positions: Vec<usize> = rows
-            .iter()
-            .flat_map(|r| r.positions.iter().copied())
-            .collect();
-        let (cos, sin) = rotary_angles(&self.inv_freq, &positions);
-        let mut caches: Vec<KvCache> = match output {
-            Output::Caches => rows
-                .iter()
-                .map(|r| KvCache {
-                    len: r.prefix.map_or(0, |(_, p)| p) + r.ids.len(),
-                    layers: Vec::with_capacity(self.layers.len()),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let every: Vec<Query> = spans
-            .iter()
-            .enumerate()
-            .flat_map(|(row, s)| (0..s.len()).map(move |i| Query { row, i }))
-            .collect();
-        let last: Vec<Query> = spans
-            .iter()
-            .enumerate()
-            .map(|(row, s)| Query {
-                row,
-                i: s.len() - 1,
-            })
-            .collect();
-        for (li, layer) in self.layers.iter().enumerate() {
-            let final_layer = li + 1 == self.layers.len();
-            let mut n = x.clone();
-            rms_norm(&mut n, &layer.input_norm, eps);
-            let mut qkv = layer.qkv.apply(&n, total);
-            self.rotate(&mut qkv, &cos, &sin);
-            if output == Output::Caches {
-                for ((cache, r), span) in caches.iter_mut().zip(rows).zip(&spans) {
-                    let (prev, past) = r
-                        .prefix
-                        .map_or((None, 0), |(c, p)| (Some(&c.layers[li]), p));
-                    let new = span.clone().map(|t| {
-                        let row = &qkv[t * (dq + 2 * dkv)..][..dq + 2 * dkv];
-                        (&row[dq..dq + dkv], &row[dq + dkv..])
-                    });
-                    cache.layers.push(extend_cache(prev, past, dkv, new));
-                }
-                if final_layer {
-                    break;
-                }
-            }
-            // In the final layer of a scoring pass only each row's last token matters.
-            let queries = match final_layer && output == Output::Last {
-                true => &last,
-                false => &every,
-            };
-            let y = self.attention(&qkv, rows, &spans, li, layer.window, queries);
-            if queries.len() != total {
-                x = queries
-                    .iter()
-                    .flat_map(|q| x[(spans[q.row].start + q.i) * h..][..h].to_vec())
-                    .collect();
-            }
-            let m = queries.len();
-            add(&mut x, &layer.o.apply(&y, m));
-            let mut n = x.clone();
-            rms_norm(&mut n, &layer.post_norm, eps);
-            let f = swiglu(&layer.gate_up.apply(&n, m), c.intermediate_size);
-            add(&mut x, &layer.down.apply(&f, m));
-        }
-        Ok((caches, x))
+    fn finish(&self, layer: usize, x: &mut [f32], y: &[f32]) {
+        let (layer, c) = (&self.layers[layer], &self.config);
+        let m = x.len() / c.hidden_size;
+        add(x, &layer.o.apply(y, m));
+        let mut n = x.to_vec();
+        rms_norm(&mut n, &layer.post_norm, c.rms_norm_eps as f32);
+        let f = swiglu(&layer.gate_up.apply(&n, m), c.intermediate_size);
+        add(x, &layer.down.apply(&f, m));
     }
 
+    fn final_norm(&self, x: &mut [f32]) {
+        rms_norm(x, &self.norm, self.config.rms_norm_eps as f32);
+    }
+
+    fn head(&self) -> &PackedMatrix {
+        &self.head
+    }
+}
+
+impl PackedDecoder {
     /// Rotate-half rotary positions on every query and key head of the packed `qkv` rows, in
     /// place: dimension `j` pairs with `j + d/2`.
     fn rotate(&self, qkv: &mut [f32], cos: &[f32], sin: &[f32]) {
@@ -242,81 +168,6 @@ impl PackedDecoder {
                 }
             });
     }
-
-    /// Attention output `(queries, heads · head_dim)` of each query token over its row's cached
-    /// prefix and its own tokens up to itself, on layer `li` (window `window` by index).
-    fn attention(
-        &self,
-        qkv: &[f32],
-        rows: &[Row],
-        spans: &[std::ops::Range<usize>],
-        li: usize,
-        window: Option<usize>,
-        queries: &[Query],
-    ) -> Vec<f32> {
-        let c = &self.config;
-        let (d, heads, kv_heads) = (c.head_dim, c.num_attention_heads, c.num_key_value_heads);
-        let (dq, dkv) = (heads * d, kv_heads * d);
-        let width = dq + 2 * dkv;
-        let group = heads / kv_heads;
-        let scale = 1.0 / (d as f32).sqrt();
-        let mut y = vec![0f32; queries.len() * dq];
-        y.par_chunks_mut(dq).zip(queries).for_each(|(out, q)| {
-            let (cache, past) = match rows[q.row].prefix {
-                Some((c, p)) => (Some(&c.layers[li]), p),
-                None => (None, 0),
-            };
-            let start = spans[q.row].start;
-            let n = past + q.i + 1;
-            let first = window.map_or(0, |w| n.saturating_sub(w));
-            // Key or value `s` (0 for keys, 1 for values) of head `kv`: cached or new.
-            let kv = |s: usize, which: usize, kv: usize| -> &[f32] {
-                match cache {
-                    Some((k, v)) if s < past => {
-                        let cached = if which == 0 { k } else { v };
-                        &cached[s * dkv + kv * d..][..d]
-                    }
-                    _ => &qkv[(start + s - past) * width + dq + which * dkv + kv * d..][..d],
-                }
-            };
-            let q_row = &qkv[(start + q.i) * width..][..dq];
-            let mut w = vec![0f32; n - first];
-            fast_math::simd(
-                #[inline(always)]
-                || {
-                    for (head, o) in out.chunks_exact_mut(d).enumerate() {
-                        let (qh, g) = (&q_row[head * d..][..d], head / group);
-                        for (ws, s) in w.iter_mut().zip(first..n) {
-                            *ws = fast_math::dot(qh, kv(s, 0, g)) * scale;
-                        }
-                        let max = fast_math::max(&w);
-                        for ws in w.iter_mut() {
-                            *ws = fast_math::exp(*ws - max);
-                        }
-                        let inv = 1.0 / fast_math::sum(&w);
-                        for (&ws, s) in w.iter().zip(first..n) {
-                            let p = ws * inv;
-                            for (a, b) in o.iter_mut().zip(kv(s, 1, g)) {
-                                *a += p * b;
-                            }
-                        }
-                    }
-                },
-            )
-        });
-        y
-    }
-}
-
-/// A query token: its row and its index among the row's new tokens.
-struct Query {
-    row: usize,
-    i: usize,
-}
-
-/// `x += y`.
-fn add(x: &mut [f32], y: &[f32]) {
-    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }
 
 /// `w · x / √(mean(x²) + eps)` on each row of `x`, in place.
