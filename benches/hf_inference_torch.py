@@ -10,6 +10,9 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
            LlamaForCausalLM of MiniLM's or BERT-base's shape, with MiniLM's tokenizer)
        python benches/hf_inference_torch.py --make-gpt2 minilm|base MINILM_DIR OUT   (the same for
            GPT2LMHeadModel: tied head, learned positions, gelu_new)
+       python benches/hf_inference_torch.py --make-modernbert minilm|base MINILM_DIR OUT   (a seeded
+           random ModernBertForSequenceClassification of those shapes, 2 classes: sliding window 128
+           on two layers of three, GeGLU)
 A causal LM folder is timed one document per pass (batch 1): logits, log-softmax, the log-prob of
 each next token, as `rationale predict` computes them.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
@@ -37,11 +40,16 @@ if sys.argv[1] == "--make-base":
     AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
     sys.exit(0)
 
+def seeded_shape():
+    """(hidden, layers, heads, intermediate) of the shape argv[2] names, MiniLM's tokenizer from
+    argv[3]; torch seeded."""
+    shape = {"minilm": (384, 6, 12, 1536), "base": (768, 12, 12, 3072)}[sys.argv[2]]
+    torch.manual_seed(0)
+    return (*shape, AutoTokenizer.from_pretrained(sys.argv[3]))
+
 if sys.argv[1] == "--make-llama":
     from transformers import LlamaConfig, LlamaForCausalLM
-    h, layers, heads, inter = {"minilm": (384, 6, 12, 1536), "base": (768, 12, 12, 3072)}[sys.argv[2]]
-    tok = AutoTokenizer.from_pretrained(sys.argv[3])
-    torch.manual_seed(0)
+    h, layers, heads, inter, tok = seeded_shape()
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
                       num_key_value_heads=heads, intermediate_size=inter, max_position_embeddings=512,
                       tie_word_embeddings=False, pad_token_id=None, bos_token_id=None, eos_token_id=None)
@@ -51,12 +59,21 @@ if sys.argv[1] == "--make-llama":
 
 if sys.argv[1] == "--make-gpt2":
     from transformers import GPT2Config, GPT2LMHeadModel
-    h, layers, heads, inter = {"minilm": (384, 6, 12, 1536), "base": (768, 12, 12, 3072)}[sys.argv[2]]
-    tok = AutoTokenizer.from_pretrained(sys.argv[3])
-    torch.manual_seed(0)
+    h, layers, heads, inter, tok = seeded_shape()
     cfg = GPT2Config(vocab_size=len(tok), n_embd=h, n_layer=layers, n_head=heads, n_inner=inter,
                      n_positions=512, bos_token_id=None, eos_token_id=None)
     GPT2LMHeadModel(cfg).float().save_pretrained(sys.argv[4])
+    tok.save_pretrained(sys.argv[4])
+    sys.exit(0)
+
+if sys.argv[1] == "--make-modernbert":
+    from transformers import ModernBertConfig, ModernBertForSequenceClassification
+    h, layers, heads, inter, tok = seeded_shape()
+    cfg = ModernBertConfig(vocab_size=len(tok), hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                           intermediate_size=inter, max_position_embeddings=512, num_labels=2,
+                           pad_token_id=tok.pad_token_id, cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id,
+                           bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    ModernBertForSequenceClassification(cfg).float().save_pretrained(sys.argv[4])
     tok.save_pretrained(sys.argv[4])
     sys.exit(0)
 

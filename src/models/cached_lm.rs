@@ -10,7 +10,7 @@
 
 mod pass;
 
-pub(crate) use pass::{add, Blocks, Heads};
+pub(crate) use pass::{Blocks, Heads};
 
 use super::dense::PackedMatrix;
 use super::{fast_math, ModelError};

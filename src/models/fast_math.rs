@@ -46,6 +46,12 @@ unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// `x += y`, element by element.
+#[inline(always)]
+pub fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}
+
 /// Lanes of the reductions below: independent running values the compiler keeps in one vector.
 const LANES: usize = 16;
 

@@ -282,8 +282,3 @@ fn attention(
     });
     y
 }
-
-/// `x += y`.
-pub(crate) fn add(x: &mut [f32], y: &[f32]) {
-    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-}

@@ -7,10 +7,10 @@
 //! search gives the authors' rationales); GELU's tanh and erf come from [`fast_math`](crate::models::fast_math).
 
 use super::{Gpt2, Gpt2Config};
-use crate::models::cached_lm::{add, Blocks, Heads};
+use crate::models::cached_lm::{Blocks, Heads};
 use crate::models::dense::PackedMatrix;
 use crate::models::transformer::{activate, Activation, Norm};
-use crate::models::ModelError;
+use crate::models::{fast_math, ModelError};
 use candle_core::Tensor;
 
 struct Layer {
@@ -134,12 +134,12 @@ impl Blocks for PackedGpt2 {
     fn finish(&self, layer: usize, x: &mut [f32], y: &[f32]) {
         let layer = &self.layers[layer];
         let m = x.len() / self.config.n_embd;
-        add(x, &layer.proj.apply(y, m));
+        fast_math::add(x, &layer.proj.apply(y, m));
         let mut n = x.to_vec();
         layer.ln2.apply(&mut n, None);
         let mut f = layer.fc.apply(&n, m);
         activate(&mut f, self.act);
-        add(x, &layer.fc_proj.apply(&f, m));
+        fast_math::add(x, &layer.fc_proj.apply(&f, m));
     }
 
     fn final_norm(&self, x: &mut [f32]) {

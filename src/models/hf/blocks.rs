@@ -3,9 +3,11 @@
 //! `j + d/2`), angles in f32 as transformers computes them.
 
 use crate::models::dense::PackedMatrix;
+use crate::models::fast_math;
 use crate::models::params::{Init, ParamStore};
 use crate::models::Result;
 use candle_core::{Device, Tensor, D};
+use rayon::prelude::*;
 
 /// `x Wᵀ + b`, the weight stored `(out, in)` as `nn.Linear` stores it; the bias may be absent.
 pub(super) struct Linear {
@@ -83,6 +85,46 @@ pub(super) fn rotary_angles(inv_freq: &[f32], positions: &[usize]) -> (Vec<f32>,
         .iter()
         .flat_map(|&p| inv_freq.iter().map(move |&f| p as f32 * f));
     angles.map(|a| (a.cos(), a.sin())).unzip()
+}
+
+/// Rotate-half rotary positions, in place, on the first `rotated` columns of each `width`-wide
+/// row of `x` (heads of `d`: dimension `j` pairs with `j + d/2`); row `i` turns by the angles
+/// `cos`, `sin` of row `i` of [`rotary_angles`].
+pub(super) fn rotate_half(x: &mut [f32], width: usize, rotated: usize, cos: &[f32], sin: &[f32]) {
+    let half = cos.len() / (x.len() / width).max(1);
+    x.par_chunks_mut(width)
+        .zip(cos.par_chunks(half).zip(sin.par_chunks(half)))
+        .for_each(|(row, (cos, sin))| {
+            for head in row[..rotated].chunks_exact_mut(2 * half) {
+                let (a, b) = head.split_at_mut(half);
+                for (((x1, x2), &c), &s) in a.iter_mut().zip(b).zip(cos).zip(sin) {
+                    let (u, v) = (*x1, *x2);
+                    *x1 = u * c - v * s;
+                    *x2 = v * c + u * s;
+                }
+            }
+        });
+}
+
+/// `act(a) ⊙ b` of each row `[a | b]` of `f`, each half `inter` wide (the gated feed-forwards:
+/// SwiGLU, GeGLU); `act` applies the activation in place (mark the closure `#[inline(always)]`
+/// so that it is compiled for the instruction set [`fast_math::simd`] picks).
+pub(super) fn gated(f: &[f32], inter: usize, act: impl Fn(&mut [f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; f.len() / 2];
+    out.par_chunks_mut(inter)
+        .zip(f.par_chunks(2 * inter))
+        .for_each(|(o, f)| {
+            fast_math::simd(
+                #[inline(always)]
+                || {
+                    let (a, b) = f.split_at(inter);
+                    o.copy_from_slice(a);
+                    act(o);
+                    o.iter_mut().zip(b).for_each(|(o, b)| *o *= b);
+                },
+            )
+        });
+    out
 }
 
 /// `cos` and `sin` tables `(T, 2 · inv_freq.len())` at `positions` ([`rotary_angles`]), each

@@ -133,7 +133,7 @@ impl HfClassifier {
                 let first = h.narrow(1, 0, 1)?.squeeze(1)?;
                 Ok((head.forward(&first)?, attns))
             }
-            Body::Modern(model) => model.forward(emb, mask),
+            Body::Modern(model) => model.run(emb, mask, pass),
         }
     }
 

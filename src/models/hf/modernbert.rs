@@ -2,14 +2,19 @@
 //! bias-free LayerNorms, rotary positions (rotate-half) with one θ for global and one for
 //! sliding-window layers, fused `Wqkv`, a GeGLU feed-forward, and a head that pools (`cls` or
 //! masked `mean`) the final-norm states, then dense → activation → norm → classifier.
-//! Written with differentiable ops, so gradients reach the word embeddings.
+//! [`ModernBert::forward`] is written with differentiable ops, so gradients reach the word
+//! embeddings; passes without gradients run [`ModernBert::infer`], padding-free and fused on the
+//! packed dense kernel like the BERT encoder's.
 
-use super::blocks::{inv_freq, rope, rotary_tables, Linear};
+use super::blocks::{
+    gated, inv_freq, pack, rope, rotary_angles, rotary_tables, rotate_half, Linear,
+};
 use super::HfConfig;
+use crate::models::dense::PackedMatrix;
 use crate::models::embedding::Embedding;
-use crate::models::params::{Init, ParamStore};
-use crate::models::transformer::Activation;
-use crate::models::{ModelError, Result};
+use crate::models::params::{Derived, Init, ParamStore};
+use crate::models::transformer::{self, activate_chunk, attention, Activation, Pass, Seq};
+use crate::models::{fast_math, ModelError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use serde_json::Value;
 
@@ -36,6 +41,15 @@ impl Norm {
         Ok(candle_nn::ops::layer_norm_slow(
             x, &self.w, &self.b, self.eps,
         )?)
+    }
+
+    /// The parameters as vectors, for the packed pass.
+    fn packed(&self) -> Result<transformer::Norm> {
+        Ok(transformer::Norm {
+            w: self.w.to_vec1()?,
+            b: self.b.to_vec1()?,
+            eps: self.eps,
+        })
     }
 }
 
@@ -67,6 +81,52 @@ pub(super) struct ModernBert {
     head_dense: Linear,
     head_norm: Norm,
     classifier: Linear,
+    /// The encoder's weights packed for [`ModernBert::infer`], on first use (again after they
+    /// change).
+    packed: Derived<Packed>,
+}
+
+/// One layer's weights packed for inference.
+struct PackedLayer {
+    attn_norm: Option<transformer::Norm>,
+    qkv: PackedMatrix,
+    out: PackedMatrix,
+    mlp_norm: transformer::Norm,
+    wi: PackedMatrix,
+    wo: PackedMatrix,
+    sliding: bool,
+}
+
+/// The encoder's weights packed for inference.
+struct Packed {
+    emb_norm: transformer::Norm,
+    layers: Vec<PackedLayer>,
+    final_norm: transformer::Norm,
+}
+
+impl Packed {
+    fn new(m: &ModernBert) -> Result<Self> {
+        let layers = m
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(PackedLayer {
+                    attn_norm: l.attn_norm.as_ref().map(Norm::packed).transpose()?,
+                    qkv: pack(&[&l.qkv])?,
+                    out: pack(&[&l.out])?,
+                    mlp_norm: l.mlp_norm.packed()?,
+                    wi: pack(&[&l.wi])?,
+                    wo: pack(&[&l.wo])?,
+                    sliding: l.sliding,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Packed {
+            emb_norm: m.emb_norm.packed()?,
+            layers,
+            final_norm: m.final_norm.packed()?,
+        })
+    }
 }
 
 /// The rotary θ of a layer kind from `rope_parameters.{kind}.rope_theta`, or a legacy key.
@@ -175,6 +235,7 @@ impl ModernBert {
             head_dense: Linear::new(p, "head.dense", h, h, flag("classifier_bias"))?,
             head_norm: Norm::new(p, "head.norm", h, norm_bias, eps)?,
             classifier: Linear::new(p, "classifier", h, classes, true)?,
+            packed: Derived::default(),
         };
         Ok((embed, model))
     }
@@ -190,15 +251,37 @@ impl ModernBert {
     }
 
     /// Logits (B, C) and per-layer attention probabilities (B, heads, T, T) of word embeddings
-    /// (B, T, H) under the 0/1 key mask (B, T).
-    pub(super) fn forward(&self, emb: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
-        let (b, t, h) = emb.dims3()?;
+    /// (B, T, H) under the 0/1 key mask (B, T), run as `pass` asks: differentiable
+    /// ([`forward`](Self::forward)) or not ([`infer`](Self::infer); maps only for
+    /// [`Pass::Attentions`]).
+    pub(super) fn run(
+        &self,
+        emb: &Tensor,
+        mask: &Tensor,
+        pass: Pass,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        match pass {
+            Pass::Grad | Pass::Train => self.forward(emb, mask),
+            Pass::Logits => self.infer(emb, mask, false),
+            Pass::Attentions => self.infer(emb, mask, true),
+        }
+    }
+
+    /// Refuses inputs longer than the model's positions.
+    fn check_len(&self, t: usize) -> Result<()> {
         if t > self.positions {
             return Err(ModelError::Data(format!(
                 "input of {t} tokens is longer than the {} positions of the model",
                 self.positions
             )));
         }
+        Ok(())
+    }
+
+    /// [`run`](Self::run)'s differentiable pass.
+    fn forward(&self, emb: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t, h) = emb.dims3()?;
+        self.check_len(t)?;
         let nh = self.heads;
         let d = h / nh;
         let pad_bias = ((mask - 1.0)? * 1e9)?.reshape((b, 1, 1, t))?;
@@ -265,9 +348,162 @@ impl ModernBert {
         } else {
             x.narrow(1, 0, 1)?.squeeze(1)?
         };
+        Ok((self.head(&pooled)?, attns))
+    }
+
+    /// The classification head on the pooled states (B, H): logits (B, C).
+    fn head(&self, pooled: &Tensor) -> Result<Tensor> {
         let z = self
             .head_norm
-            .forward(&self.head_act.apply(&self.head_dense.forward(&pooled)?)?)?;
-        Ok((self.classifier.forward(&z)?, attns))
+            .forward(&self.head_act.apply(&self.head_dense.forward(pooled)?)?)?;
+        Ok(self.classifier.forward(&z)?)
+    }
+
+    /// [`run`](Self::run) without gradients: the real tokens of the batch packed into one
+    /// buffer (no rows for padding), every product on the packed dense kernel, the norms,
+    /// rotary positions and GeGLU in place, attention per sequence and head (sliding layers
+    /// banded by index). The same numbers as [`forward`](Self::forward) to rounding; attention
+    /// maps only when `attentions` (zero outside each sequence), else an empty list.
+    fn infer(
+        &self,
+        emb: &Tensor,
+        mask: &Tensor,
+        attentions: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t, h) = emb.dims3()?;
+        self.check_len(t)?;
+        let packed = self.packed.get(|| Packed::new(self))?;
+        let mask = mask.flatten_all()?.to_vec1::<f32>()?;
+        let (seqs, n) = Seq::packed(&mask, b, t);
+        let words = emb.flatten_all()?.to_vec1::<f32>()?;
+        let mut x = Vec::with_capacity(n * h);
+        for s in &seqs {
+            x.extend_from_slice(&words[s.index * t * h..][..s.len * h]);
+        }
+        packed.emb_norm.apply(&mut x, None);
+        let d = h / self.heads;
+        let positions: Vec<usize> = seqs.iter().flat_map(|s| 0..s.len).collect();
+        let global = rotary_angles(&inv_freq(self.theta_global, d), &positions);
+        let local = rotary_angles(&inv_freq(self.theta_local, d), &positions);
+        let mut maps = Vec::new();
+        for layer in &packed.layers {
+            let mut a = x.clone();
+            if let Some(norm) = &layer.attn_norm {
+                norm.apply(&mut a, None);
+            }
+            let mut qkv = layer.qkv.apply(&a, n);
+            let (cos, sin) = if layer.sliding { &local } else { &global };
+            rotate_half(&mut qkv, 3 * h, 2 * h, cos, sin);
+            let window = layer.sliding.then_some(self.half_window);
+            let shape = (t, h, self.heads);
+            let (ctx, probs) = attention(&qkv, &seqs, &mask, shape, window, attentions);
+            fast_math::add(&mut x, &layer.out.apply(&ctx, n));
+            let mut m = x.clone();
+            layer.mlp_norm.apply(&mut m, None);
+            let gated = gated(
+                &layer.wi.apply(&m, n),
+                layer.wi.n() / 2,
+                #[inline(always)]
+                |x: &mut [f32]| activate_chunk(x, self.act),
+            );
+            fast_math::add(&mut x, &layer.wo.apply(&gated, n));
+            if attentions {
+                maps.push(Tensor::from_vec(
+                    probs,
+                    (b, self.heads, t, t),
+                    &Device::Cpu,
+                )?);
+            }
+        }
+        packed.final_norm.apply(&mut x, None);
+        let mut pooled = vec![0f32; b * h];
+        for s in &seqs {
+            let out = &mut pooled[s.index * h..][..h];
+            let rows = x[s.start * h..][..s.len * h].chunks_exact(h);
+            if self.mean_pooling {
+                let keys = &mask[s.index * t..][..s.len];
+                for (row, &k) in rows.zip(keys) {
+                    out.iter_mut().zip(row).for_each(|(o, v)| *o += k * v);
+                }
+                let count = keys.iter().sum::<f32>().max(1.0);
+                out.iter_mut().for_each(|o| *o /= count);
+            } else if let Some(first) = rows.into_iter().next() {
+                out.copy_from_slice(first);
+            }
+        }
+        let pooled = Tensor::from_vec(pooled, (b, h), &Device::Cpu)?;
+        Ok((self.head(&pooled)?, maps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read_weights;
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The transformers-made fixture (a global then a sliding layer of window ±2), pooling as
+    /// asked.
+    fn fixture(pooling: &str) -> (Embedding, ModernBert) {
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/modernbert_cls");
+        let mut cfg = HfConfig::read(&dir).unwrap();
+        cfg.json["classifier_pooling"] = pooling.into();
+        let (tensors, file) = read_weights(&dir).unwrap();
+        let classes = tensors["classifier.weight"].dims()[0];
+        let vocab = tensors["model.embeddings.tok_embeddings.weight"].dims()[0];
+        let p = ParamStore::from_tensors(tensors, &file);
+        ModernBert::new(&cfg, &p, vocab, classes).unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// A right-padded batch (one row with a masked key inside it, rows longer than the window):
+    /// the packed pass gives the differentiable pass's logits, and its attention maps on every
+    /// real query.
+    #[test]
+    fn packed_pass_equals_the_differentiable_one() {
+        let (b, t) = (3, 12);
+        let ids: Vec<u32> = (0..b * t).map(|i| (i * 7 % 90) as u32 + 5).collect();
+        let mut mask = vec![1f32; b * t];
+        mask[t + 7..2 * t].fill(0.0);
+        mask[2 * t + 10..].fill(0.0);
+        mask[2 * t + 3] = 0.0;
+        let lens = [12, 7, 10];
+        let ids = Tensor::from_vec(ids, (b, t), &Device::Cpu).unwrap();
+        let mask = Tensor::from_vec(mask, (b, t), &Device::Cpu).unwrap();
+        for pooling in ["cls", "mean"] {
+            let (embed, model) = fixture(pooling);
+            let emb = embed.forward(&ids).unwrap();
+            let (want, want_maps) = model.run(&emb, &mask, Pass::Grad).unwrap();
+            let (logits, none) = model.run(&emb, &mask, Pass::Logits).unwrap();
+            let (got, maps) = model.run(&emb, &mask, Pass::Attentions).unwrap();
+            assert!(none.is_empty());
+            assert_eq!(maps.len(), want_maps.len());
+            for l in [&logits, &got] {
+                let d = values(l)
+                    .into_iter()
+                    .zip(values(&want))
+                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(d < 1e-5, "{pooling}: logits differ by {d}");
+            }
+            for (ours, theirs) in maps.iter().zip(&want_maps) {
+                let (ours, theirs) = (values(ours), values(theirs));
+                for (row, &len) in lens.iter().enumerate() {
+                    for head in 0..model.heads {
+                        for i in 0..len {
+                            let at = ((row * model.heads + head) * t + i) * t;
+                            for j in 0..t {
+                                let want = if j < len { theirs[at + j] } else { 0.0 };
+                                let d = (ours[at + j] - want).abs();
+                                assert!(d < 1e-5, "{pooling}: row {row} query {i} key {j}: {d}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -124,7 +124,7 @@ pub(crate) fn activate(x: &mut [f32], act: Activation) {
 /// [`activate`] of one chunk (inlined where it is called, so it is compiled for the
 /// instruction set [`fast_math::simd`] picks).
 #[inline(always)]
-fn activate_chunk(c: &mut [f32], act: Activation) {
+pub(crate) fn activate_chunk(c: &mut [f32], act: Activation) {
     // `for` loops, not `for_each` closures, which the compiler may leave out of line.
     match act {
         Activation::Gelu => {
@@ -147,10 +147,29 @@ fn activate_chunk(c: &mut [f32], act: Activation) {
 
 /// A sequence of the batch: its batch row, its first row in the packed buffer, its length
 /// (up to its last unmasked token).
-struct Seq {
-    index: usize,
-    start: usize,
-    len: usize,
+pub(crate) struct Seq {
+    pub(crate) index: usize,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+impl Seq {
+    /// The sequences of a `(b, t)` key mask, packed end to end, and their total length.
+    pub(crate) fn packed(mask: &[f32], b: usize, t: usize) -> (Vec<Seq>, usize) {
+        let mut seqs = Vec::with_capacity(b);
+        let mut n = 0;
+        for index in 0..b {
+            let keys = &mask[index * t..(index + 1) * t];
+            let len = keys.iter().rposition(|&m| m > 0.0).map_or(0, |p| p + 1);
+            seqs.push(Seq {
+                index,
+                start: n,
+                len,
+            });
+            n += len;
+        }
+        (seqs, n)
+    }
 }
 
 impl Transformer {
@@ -169,18 +188,7 @@ impl Transformer {
         self.check_len(t)?;
         let packed = self.packed.get(|| PackedEncoder::new(self))?;
         let mask = mask.flatten_all()?.to_vec1::<f32>()?;
-        let mut seqs = Vec::with_capacity(b);
-        let mut n = 0;
-        for index in 0..b {
-            let keys = &mask[index * t..(index + 1) * t];
-            let len = keys.iter().rposition(|&m| m > 0.0).map_or(0, |p| p + 1);
-            seqs.push(Seq {
-                index,
-                start: n,
-                len,
-            });
-            n += len;
-        }
+        let (seqs, n) = Seq::packed(&mask, b, t);
         let words = words.flatten_all()?.to_vec1::<f32>()?;
         let mut x = Vec::with_capacity(n * h);
         for s in &seqs {
@@ -199,7 +207,7 @@ impl Transformer {
         let mut maps = Vec::new();
         for layer in &packed.layers {
             let qkv = layer.qkv.apply(&x, n);
-            let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), attentions);
+            let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), None, attentions);
             let mut a = layer.attn_out.apply(&ctx, n);
             layer.attn_ln.apply(&mut a, Some(&x));
             let mut f = layer.inter.apply(&a, n);
@@ -219,13 +227,15 @@ impl Transformer {
 }
 
 /// Scaled dot-product attention of every sequence and head on the packed `qkv` rows
-/// `(N, 3H)`, `shape` = (T, H, heads). Returns the context `(N, H)` and, when `keep`, the
-/// probabilities as `(B, heads, T, T)` (zeros outside each sequence).
-fn attention(
+/// `(N, 3H)`, `shape` = (T, H, heads); with `half_window`, query `i` reads only keys `j` with
+/// `|i − j| ≤ half_window`. Returns the context `(N, H)` and, when `keep`, the probabilities as
+/// `(B, heads, T, T)` (zeros outside each sequence).
+pub(crate) fn attention(
     qkv: &[f32],
     seqs: &[Seq],
     mask: &[f32],
     shape: (usize, usize, usize),
+    half_window: Option<usize>,
     keep: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let (t, h, heads) = shape;
@@ -241,7 +251,7 @@ fn attention(
             let keys = &mask[s.index * t..][..s.len];
             fast_math::simd(
                 #[inline(always)]
-                || one_head(qkv, s, keys, head * dh, (h, dh)),
+                || one_head(qkv, s, keys, head * dh, (h, dh), half_window),
             )
         })
         .collect();
@@ -266,7 +276,8 @@ fn attention(
 
 /// One head of one sequence: its columns start at `col` of each third of the `qkv` rows; `dims`
 /// = (H, head width). Returns the context `(len, dh)` and the probabilities `(len, len)`; keys
-/// whose mask is 0 get probability 0.
+/// whose mask is 0, or outside the window, get probability 0 (a query with no key left reads
+/// nothing).
 #[inline(always)]
 fn one_head(
     qkv: &[f32],
@@ -274,6 +285,7 @@ fn one_head(
     keys: &[f32],
     col: usize,
     dims: (usize, usize),
+    half_window: Option<usize>,
 ) -> (Vec<f32>, Vec<f32>) {
     let (h, dh) = dims;
     let len = s.len;
@@ -294,7 +306,14 @@ fn one_head(
     let mut p = PackedMatrix::new(&kt, dh, len, None).apply_serial(&q, len);
     let scale = 1.0 / (dh as f32).sqrt();
     let all_keys = keys.iter().all(|&m| m > 0.0);
-    for row in p.chunks_exact_mut(len) {
+    for (i, row) in p.chunks_exact_mut(len).enumerate() {
+        let seen = match half_window {
+            Some(w) => i.saturating_sub(w)..(i + w + 1).min(len),
+            None => 0..len,
+        };
+        row[..seen.start].fill(0.0);
+        row[seen.end..].fill(0.0);
+        let (row, keys) = (&mut row[seen.clone()], &keys[seen]);
         let max = match all_keys {
             true => fast_math::max(row),
             false => row
@@ -303,6 +322,10 @@ fn one_head(
                 .filter(|(_, &m)| m > 0.0)
                 .fold(f32::NEG_INFINITY, |a, (&x, _)| a.max(x)),
         };
+        if max == f32::NEG_INFINITY {
+            row.fill(0.0);
+            continue;
+        }
         for (x, &m) in row.iter_mut().zip(keys) {
             *x = fast_math::exp((*x - max) * scale) * m;
         }

@@ -9,7 +9,7 @@
 mod infer;
 mod train;
 
-pub(crate) use infer::{activate, Norm};
+pub(crate) use infer::{activate, activate_chunk, attention, Norm, Seq};
 
 use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};

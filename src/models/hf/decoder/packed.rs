@@ -5,9 +5,9 @@
 //! q, k and v as one product, gate and up as another); RMSNorm, the rotary positions and SwiGLU
 //! are applied in place on the products' outputs.
 
-use super::super::blocks::{pack, rotary_angles};
+use super::super::blocks::{gated, pack, rotary_angles, rotate_half};
 use super::{Layer, Linear};
-use crate::models::cached_lm::{add, Blocks, Heads};
+use crate::models::cached_lm::{Blocks, Heads};
 use crate::models::dense::PackedMatrix;
 use crate::models::hf::DecoderConfig;
 use crate::models::{fast_math, ModelError, Result};
@@ -123,18 +123,33 @@ impl Blocks for PackedDecoder {
         let mut n = x.to_vec();
         rms_norm(&mut n, &layer.input_norm, self.config.rms_norm_eps as f32);
         let mut qkv = layer.qkv.apply(&n, x.len() / self.config.hidden_size);
-        self.rotate(&mut qkv, cos, sin);
+        let Heads {
+            heads,
+            kv_heads,
+            head_dim,
+        } = self.heads();
+        let width = (heads + 2 * kv_heads) * head_dim;
+        rotate_half(&mut qkv, width, (heads + kv_heads) * head_dim, cos, sin);
         qkv
     }
 
     fn finish(&self, layer: usize, x: &mut [f32], y: &[f32]) {
         let (layer, c) = (&self.layers[layer], &self.config);
         let m = x.len() / c.hidden_size;
-        add(x, &layer.o.apply(y, m));
+        fast_math::add(x, &layer.o.apply(y, m));
         let mut n = x.to_vec();
         rms_norm(&mut n, &layer.post_norm, c.rms_norm_eps as f32);
-        let f = swiglu(&layer.gate_up.apply(&n, m), c.intermediate_size);
-        add(x, &layer.down.apply(&f, m));
+        let f = gated(
+            &layer.gate_up.apply(&n, m),
+            c.intermediate_size,
+            #[inline(always)]
+            |g: &mut [f32]| {
+                for g in g {
+                    *g /= 1.0 + fast_math::exp(-*g); // SiLU
+                }
+            },
+        );
+        fast_math::add(x, &layer.down.apply(&f, m));
     }
 
     fn final_norm(&self, x: &mut [f32]) {
@@ -143,30 +158,6 @@ impl Blocks for PackedDecoder {
 
     fn head(&self) -> &PackedMatrix {
         &self.head
-    }
-}
-
-impl PackedDecoder {
-    /// Rotate-half rotary positions on every query and key head of the packed `qkv` rows, in
-    /// place: dimension `j` pairs with `j + d/2`.
-    fn rotate(&self, qkv: &mut [f32], cos: &[f32], sin: &[f32]) {
-        let c = &self.config;
-        let d = c.head_dim;
-        let half = d / 2;
-        let width = (c.num_attention_heads + 2 * c.num_key_value_heads) * d;
-        let rotated = (c.num_attention_heads + c.num_key_value_heads) * d;
-        qkv.par_chunks_mut(width)
-            .zip(cos.par_chunks(half).zip(sin.par_chunks(half)))
-            .for_each(|(row, (cos, sin))| {
-                for head in row[..rotated].chunks_exact_mut(d) {
-                    let (a, b) = head.split_at_mut(half);
-                    for (((x1, x2), &c), &s) in a.iter_mut().zip(b).zip(cos).zip(sin) {
-                        let (u, v) = (*x1, *x2);
-                        *x1 = u * c - v * s;
-                        *x2 = v * c + u * s;
-                    }
-                }
-            });
     }
 }
 
@@ -186,23 +177,4 @@ fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
             },
         )
     });
-}
-
-/// `silu(gate) ⊙ up` of each row `[gate | up]` of `f` (each `inter` wide).
-fn swiglu(f: &[f32], inter: usize) -> Vec<f32> {
-    let mut out = vec![0f32; f.len() / 2];
-    out.par_chunks_mut(inter)
-        .zip(f.par_chunks(2 * inter))
-        .for_each(|(o, f)| {
-            fast_math::simd(
-                #[inline(always)]
-                || {
-                    let (gate, up) = f.split_at(inter);
-                    for ((o, &g), &u) in o.iter_mut().zip(gate).zip(up) {
-                        *o = g / (1.0 + fast_math::exp(-g)) * u;
-                    }
-                },
-            )
-        });
-    out
 }
