@@ -75,34 +75,55 @@ pub struct SubsetScore {
 
 /// Target log-probability and argmax of one row of logits.
 pub fn score_row(r: &[f32], target: usize) -> SubsetScore {
-    let best = super::argmax(r);
+    SubsetScore {
+        target_logprob: logprob(r, target),
+        argmax: super::argmax(r),
+    }
+}
+
+/// log p(target) under one row of logits (−∞ for a target outside the row).
+fn logprob(r: &[f32], target: usize) -> f32 {
     let lse = fast_math::simd(
         #[inline(always)]
         || fast_math::log_sum_exp(r),
     );
-    SubsetScore {
-        target_logprob: r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse),
-        argmax: best,
-    }
+    r.get(target).map_or(f32::NEG_INFINITY, |&x| x - lse)
 }
 
-/// [`score_row`] of the LM head's logits on each row of the final hidden states `x`, one target
-/// per row. The head runs on blocks of rows, so a block's logits stay small enough to be reused
-/// memory rather than fresh pages.
-pub(crate) fn head_scores(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> Vec<SubsetScore> {
-    const BLOCK: usize = 64;
+/// `each(logits, target)` of the LM head's logits on each row of the final hidden states `x`,
+/// one target per row, rows in parallel. The head runs on blocks of `block` rows: a block's
+/// logits are all that is held at once, and each block streams the head's weights once.
+fn head_rows<T: Send>(
+    head: &PackedMatrix,
+    x: &[f32],
+    targets: &[u32],
+    block: usize,
+    each: impl Fn(&[f32], usize) -> T + Sync,
+) -> Vec<T> {
     let width = x.len() / targets.len().max(1);
     let mut out = Vec::with_capacity(targets.len());
-    for (x, t) in x.chunks(BLOCK * width).zip(targets.chunks(BLOCK)) {
+    for (x, t) in x.chunks(block * width).zip(targets.chunks(block)) {
         let logits = head.apply(x, t.len());
         out.par_extend(
             logits
                 .par_chunks(head.n())
                 .zip(t)
-                .map(|(r, &t)| score_row(r, t as usize)),
+                .map(|(r, &t)| each(r, t as usize)),
         );
     }
     out
+}
+
+/// [`score_row`] of each row of the final hidden states `x`, one target per row; blocks of 64
+/// rows keep greedy search's logits small enough to be reused memory rather than fresh pages.
+pub(crate) fn head_scores(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> Vec<SubsetScore> {
+    head_rows(head, x, targets, 64, score_row)
+}
+
+/// [`logprob`] of each row of the final hidden states `x`, one target per row (no argmax); blocks
+/// of 256 rows bound the logits held at once on long texts.
+pub(crate) fn head_logprobs(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> Vec<f32> {
+    head_rows(head, x, targets, 256, logprob)
 }
 
 /// The packed layout of `rows`: each row's new tokens as a range of packed indices, and the

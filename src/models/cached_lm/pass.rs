@@ -9,7 +9,7 @@
 //! row's next token is scored, the last layer runs the rest of the layer on each row's last
 //! token only, and the LM head on those rows.
 
-use super::{extend_cache, head_scores, layout, KvCache, Row, SubsetScore};
+use super::{extend_cache, head_logprobs, head_scores, layout, KvCache, Row, SubsetScore};
 use crate::models::dense::PackedMatrix;
 use crate::models::{fast_math, ModelError, Result};
 use rayon::prelude::*;
@@ -93,21 +93,7 @@ pub(crate) trait Blocks: Sync {
         // The last token predicts nothing in `ids`.
         x.truncate((ids.len() - 1) * self.hidden());
         self.final_norm(&mut x);
-        // Blocks of rows bound the logits held at once on long texts; each block streams the
-        // head's weights once.
-        const BLOCK: usize = 256;
-        let (head, mut out) = (self.head(), Vec::with_capacity(ids.len() - 1));
-        for (x, next) in x.chunks(BLOCK * self.hidden()).zip(ids[1..].chunks(BLOCK)) {
-            let logits = head.apply(x, next.len());
-            out.par_extend(logits.par_chunks(head.n()).zip(next).map(|(r, &t)| {
-                r[t as usize]
-                    - fast_math::simd(
-                        #[inline(always)]
-                        || fast_math::log_sum_exp(r),
-                    )
-            }));
-        }
-        Ok(out)
+        Ok(head_logprobs(self.head(), &x, &ids[1..]))
     }
 
     /// Logits `(rows, vocab)` of the next token after each row's last token.
