@@ -14,6 +14,7 @@ mod packed;
 use packed::PackedGpt2;
 
 use super::cached_lm::{score_row, Blocks, CachedLm, KvCache, Row, SubsetScore};
+use super::params::Derived;
 use super::ModelError;
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::Rng;
@@ -21,7 +22,7 @@ use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 /// Hyper-parameters, read from a Hugging Face GPT-2 `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,8 +146,8 @@ pub struct Gpt2 {
     ln_f: (Tensor, Tensor),
     erf_gelu: bool,
     device: Device,
-    /// The weights packed for inference, made on first use.
-    packed: OnceLock<PackedGpt2>,
+    /// The weights packed for inference, made on first use (again after they change).
+    packed: Derived<PackedGpt2>,
 }
 
 fn names(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
@@ -286,7 +287,7 @@ impl Gpt2 {
             ln_f,
             erf_gelu,
             device: device.clone(),
-            packed: OnceLock::new(),
+            packed: Derived::default(),
         })
     }
 
@@ -504,13 +505,10 @@ impl Gpt2 {
         Ok(h)
     }
 
-    /// The weights packed for inference ([`PackedGpt2`]), packed on the first call.
-    fn packed(&self) -> Result<&PackedGpt2, ModelError> {
-        if let Some(p) = self.packed.get() {
-            return Ok(p);
-        }
-        let p = PackedGpt2::new(self)?;
-        Ok(self.packed.get_or_init(|| p))
+    /// The weights packed for inference ([`PackedGpt2`]), packed on the first call and again
+    /// after the weights change (an optimizer step on the variables this model was built from).
+    fn packed(&self) -> Result<Arc<PackedGpt2>, ModelError> {
+        self.packed.get(|| PackedGpt2::new(self))
     }
 
     pub(crate) fn blocks(&self) -> &[Block] {
