@@ -294,7 +294,7 @@ mod tests {
     }
 
     /// A model built on variables that training then changes scores with the new weights: its
-    /// packed copy is rebuilt, and agrees with the differentiable pass.
+    /// packed copy is rebuilt, and agrees with the differentiable passes (sparse and training).
     #[test]
     fn packed_inference_follows_training() {
         use crate::models::cached_lm::CachedLm;
@@ -315,6 +315,13 @@ mod tests {
         let after = m.next_token_logprobs(&ids).unwrap();
         let logits = m.forward_train(&ids, 1, None).unwrap().squeeze(0).unwrap();
         let logits = logits.to_vec2::<f32>().unwrap();
+        // The sparse pass reads the trained weights too.
+        let positions: Vec<usize> = (0..ids.len()).collect();
+        let sparse = m.forward(&ids, &positions, 1).unwrap().squeeze(0).unwrap();
+        for (s, t) in sparse.to_vec2::<f32>().unwrap().iter().zip(&logits) {
+            let d = s.iter().zip(t).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(d < 1e-5, "forward and forward_train differ by {d}");
+        }
         for (i, (a, row)) in after.iter().zip(&logits).enumerate() {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();

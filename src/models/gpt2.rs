@@ -140,7 +140,6 @@ pub struct Gpt2 {
     /// The configuration.
     pub config: Gpt2Config,
     wte: Tensor,
-    wte_t: Tensor,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: (Tensor, Tensor),
@@ -276,12 +275,10 @@ impl Gpt2 {
             });
         }
         let ln_f = (get("ln_f.weight", &[d])?, get("ln_f.bias", &[d])?);
-        let wte_t = wte.t()?.contiguous()?;
         let erf_gelu = config.activation_function == "gelu";
         Ok(Gpt2 {
             config,
             wte,
-            wte_t,
             wpe,
             blocks,
             ln_f,
@@ -454,8 +451,7 @@ impl Gpt2 {
         b: usize,
     ) -> Result<Tensor, ModelError> {
         let h = self.hidden(ids, positions, b, None, false)?;
-        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
-        Ok(matmul_2d(&x, &self.wte_t)?)
+        self.logits(&h)
     }
 
     /// Training forward over full sequences `(b, l)` (positions 0..l), with an optional extra
@@ -474,8 +470,13 @@ impl Gpt2 {
         let l = ids.len() / b;
         let positions: Vec<usize> = (0..b).flat_map(|_| 0..l).collect();
         let h = self.hidden(ids, &positions, b, extra_mask, true)?;
-        let x = layer_norm(&h, &self.ln_f, self.config.layer_norm_epsilon)?;
-        // `wte_t` is a copy made at load time: training must go through `wte` itself.
+        self.logits(&h)
+    }
+
+    /// The final layer norm and the tied LM head (read from `wte` itself, so that it follows
+    /// training).
+    fn logits(&self, h: &Tensor) -> Result<Tensor, ModelError> {
+        let x = layer_norm(h, &self.ln_f, self.config.layer_norm_epsilon)?;
         Ok(matmul_2d(&x, &self.wte.t()?)?)
     }
 
