@@ -419,7 +419,7 @@ impl ModernBert {
         let mut pooled = vec![0f32; b * h];
         for s in &seqs {
             let out = &mut pooled[s.index * h..][..h];
-            let rows = x[s.start * h..][..s.len * h].chunks_exact(h);
+            let mut rows = x[s.start * h..][..s.len * h].chunks_exact(h);
             if self.mean_pooling {
                 let keys = &mask[s.index * t..][..s.len];
                 for (row, &k) in rows.zip(keys) {
@@ -427,7 +427,7 @@ impl ModernBert {
                 }
                 let count = keys.iter().sum::<f32>().max(1.0);
                 out.iter_mut().for_each(|o| *o /= count);
-            } else if let Some(first) = rows.into_iter().next() {
+            } else if let Some(first) = rows.next() {
                 out.copy_from_slice(first);
             }
         }
