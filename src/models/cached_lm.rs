@@ -126,6 +126,16 @@ pub(crate) fn head_logprobs(head: &PackedMatrix, x: &[f32], targets: &[u32]) -> 
     head_rows(head, x, targets, 256, logprob)
 }
 
+/// Refuses token ids outside a vocabulary of `vocab` entries.
+pub(crate) fn check_ids(ids: &[u32], vocab: usize) -> Result<(), ModelError> {
+    match ids.iter().find(|&&t| t as usize >= vocab) {
+        Some(t) => Err(ModelError::Invalid(format!(
+            "token id {t} >= vocab size {vocab}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The packed layout of `rows`: each row's new tokens as a range of packed indices, and the
 /// total. Refuses rows without tokens, without one position per token, with bad tokens
 /// (`check`) or with a prefix longer than its cache.

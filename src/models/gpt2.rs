@@ -13,7 +13,7 @@ mod packed;
 
 use packed::PackedGpt2;
 
-use super::cached_lm::{score_row, Blocks, CachedLm, KvCache, Row, SubsetScore};
+use super::cached_lm::{check_ids, score_row, Blocks, CachedLm, KvCache, Row, SubsetScore};
 use super::params::Derived;
 use super::ModelError;
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -102,12 +102,7 @@ impl Gpt2Config {
 
     /// Every token id inside the vocabulary and every position inside `n_positions`.
     pub(crate) fn check_tokens(&self, ids: &[u32], positions: &[usize]) -> Result<(), ModelError> {
-        if let Some(&t) = ids.iter().find(|&&t| t as usize >= self.vocab_size) {
-            return Err(ModelError::Invalid(format!(
-                "token id {t} >= vocab size {}",
-                self.vocab_size
-            )));
-        }
+        check_ids(ids, self.vocab_size)?;
         if let Some(&p) = positions.iter().find(|&&p| p >= self.n_positions) {
             return Err(ModelError::Invalid(format!(
                 "position {p} >= n_positions {} (context too long for this model)",

@@ -7,10 +7,10 @@
 
 use super::super::blocks::{gated, pack, rotary_angles, rotate_half};
 use super::{Layer, Linear};
-use crate::models::cached_lm::{Blocks, Heads};
+use crate::models::cached_lm::{check_ids, Blocks, Heads};
 use crate::models::dense::PackedMatrix;
 use crate::models::hf::DecoderConfig;
-use crate::models::{fast_math, ModelError, Result};
+use crate::models::{fast_math, Result};
 use candle_core::Tensor;
 use rayon::prelude::*;
 
@@ -100,13 +100,7 @@ impl Blocks for PackedDecoder {
 
     /// Refuses token ids outside the vocabulary (rotary positions have no limit).
     fn check(&self, ids: &[u32], _positions: &[usize]) -> Result<()> {
-        let vocab = self.config.vocab_size;
-        match ids.iter().find(|&&t| t as usize >= vocab) {
-            Some(t) => Err(ModelError::Invalid(format!(
-                "token id {t} >= vocab size {vocab}"
-            ))),
-            None => Ok(()),
-        }
+        check_ids(ids, self.config.vocab_size)
     }
 
     fn embed(&self, ids: &[u32], positions: &[usize]) -> (Vec<f32>, Self::Positions) {
