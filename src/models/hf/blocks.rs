@@ -89,9 +89,14 @@ pub(super) fn rotary_angles(inv_freq: &[f32], positions: &[usize]) -> (Vec<f32>,
 
 /// Rotate-half rotary positions, in place, on the first `rotated` columns of each `width`-wide
 /// row of `x` (heads of `d`: dimension `j` pairs with `j + d/2`); row `i` turns by the angles
-/// `cos`, `sin` of row `i` of [`rotary_angles`].
-pub(super) fn rotate_half(x: &mut [f32], width: usize, rotated: usize, cos: &[f32], sin: &[f32]) {
-    let half = cos.len() / (x.len() / width).max(1);
+/// `cos`, `sin` of row `i` of [`rotary_angles`] (`d / 2` each).
+pub(super) fn rotate_half(
+    x: &mut [f32],
+    (width, rotated, d): (usize, usize, usize),
+    cos: &[f32],
+    sin: &[f32],
+) {
+    let half = d / 2;
     x.par_chunks_mut(width)
         .zip(cos.par_chunks(half).zip(sin.par_chunks(half)))
         .for_each(|(row, (cos, sin))| {

@@ -393,7 +393,7 @@ impl ModernBert {
             }
             let mut qkv = layer.qkv.apply(&a, n);
             let (cos, sin) = if layer.sliding { &local } else { &global };
-            rotate_half(&mut qkv, 3 * h, 2 * h, cos, sin);
+            rotate_half(&mut qkv, (3 * h, 2 * h, d), cos, sin);
             let window = layer.sliding.then_some(self.half_window);
             let shape = (t, h, self.heads);
             let (ctx, probs) = attention(&qkv, &seqs, &mask, shape, window, attentions);
@@ -489,6 +489,10 @@ mod tests {
                     .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
                 assert!(d < 1e-5, "{pooling}: logits differ by {d}");
             }
+            // A batch with nothing unmasked is no error: each row's pooled state is zero.
+            let none = Tensor::zeros((b, t), DType::F32, &Device::Cpu).unwrap();
+            let (empty, _) = model.run(&emb, &none, Pass::Logits).unwrap();
+            assert_eq!(empty.dims(), want.dims());
             for (ours, theirs) in maps.iter().zip(&want_maps) {
                 let (ours, theirs) = (values(ours), values(theirs));
                 for (row, &len) in lens.iter().enumerate() {

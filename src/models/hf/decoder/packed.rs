@@ -123,7 +123,12 @@ impl Blocks for PackedDecoder {
             head_dim,
         } = self.heads();
         let width = (heads + 2 * kv_heads) * head_dim;
-        rotate_half(&mut qkv, width, (heads + kv_heads) * head_dim, cos, sin);
+        rotate_half(
+            &mut qkv,
+            (width, (heads + kv_heads) * head_dim, head_dim),
+            cos,
+            sin,
+        );
         qkv
     }
 
