@@ -1,7 +1,7 @@
 //! Inference throughput of a Hugging Face folder (`rationale predict`'s path): the first N
-//! Movies documents cut to T model tokens, forward only. A classifier runs in batches of B; a
-//! causal language model (GPT-2, Llama, Mistral, Qwen2) scores each document's next-token
-//! log-probabilities, one document per pass.
+//! Movies documents cut to T model tokens, forward only, in batches of B: class logits of a
+//! classifier, or every next token's log-probability for a causal language model (GPT-2, Llama,
+//! Mistral, Qwen2).
 //! `benches/hf_inference_torch.py` is the PyTorch twin (same folder, same texts, same cut,
 //! eager attention); run both in the same shell with the same thread count:
 //!
@@ -21,6 +21,9 @@ use rationale::models::hf::{HfConfig, HfDecoder, HfKind};
 use rationale::models::{load_text_model, ModelTokenizer};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// One forward pass over a batch of token ids.
+type Pass = Box<dyn Fn(&[&[u32]])>;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -55,37 +58,35 @@ fn main() {
         let ids = |x: &String| tok.encode_text(x, t).unwrap().encoded.ids;
         texts.iter().map(ids).collect()
     };
-    let run: Box<dyn Fn() -> usize> = if kind == Some(HfKind::Gpt2) {
-        let model = Gpt2::load(&dir, &Device::Cpu).expect("model folder");
-        let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json")).expect("tokenizer.json");
-        let enc = encode(&tok);
-        Box::new(move || {
-            for ids in &enc {
-                model.next_token_logprobs(ids).unwrap();
-            }
-            enc.iter().map(Vec::len).sum()
-        })
-    } else if decoder {
-        let model = HfDecoder::load(&dir).expect("model folder");
-        let enc = encode(model.tokenizer());
-        Box::new(move || {
-            for ids in &enc {
-                model.next_token_logprobs(ids).unwrap();
-            }
-            enc.iter().map(Vec::len).sum()
-        })
+    let (enc, run): (Vec<Vec<u32>>, Pass) = if decoder {
+        let (model, tok): (Box<dyn CachedLm>, ModelTokenizer) = if kind == Some(HfKind::Gpt2) {
+            let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json")).expect("tokenizer");
+            (
+                Box::new(Gpt2::load(&dir, &Device::Cpu).expect("model folder")),
+                tok,
+            )
+        } else {
+            let model = HfDecoder::load(&dir).expect("model folder");
+            let tok = model.tokenizer().clone();
+            (Box::new(model), tok)
+        };
+        let run = move |texts: &[&[u32]]| drop(model.next_token_logprobs(texts).unwrap());
+        (encode(&tok), Box::new(run))
     } else {
         let model = load_text_model(&dir).expect("model folder");
         let enc = encode(model.tokenizer());
-        Box::new(move || {
-            for chunk in enc.chunks(b) {
-                let refs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-                model.logits(&refs).unwrap();
-            }
-            enc.iter().map(Vec::len).sum()
-        })
+        (
+            enc,
+            Box::new(move |texts: &[&[u32]]| drop(model.logits(texts).unwrap())),
+        )
     };
-    let tokens = run(); // warm-up
+    let run = || {
+        for batch in enc.chunks(b) {
+            run(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        }
+    };
+    let tokens: usize = enc.iter().map(Vec::len).sum();
+    run(); // warm-up
     let mut times = Vec::new();
     for _ in 0..3 {
         let t0 = Instant::now();
@@ -94,9 +95,8 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let s = times[1];
-    let batch = if decoder { 1 } else { b };
     println!(
-        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {batch}: {:.3} s, {:.0} tokens/s (median of 3)",
+        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
         s,
         tokens as f64 / s
     );

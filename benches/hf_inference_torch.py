@@ -13,8 +13,8 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
        python benches/hf_inference_torch.py --make-modernbert minilm|base MINILM_DIR OUT   (a seeded
            random ModernBertForSequenceClassification of those shapes, 2 classes: sliding window 128
            on two layers of three, GeGLU)
-A causal LM folder is timed one document per pass (batch 1): logits, log-softmax, the log-prob of
-each next token, as `rationale predict` computes them.
+A causal LM folder is timed in the same batches (right-padded, attention mask): logits,
+log-softmax, the log-prob of each next token, as `rationale predict` computes them.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
@@ -88,8 +88,6 @@ import json
 causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith(("ForCausalLM", "LMHeadModel"))
 auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
 model = auto.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
-if causal:
-    b = 1
 batches = [tok(texts[i:i + b], truncation=True, max_length=t, padding=True, return_tensors="pt") for i in range(0, len(texts), b)]
 tokens = sum(int(x["attention_mask"].sum()) for x in batches)
 
@@ -98,8 +96,9 @@ def run():
         for x in batches:
             out = model(**x)
             if causal:
-                ids = x["input_ids"][0]
-                torch.log_softmax(out.logits[0, :-1], -1).gather(1, ids[1:, None])
+                ids = x["input_ids"]
+                lp = torch.log_softmax(out.logits[:, :-1], -1).gather(2, ids[:, 1:, None])[..., 0]
+                lp[x["attention_mask"][:, 1:] == 1]
 
 run()
 times = []

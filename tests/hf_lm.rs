@@ -24,6 +24,11 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
     d
 }
 
+/// Next-token log-probabilities of one text.
+fn logprobs(model: &HfDecoder, ids: &[u32]) -> Vec<f32> {
+    model.next_token_logprobs(&[ids]).unwrap().remove(0)
+}
+
 fn last_row(logits: &Tensor) -> Vec<f32> {
     let rows = logits.to_vec2::<f32>().unwrap();
     rows.last().unwrap().clone()
@@ -69,11 +74,19 @@ fn tokens_logprobs_and_logits_equal_transformers() {
         let exp = expected(&dir);
         let model = HfDecoder::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (mut worst_lp, mut worst_logits) = (0f32, 0f32);
-        for (text, case) in exp["texts"]
+        let cases = exp["cases"].as_array().unwrap();
+        let all: Vec<Vec<u32>> = (cases.iter())
+            .map(|c| serde_json::from_value(c["ids"].clone()).unwrap())
+            .collect();
+        // Every text in one packed pass, as `predict` batches them.
+        let batch = (model.next_token_logprobs(&all.iter().map(Vec::as_slice).collect::<Vec<_>>()))
+            .unwrap();
+        for ((text, case), lp) in exp["texts"]
             .as_array()
             .unwrap()
             .iter()
-            .zip(exp["cases"].as_array().unwrap())
+            .zip(cases)
+            .zip(&batch)
         {
             let text = text.as_str().unwrap();
             let what = format!("{name} {text:?}");
@@ -89,10 +102,10 @@ fn tokens_logprobs_and_logits_equal_transformers() {
                 serde_json::from_value(case["word_of"].clone()).unwrap();
             assert_eq!(input.encoded.word_of, word_of, "{what}: word of each token");
 
-            let lp = model.next_token_logprobs(&ids).unwrap();
+            assert_eq!(*lp, logprobs(&model, &ids), "{what}: alone as in the batch");
             let d = assert_close(
                 &format!("{what}: next-token log-probabilities"),
-                &lp,
+                lp,
                 &floats(&case["next_token_logprobs"]),
             );
             worst_lp = worst_lp.max(d);
@@ -149,7 +162,13 @@ fn bad_inputs_are_errors() {
         assert!(e.contains(says), "{e}");
     }
     assert!(model.packed_last_logits(&[]).is_err());
-    assert!(model.next_token_logprobs(&[5]).unwrap().is_empty());
+    assert!(logprobs(&model, &[5]).is_empty());
+    let e = model
+        .next_token_logprobs(&[&[1, 2], &[], &[1, 400]])
+        .unwrap_err();
+    assert!(e.to_string().contains("text 2: token id 400"), "{e}");
+    let lp = model.next_token_logprobs(&[&[1, 2], &[], &[3]]).unwrap();
+    assert_eq!(lp.iter().map(Vec::len).collect::<Vec<_>>(), [1, 0, 0]);
 }
 
 fn load_error(dir: &Path) -> String {
@@ -213,7 +232,7 @@ fn bad_checkpoints_get_messages_naming_what_is_wrong() {
     assert_eq!(plain.config().rope_scaling, RopeScaling::Default);
     let exp = expected(&fixture("llama_lm"));
     let ids: Vec<u32> = serde_json::from_value(exp["cases"][0]["ids"].clone()).unwrap();
-    let lp = plain.next_token_logprobs(&ids).unwrap();
+    let lp = logprobs(&plain, &ids);
     assert!(max_diff(&lp, &floats(&exp["cases"][0]["next_token_logprobs"])) > 1e-3);
 
     // Another activation.
@@ -335,7 +354,7 @@ fn sliding_windows_follow_each_family() {
         let tmp = mistral(window);
         let model = HfDecoder::load(tmp.path()).unwrap();
         assert_eq!(model.family(), DecoderFamily::Mistral);
-        let lp = model.next_token_logprobs(&ids).unwrap();
+        let lp = logprobs(&model, &ids);
         // The first tokens see no further back than the window anyway.
         assert!(max_diff(&lp[..3], &theirs[..3]) < 1e-4, "window {window}");
         assert_eq!(max_diff(&lp, &theirs) < 1e-4, same, "window {window}");
@@ -357,7 +376,7 @@ fn sliding_windows_follow_each_family() {
             |_| {},
         );
         let model = HfDecoder::load(tmp.path()).unwrap();
-        let lp = model.next_token_logprobs(&ids).unwrap();
+        let lp = logprobs(&model, &ids);
         assert!(max_diff(&lp, &theirs) > 1e-3, "window {window}");
     }
     // Qwen2: only with use_sliding_window, and only on the layers from max_window_layers.
@@ -421,6 +440,11 @@ mod cli {
                     &floats(&case["next_token_logprobs"]),
                 );
             }
+            // Batches of two texts (the last one alone) print the same lines.
+            args.extend(["--batch-size", "2"]);
+            let again = common::rationale(&args);
+            assert!(again.status.success() && texts.len() > 2, "{name}");
+            assert_eq!(again.stdout, out.stdout, "{name}");
         }
     }
 

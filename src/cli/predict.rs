@@ -171,12 +171,11 @@ impl LanguageModel {
         }
     }
 
-    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
+    fn model(&self) -> &dyn CachedLm {
         match self {
-            LanguageModel::Gpt2(m) => m.0.next_token_logprobs(ids),
-            LanguageModel::Decoder(m) => m.next_token_logprobs(ids),
+            LanguageModel::Gpt2(m) => &m.0,
+            LanguageModel::Decoder(m) => m.as_ref(),
         }
-        .map_err(|e| e.to_string())
     }
 }
 
@@ -185,27 +184,38 @@ fn language_model(a: &PredictArgs, texts: &[String], kind: HfKind) -> Result<(),
     let limit = a
         .max_len
         .map_or(model.max_len(), |n| n.clamp(1, model.max_len()));
-    for (i, text) in texts.iter().enumerate() {
-        let input = model
-            .tokenizer()
-            .encode_text(text, limit)
+    let size = a.batch_size as usize;
+    for (b, batch) in texts.chunks(size).enumerate() {
+        let inputs = batch
+            .iter()
+            .map(|t| model.tokenizer().encode_text(t, limit))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        let ids = &input.encoded.ids;
-        warn_cut(i, input.tokens_before_cut, ids.len());
-        let lp = model.next_token_logprobs(ids)?;
-        if a.json {
-            let line = LmLine {
-                text,
-                ids,
-                next_token_logprobs: &lp,
-            };
-            println!(
-                "{}",
-                serde_json::to_string(&line).map_err(|e| e.to_string())?
-            );
-        } else {
-            let total: f32 = lp.iter().sum();
-            println!("{total:.4}\t{}\t{text}", lp.len());
+        let ids: Vec<&[u32]> = inputs.iter().map(|i| i.encoded.ids.as_slice()).collect();
+        let first = b * size;
+        for (j, ids) in ids.iter().enumerate() {
+            let positions: Vec<usize> = (0..ids.len()).collect();
+            (model.model().check_tokens(ids, &positions))
+                .map_err(|e| format!("text {}: {e}", first + j + 1))?;
+        }
+        let logprobs = (model.model().next_token_logprobs(&ids)).map_err(|e| e.to_string())?;
+        for (j, ((text, input), lp)) in batch.iter().zip(&inputs).zip(&logprobs).enumerate() {
+            let ids = &input.encoded.ids;
+            warn_cut(first + j, input.tokens_before_cut, ids.len());
+            if a.json {
+                let line = LmLine {
+                    text,
+                    ids,
+                    next_token_logprobs: lp,
+                };
+                println!(
+                    "{}",
+                    serde_json::to_string(&line).map_err(|e| e.to_string())?
+                );
+            } else {
+                let total: f32 = lp.iter().sum();
+                println!("{total:.4}\t{}\t{text}", lp.len());
+            }
         }
     }
     Ok(())

@@ -302,7 +302,7 @@ mod tests {
         let vars = Gpt2::init_vars(&cfg, 1, &Device::Cpu).unwrap();
         let m = Gpt2::from_vars(cfg.clone(), &vars, &Device::Cpu).unwrap();
         let ids = [1u32, 5, 2, 6, 3, 4];
-        let before = m.next_token_logprobs(&ids).unwrap();
+        let before = m.next_token_logprobs(&[&ids]).unwrap().remove(0);
         let tc = TrainConfig {
             mixture: 0.0,
             lr: 1e-2,
@@ -312,7 +312,7 @@ mod tests {
             last_only: false,
         };
         train_lm(&cfg, &vars, &[ids.to_vec()], &tc, &Device::Cpu, &Silent).unwrap();
-        let after = m.next_token_logprobs(&ids).unwrap();
+        let after = m.next_token_logprobs(&[&ids]).unwrap().remove(0);
         let logits = m.forward_train(&ids, 1, None).unwrap().squeeze(0).unwrap();
         let logits = logits.to_vec2::<f32>().unwrap();
         // The sparse pass reads the trained weights too.

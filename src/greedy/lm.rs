@@ -541,17 +541,25 @@ mod tests {
         let case = &e["sparse"][0];
         let (i, p) = (ids(&case["ids"]), usizes(&case["positions"]));
         assert_eq!(p, (0..i.len()).collect::<Vec<_>>(), "a whole text");
-        let got = m.next_token_logprobs(&i).unwrap();
+        let got = m.next_token_logprobs(&[&i]).unwrap().remove(0);
         assert_eq!(got.len(), i.len() - 1);
         let logits = case["logits"].as_array().unwrap();
         for (k, (g, row)) in got.iter().zip(logits).enumerate() {
             let want = log_softmax(row)[i[k + 1] as usize];
             assert!((g - want).abs() < 1e-4, "token {}: {g} vs {want}", k + 1);
         }
-        assert!(m.next_token_logprobs(&i[..1]).unwrap().is_empty());
+        // In a batch with texts of one and two tokens, each as alone.
+        let batch = m.next_token_logprobs(&[&i[..1], &i, &i[..2]]).unwrap();
+        assert_eq!(batch, [vec![], got.clone(), got[..1].to_vec()]);
         let too_long = vec![1u32; m.config.n_positions + 1];
-        let err = m.next_token_logprobs(&too_long).unwrap_err().to_string();
-        assert!(err.contains("n_positions"), "{err}");
+        let err = m
+            .next_token_logprobs(&[&i, &too_long])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("text 1: position") && err.contains("n_positions"),
+            "{err}"
+        );
     }
 
     #[test]

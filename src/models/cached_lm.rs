@@ -60,8 +60,10 @@ pub trait CachedLm {
     /// distribution after the last token of row `i`.
     fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError>;
 
-    /// `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions `0..n`); empty for fewer than two ids.
-    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError>;
+    /// For each text `ids` of a batch, `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions
+    /// `0..n`; empty for fewer than two ids). The texts run in one packed pass; results do not
+    /// depend on the batch. A text the model cannot read is an error naming its index.
+    fn next_token_logprobs(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError>;
 }
 
 /// The model's verdict on one subset: the target's log-probability and the argmax.

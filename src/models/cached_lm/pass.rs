@@ -80,20 +80,47 @@ pub(crate) trait Blocks: Sync {
     }
 
     /// [`CachedLm::next_token_logprobs`](super::CachedLm::next_token_logprobs).
-    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        if ids.len() < 2 {
-            return Ok(Vec::new());
+    fn next_token_logprobs(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let mut rows = Vec::with_capacity(texts.len());
+        for (i, ids) in texts.iter().enumerate() {
+            let positions: Vec<usize> = (0..ids.len()).collect();
+            self.check(ids, &positions).map_err(|e| match e {
+                ModelError::Invalid(m) => ModelError::Invalid(format!("text {i}: {m}")),
+                e => e,
+            })?;
+            // A text of fewer than two tokens predicts none of its own.
+            if ids.len() > 1 {
+                rows.push(Row {
+                    prefix: None,
+                    ids: ids.to_vec(),
+                    positions,
+                });
+            }
         }
-        let row = Row {
-            prefix: None,
-            ids: ids.to_vec(),
-            positions: (0..ids.len()).collect(),
-        };
-        let mut x = run(self, &[row], Output::All)?.1;
-        // The last token predicts nothing in `ids`.
-        x.truncate((ids.len() - 1) * self.hidden());
+        if rows.is_empty() {
+            return Ok(vec![Vec::new(); texts.len()]);
+        }
+        let mut x = run(self, &rows, Output::All)?.1;
+        // Every token but a text's last predicts the next one: drop the last rows in place.
+        let hidden = self.hidden();
+        let (mut kept, mut start) = (0, 0);
+        for r in &rows {
+            let predicting = (r.ids.len() - 1) * hidden;
+            x.copy_within(start..start + predicting, kept);
+            kept += predicting;
+            start += r.ids.len() * hidden;
+        }
+        x.truncate(kept);
         self.final_norm(&mut x);
-        Ok(head_logprobs(self.head(), &x, &ids[1..]))
+        let targets: Vec<u32> = rows
+            .iter()
+            .flat_map(|r| r.ids[1..].iter().copied())
+            .collect();
+        let mut logprobs = head_logprobs(self.head(), &x, &targets).into_iter();
+        Ok(texts
+            .iter()
+            .map(|t| logprobs.by_ref().take(t.len().saturating_sub(1)).collect())
+            .collect())
     }
 
     /// Logits `(rows, vocab)` of the next token after each row's last token.

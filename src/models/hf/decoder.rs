@@ -172,8 +172,8 @@ impl CachedLm for HfDecoder {
         self.packed.score(rows, targets)
     }
 
-    fn next_token_logprobs(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        self.packed.next_token_logprobs(ids)
+    fn next_token_logprobs(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        self.packed.next_token_logprobs(texts)
     }
 }
 
