@@ -562,6 +562,21 @@ mod tests {
         );
     }
 
+    /// A batch larger than one pass (12 texts of 30 tokens) gives each text what it gets alone.
+    #[test]
+    fn batches_split_into_passes_equal_each_text_alone() {
+        let (m, _) = fixture();
+        let texts: Vec<Vec<u32>> = (0..12u32)
+            .map(|k| (0..30).map(|j| (j * 7 + k * 3) % 48).collect())
+            .collect();
+        let refs: Vec<&[u32]> = texts.iter().map(Vec::as_slice).collect();
+        let batch = m.next_token_logprobs(&refs).unwrap();
+        for (t, got) in refs.iter().zip(&batch) {
+            assert_eq!(*got, m.next_token_logprobs(&[t]).unwrap()[0]);
+            assert_eq!(got.len(), 29);
+        }
+    }
+
     #[test]
     fn greedy_matches_the_authors_algorithm_one_target_at_a_time_and_batched() {
         let (m, e) = fixture();

@@ -61,8 +61,9 @@ pub trait CachedLm {
     fn score(&self, rows: &[Row], targets: &[u32]) -> Result<Vec<SubsetScore>, ModelError>;
 
     /// For each text `ids` of a batch, `log p(ids[i] | ids[<i])` for `i ≥ 1` (positions
-    /// `0..n`; empty for fewer than two ids). The texts run in one packed pass; results do not
-    /// depend on the batch. A text the model cannot read is an error naming its index.
+    /// `0..n`; empty for fewer than two ids). Texts share packed passes of about 256 tokens;
+    /// results do not depend on the batch. A text the model cannot read is an error naming its
+    /// index.
     fn next_token_logprobs(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError>;
 }
 

@@ -97,26 +97,23 @@ pub(crate) trait Blocks: Sync {
                 });
             }
         }
-        if rows.is_empty() {
-            return Ok(vec![Vec::new(); texts.len()]);
+        // Short texts share a pass; a pass stays near `PASS_TOKENS` so that its activations stay
+        // in cache (a text longer than that runs alone).
+        let mut logprobs = Vec::new();
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            let mut tokens = rest[0].ids.len();
+            let n = 1
+                + (rest[1..].iter())
+                    .take_while(|r| {
+                        tokens += r.ids.len();
+                        tokens <= PASS_TOKENS
+                    })
+                    .count();
+            logprobs.extend(pass_logprobs(self, &rest[..n])?);
+            rest = &rest[n..];
         }
-        let mut x = run(self, &rows, Output::All)?.1;
-        // Every token but a text's last predicts the next one: drop the last rows in place.
-        let hidden = self.hidden();
-        let (mut kept, mut start) = (0, 0);
-        for r in &rows {
-            let predicting = (r.ids.len() - 1) * hidden;
-            x.copy_within(start..start + predicting, kept);
-            kept += predicting;
-            start += r.ids.len() * hidden;
-        }
-        x.truncate(kept);
-        self.final_norm(&mut x);
-        let targets: Vec<u32> = rows
-            .iter()
-            .flat_map(|r| r.ids[1..].iter().copied())
-            .collect();
-        let mut logprobs = head_logprobs(self.head(), &x, &targets).into_iter();
+        let mut logprobs = logprobs.into_iter();
         Ok(texts
             .iter()
             .map(|t| logprobs.by_ref().take(t.len().saturating_sub(1)).collect())
@@ -140,6 +137,29 @@ pub(crate) trait Blocks: Sync {
         self.final_norm(&mut x);
         self.head().apply(&x, x.len() / self.hidden())
     }
+}
+
+/// Tokens per pass of [`Blocks::next_token_logprobs`] (more when one text is longer).
+const PASS_TOKENS: usize = 256;
+
+/// `log p(next token)` of every token but each row's last, rows in order, from one pass.
+fn pass_logprobs<B: Blocks + ?Sized>(b: &B, rows: &[Row]) -> Result<Vec<f32>> {
+    let mut x = run(b, rows, Output::All)?.1;
+    // Every token but a text's last predicts the next one: drop the last rows in place.
+    let hidden = b.hidden();
+    let (mut kept, mut start) = (0, 0);
+    for r in rows {
+        let predicting = (r.ids.len() - 1) * hidden;
+        x.copy_within(start..start + predicting, kept);
+        kept += predicting;
+        start += r.ids.len() * hidden;
+    }
+    x.truncate(kept);
+    b.final_norm(&mut x);
+    let targets: Vec<u32> = (rows.iter())
+        .flat_map(|r| r.ids[1..].iter().copied())
+        .collect();
+    Ok(head_logprobs(b.head(), &x, &targets))
 }
 
 /// What a pass returns.
