@@ -21,6 +21,9 @@ const MR: usize = 8;
 const KC: usize = 256;
 /// Rows per block: a block of inputs (`MC × KC` floats, 256 KiB) stays in L2.
 const MC: usize = 256;
+/// Rows per block of a feed-forward pass (two products with a wide intermediate between
+/// them): run block by block, the intermediate stays in cache instead of filling fresh pages.
+pub(crate) const FEED_FORWARD_ROWS: usize = MC;
 /// Matrices of at least this many floats are packed (and outputs filled with the bias) on
 /// rayon's threads.
 const PARALLEL_COPY: usize = 1 << 16;

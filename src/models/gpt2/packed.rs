@@ -8,7 +8,7 @@
 
 use super::{Gpt2, Gpt2Config};
 use crate::models::cached_lm::{Blocks, Heads};
-use crate::models::dense::PackedMatrix;
+use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::transformer::{activate, Activation, Norm};
 use crate::models::{fast_math, ModelError};
 use candle_core::Tensor;
@@ -135,11 +135,14 @@ impl Blocks for PackedGpt2 {
         let layer = &self.layers[layer];
         let m = x.len() / self.config.n_embd;
         fast_math::add(x, &layer.proj.apply(y, m));
-        let mut n = x.to_vec();
-        layer.ln2.apply(&mut n, None);
-        let mut f = layer.fc.apply(&n, m);
-        activate(&mut f, self.act);
-        fast_math::add(x, &layer.fc_proj.apply(&f, m));
+        for x in x.chunks_mut(FEED_FORWARD_ROWS * self.config.n_embd) {
+            let rows = x.len() / self.config.n_embd;
+            let mut n = x.to_vec();
+            layer.ln2.apply(&mut n, None);
+            let mut f = layer.fc.apply(&n, rows);
+            activate(&mut f, self.act);
+            fast_math::add(x, &layer.fc_proj.apply(&f, rows));
+        }
     }
 
     fn final_norm(&self, x: &mut [f32]) {

@@ -10,7 +10,7 @@ use super::blocks::{
     gated, inv_freq, pack, rope, rotary_angles, rotary_tables, rotate_half, Linear,
 };
 use super::HfConfig;
-use crate::models::dense::PackedMatrix;
+use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::embedding::Embedding;
 use crate::models::params::{Derived, Init, ParamStore};
 use crate::models::transformer::{self, activate_chunk, attention, Activation, Pass, Seq};
@@ -398,15 +398,18 @@ impl ModernBert {
             let shape = (t, h, self.heads);
             let (ctx, probs) = attention(&qkv, &seqs, &mask, shape, window, attentions);
             fast_math::add(&mut x, &layer.out.apply(&ctx, n));
-            let mut m = x.clone();
-            layer.mlp_norm.apply(&mut m, None);
-            let gated = gated(
-                &layer.wi.apply(&m, n),
-                layer.wi.n() / 2,
-                #[inline(always)]
-                |x: &mut [f32]| activate_chunk(x, self.act),
-            );
-            fast_math::add(&mut x, &layer.wo.apply(&gated, n));
+            for x in x.chunks_mut(FEED_FORWARD_ROWS * h) {
+                let rows = x.len() / h;
+                let mut m = x.to_vec();
+                layer.mlp_norm.apply(&mut m, None);
+                let gated = gated(
+                    &layer.wi.apply(&m, rows),
+                    layer.wi.n() / 2,
+                    #[inline(always)]
+                    |x: &mut [f32]| activate_chunk(x, self.act),
+                );
+                fast_math::add(x, &layer.wo.apply(&gated, rows));
+            }
             if attentions {
                 maps.push(Tensor::from_vec(
                     probs,

@@ -6,7 +6,7 @@
 //! CPU has it ([`fast_math::simd`]).
 
 use super::{Activation, LayerNorm, Linear, Transformer};
-use crate::models::dense::PackedMatrix;
+use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::{fast_math, Result};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -210,10 +210,16 @@ impl Transformer {
             let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), None, attentions);
             let mut a = layer.attn_out.apply(&ctx, n);
             layer.attn_ln.apply(&mut a, Some(&x));
-            let mut f = layer.inter.apply(&a, n);
-            activate(&mut f, self.config.hidden_act);
-            x = layer.out.apply(&f, n);
-            layer.out_ln.apply(&mut x, Some(&a));
+            // x = LN(out(act(inter(a))) + a), block by block, in place of `a`.
+            for a in a.chunks_mut(FEED_FORWARD_ROWS * h) {
+                let rows = a.len() / h;
+                let mut f = layer.inter.apply(a, rows);
+                activate(&mut f, self.config.hidden_act);
+                let mut y = layer.out.apply(&f, rows);
+                layer.out_ln.apply(&mut y, Some(a));
+                a.copy_from_slice(&y);
+            }
+            x = a;
             if attentions {
                 maps.push(Tensor::from_vec(probs, (b, heads, t, t), &Device::Cpu)?);
             }

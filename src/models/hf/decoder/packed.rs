@@ -8,7 +8,7 @@
 use super::super::blocks::{gated, pack, rotary_angles, rotate_half};
 use super::{Layer, Linear};
 use crate::models::cached_lm::{check_ids, Blocks, Heads};
-use crate::models::dense::PackedMatrix;
+use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::hf::DecoderConfig;
 use crate::models::{fast_math, Result};
 use candle_core::Tensor;
@@ -136,19 +136,22 @@ impl Blocks for PackedDecoder {
         let (layer, c) = (&self.layers[layer], &self.config);
         let m = x.len() / c.hidden_size;
         fast_math::add(x, &layer.o.apply(y, m));
-        let mut n = x.to_vec();
-        rms_norm(&mut n, &layer.post_norm, c.rms_norm_eps as f32);
-        let f = gated(
-            &layer.gate_up.apply(&n, m),
-            c.intermediate_size,
-            #[inline(always)]
-            |g: &mut [f32]| {
-                for g in g {
-                    *g /= 1.0 + fast_math::exp(-*g); // SiLU
-                }
-            },
-        );
-        fast_math::add(x, &layer.down.apply(&f, m));
+        for x in x.chunks_mut(FEED_FORWARD_ROWS * c.hidden_size) {
+            let rows = x.len() / c.hidden_size;
+            let mut n = x.to_vec();
+            rms_norm(&mut n, &layer.post_norm, c.rms_norm_eps as f32);
+            let f = gated(
+                &layer.gate_up.apply(&n, rows),
+                c.intermediate_size,
+                #[inline(always)]
+                |g: &mut [f32]| {
+                    for g in g {
+                        *g /= 1.0 + fast_math::exp(-*g); // SiLU
+                    }
+                },
+            );
+            fast_math::add(x, &layer.down.apply(&f, rows));
+        }
     }
 
     fn final_norm(&self, x: &mut [f32]) {
