@@ -14,11 +14,8 @@
 //! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.)
 //! Both print tokens/s counting real tokens (padding excluded).
 
-use candle_core::Device;
-use rationale::models::cached_lm::CachedLm;
-use rationale::models::gpt2::Gpt2;
-use rationale::models::hf::{HfConfig, HfDecoder, HfKind};
-use rationale::models::{load_text_model, ModelTokenizer};
+use rationale::models::hf::{HfConfig, HfKind};
+use rationale::models::{load_text_model, LanguageModel, ModelTokenizer};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,19 +56,10 @@ fn main() {
         texts.iter().map(ids).collect()
     };
     let (enc, run): (Vec<Vec<u32>>, Pass) = if decoder {
-        let (model, tok): (Box<dyn CachedLm>, ModelTokenizer) = if kind == Some(HfKind::Gpt2) {
-            let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json")).expect("tokenizer");
-            (
-                Box::new(Gpt2::load(&dir, &Device::Cpu).expect("model folder")),
-                tok,
-            )
-        } else {
-            let model = HfDecoder::load(&dir).expect("model folder");
-            let tok = model.tokenizer().clone();
-            (Box::new(model), tok)
-        };
-        let run = move |texts: &[&[u32]]| drop(model.next_token_logprobs(texts).unwrap());
-        (encode(&tok), Box::new(run))
+        let model = LanguageModel::load(&dir).expect("model folder");
+        let enc = encode(model.tokenizer());
+        let run = move |texts: &[&[u32]]| drop(model.model().next_token_logprobs(texts).unwrap());
+        (enc, Box::new(run))
     } else {
         let model = load_text_model(&dir).expect("model folder");
         let enc = encode(model.tokenizer());

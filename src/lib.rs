@@ -11,8 +11,8 @@
 //!   load a checkpoint trained here or a Hugging Face classifier folder ([`load_text_model`]),
 //!   predict texts ([`predict_texts`]), explain a text ([`explain_text`]) or a whole split
 //!   ([`explain_split`]), train a selective rationalizer ([`train_select`]); load a causal
-//!   language model ([`HfDecoder`], [`Gpt2`]) and read its next-token log-probabilities
-//!   ([`CachedLm::next_token_logprobs`]);
+//!   language model folder, GPT-2 or Llama-family ([`LanguageModel`]), and read its next-token
+//!   log-probabilities ([`CachedLm::next_token_logprobs`]);
 //! - long work reports progress to an [`Observer`]; the library itself prints nothing.
 //!
 //! ```
@@ -83,7 +83,7 @@ pub use models::hf::{HfClassifier, HfDecoder};
 #[cfg(feature = "models")]
 pub use models::predict::{predict_texts, TextPrediction};
 #[cfg(feature = "models")]
-pub use models::{load_text_model, TextClassifier, TextModel};
+pub use models::{load_text_model, LanguageModel, TextClassifier, TextModel};
 #[cfg(feature = "models")]
 pub use select::{train_select, SelectConfig};
 #[cfg(feature = "models")]

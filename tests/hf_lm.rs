@@ -8,11 +8,11 @@
 
 mod common;
 
-use common::{edited_copy, expected, floats, hf_fixture as fixture, max_diff};
+use common::{edited_copy, expected, fixtures, floats, hf_fixture as fixture, max_diff};
 
 use candle_core::{Device, Tensor};
 use rationale::models::hf::{DecoderFamily, HfDecoder, RopeScaling};
-use rationale::CachedLm;
+use rationale::{CachedLm, Gpt2, LanguageModel};
 use serde_json::Value;
 use std::path::Path;
 
@@ -32,6 +32,49 @@ fn logprobs(model: &HfDecoder, ids: &[u32]) -> Vec<f32> {
 fn last_row(logits: &Tensor) -> Vec<f32> {
     let rows = logits.to_vec2::<f32>().unwrap();
     rows.last().unwrap().clone()
+}
+
+#[test]
+fn language_model_loads_every_causal_folder() {
+    // Llama, Qwen2, Mistral: the tokenizer's ids and transformers' log-probabilities.
+    for name in DECODERS {
+        let dir = fixture(name);
+        let lm = LanguageModel::load(&dir).unwrap();
+        assert_eq!(
+            lm.max_len(),
+            HfDecoder::load(&dir).unwrap().max_len(),
+            "{name}"
+        );
+        let exp = expected(&dir);
+        let cases = exp["texts"].as_array().unwrap().iter();
+        for (text, case) in cases.zip(exp["cases"].as_array().unwrap()) {
+            let text = text.as_str().unwrap();
+            let ids = lm.tokenizer().encode_text(text, lm.max_len()).unwrap();
+            let ids = ids.encoded.ids;
+            assert_eq!(Value::from(ids.clone()), case["ids"], "{name}");
+            let ours = lm.model().next_token_logprobs(&[&ids]).unwrap().remove(0);
+            assert_close(name, &ours, &floats(&case["next_token_logprobs"]));
+        }
+    }
+    // GPT-2: the numbers of the model loaded directly.
+    let dir = fixtures().join("gpt2_tiny");
+    let lm = LanguageModel::load(&dir).unwrap();
+    let direct = Gpt2::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(lm.max_len(), direct.config.n_positions);
+    let ids = lm.tokenizer().encode_text("a b c", lm.max_len()).unwrap();
+    let ids: &[u32] = &ids.encoded.ids;
+    assert!(ids.len() > 1);
+    let ours = lm.model().next_token_logprobs(&[ids]).unwrap();
+    assert_eq!(ours, direct.next_token_logprobs(&[ids]).unwrap());
+    // A classifier folder is refused, naming its file.
+    let err = LanguageModel::load(&fixture("bert_cls"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("not a causal language model"),
+        "{err}"
+    );
 }
 
 #[test]

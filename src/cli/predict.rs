@@ -2,12 +2,9 @@
 //! (GPT-2, Llama, Mistral, Qwen2) for raw texts, from a checkpoint trained here or a Hugging
 //! Face folder.
 
-use crate::models::cached_lm::CachedLm;
-use crate::models::gpt2::Gpt2;
-use crate::models::hf::{HfConfig, HfDecoder, HfKind};
+use crate::models::hf::{HfConfig, HfKind};
 use crate::models::predict::predict_texts;
-use crate::models::{load_text_model, ModelTokenizer};
-use candle_core::Device;
+use crate::models::{load_text_model, LanguageModel};
 use clap::Args;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -137,50 +134,8 @@ fn classify(a: &PredictArgs, texts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A causal language model `rationale predict` scores texts with.
-enum LanguageModel {
-    Gpt2(Box<(Gpt2, ModelTokenizer)>),
-    Decoder(Box<HfDecoder>),
-}
-
-impl LanguageModel {
-    fn load(dir: &Path, kind: HfKind) -> Result<Self, String> {
-        if kind == HfKind::Gpt2 {
-            let model = Gpt2::load(dir, &Device::Cpu).map_err(|e| e.to_string())?;
-            let tok = ModelTokenizer::from_file(&dir.join("tokenizer.json"))
-                .map_err(|e| e.to_string())?;
-            Ok(LanguageModel::Gpt2(Box::new((model, tok))))
-        } else {
-            let model = HfDecoder::load(dir).map_err(|e| e.to_string())?;
-            Ok(LanguageModel::Decoder(Box::new(model)))
-        }
-    }
-
-    fn tokenizer(&self) -> &ModelTokenizer {
-        match self {
-            LanguageModel::Gpt2(m) => &m.1,
-            LanguageModel::Decoder(m) => m.tokenizer(),
-        }
-    }
-
-    /// The model's positions.
-    fn max_len(&self) -> usize {
-        match self {
-            LanguageModel::Gpt2(m) => m.0.config.n_positions,
-            LanguageModel::Decoder(m) => m.max_len(),
-        }
-    }
-
-    fn model(&self) -> &dyn CachedLm {
-        match self {
-            LanguageModel::Gpt2(m) => &m.0,
-            LanguageModel::Decoder(m) => m.as_ref(),
-        }
-    }
-}
-
-fn language_model(a: &PredictArgs, texts: &[String], kind: HfKind) -> Result<(), String> {
-    let model = LanguageModel::load(&a.model, kind)?;
+fn language_model(a: &PredictArgs, texts: &[String]) -> Result<(), String> {
+    let model = LanguageModel::load(&a.model).map_err(|e| e.to_string())?;
     let limit = a
         .max_len
         .map_or(model.max_len(), |n| n.clamp(1, model.max_len()));
@@ -236,10 +191,10 @@ pub(crate) fn predict(a: PredictArgs) -> ExitCode {
             .ok()
             .filter(|c| c.json.get("encoder").is_none())
             .and_then(|c| c.kind().ok())
-            .filter(|k| matches!(k, HfKind::Gpt2 | HfKind::Decoder(_)));
+            .is_some_and(|k| matches!(k, HfKind::Gpt2 | HfKind::Decoder(_)));
         match lm {
-            Some(kind) => language_model(&a, &texts, kind),
-            None => classify(&a, &texts),
+            true => language_model(&a, &texts),
+            false => classify(&a, &texts),
         }
     };
     match run() {

@@ -20,6 +20,7 @@ pub mod gru;
 mod gru_kernels;
 pub mod gru_scan;
 pub mod hf;
+pub mod language_model;
 pub mod params;
 pub mod predict;
 pub mod tokenizer;
@@ -27,6 +28,7 @@ pub mod transformer;
 
 pub use classifier::{ClassifierConfig, EncoderConfig, Pooling, TextClassifier};
 pub use data::{Example, ExampleSet};
+pub use language_model::LanguageModel;
 pub use params::ParamStore;
 pub use tokenizer::{Encoded, EncodedText, ModelTokenizer};
 
