@@ -6,7 +6,10 @@
 //! registers. On x86-64 the tile is written with intrinsics for AVX-512 or, failing that, for
 //! AVX2 + FMA (tiles of 3 rows, twelve running sums), detected at run time; elsewhere
 //! the same loops in plain Rust, which the compiler vectorizes for the baseline target. Panels
-//! are split across rayon's threads. Speed against candle's matmul and PyTorch's:
+//! are split across rayon's threads. Transposed operands are read in place, with no
+//! transposed copy: a weight stored `(out, in)` ([`PackedMatrix::from_transposed`]) and a
+//! column-major input ([`Input::Columns`], the weight gradients and attention products of
+//! training). Speed against candle's matmul and PyTorch's:
 //! `benches/dense_bench.rs` and `benches/dense_bench_torch.py`.
 
 use super::cpu_op::with_values;
@@ -27,6 +30,16 @@ pub(crate) const FEED_FORWARD_ROWS: usize = MC;
 /// Matrices of at least this many floats are packed (and outputs filled with the bias) on
 /// rayon's threads.
 const PARALLEL_COPY: usize = 1 << 16;
+
+/// The `(m, k)` input of a product: row-major, or column-major (the row-major values of its
+/// `(k, m)` transpose, read in place with no transposed copy).
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Row-major `(m, k)` values.
+    Rows(&'a [f32]),
+    /// Column-major values: the row-major `(k, m)` transpose.
+    Columns(&'a [f32]),
+}
 
 /// A `(k, n)` weight matrix and bias, packed for [`PackedMatrix::apply`].
 #[derive(Debug, Clone)]
@@ -52,19 +65,30 @@ impl PackedMatrix {
         })
     }
 
+    /// Packs the `(k, n)` matrix `W` from its transpose, the row-major `(n, k)` matrix `wt`
+    /// (a linear layer's weight as `nn.Linear` stores it, `(out, in)`), read in place with no
+    /// transposed copy; with an optional bias of length `n`.
+    ///
+    /// # Panics
+    /// As [`PackedMatrix::new`].
+    pub fn from_transposed(wt: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
+        assert_eq!(wt.len(), k * n, "transposed weight is not ({n}, {k})");
+        Self::pack(k, n, bias, |col, width, panel| {
+            for j in 0..width {
+                for (d, &x) in wt[(col + j) * k..][..k].iter().enumerate() {
+                    panel[d * NR + j] = x;
+                }
+            }
+        })
+    }
+
     /// Packs the weight of a linear layer `x Wᵀ + b`, stored `(out, in)` as `nn.Linear` stores
-    /// it, with its optional bias; the weight is read in place (no transposed copy).
+    /// it, with its optional bias ([`PackedMatrix::from_transposed`]).
     pub fn from_linear(w: &Tensor, b: Option<&Tensor>) -> candle_core::Result<Self> {
         let (n, k) = w.dims2()?;
         let bias = b.map(|b| b.to_vec1::<f32>()).transpose()?;
         with_values("PackedMatrix::from_linear", w, "the weight", |w| {
-            Ok(Self::pack(k, n, bias.as_deref(), |col, width, panel| {
-                for j in 0..width {
-                    for (d, &x) in w[(col + j) * k..][..k].iter().enumerate() {
-                        panel[d * NR + j] = x;
-                    }
-                }
-            }))
+            Ok(Self::from_transposed(w, k, n, bias.as_deref()))
         })
     }
 
@@ -111,15 +135,24 @@ impl PackedMatrix {
     /// # Panics
     /// When `x.len() != m · k`.
     pub fn apply(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.apply_on(x, m, rayon::current_num_threads())
+        self.apply_with(Input::Rows(x), m, rayon::current_num_threads())
     }
 
     /// [`PackedMatrix::apply`] on the calling thread only (for products inside parallel work).
     pub fn apply_serial(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.apply_on(x, m, 1)
+        self.apply_with(Input::Rows(x), m, 1)
     }
 
-    fn apply_on(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
+    /// `x · W + b` for an input of `m` rows laid out as [`Input`] says, on up to `threads` of
+    /// rayon's threads (1: the calling thread only), as a row-major `(m, n)` vector.
+    ///
+    /// # Panics
+    /// When the input does not hold `m · k` values.
+    pub fn apply_with(&self, x: Input<'_>, m: usize, threads: usize) -> Vec<f32> {
+        let (x, columns) = match x {
+            Input::Rows(x) => (x, false),
+            Input::Columns(x) => (x, true),
+        };
         assert_eq!(x.len(), m * self.k, "input is not ({m}, {})", self.k);
         let (k, n) = (self.k, self.n);
         let mut out = vec![0f32; m * n];
@@ -144,7 +177,7 @@ impl PackedMatrix {
         let run = |panels: std::ops::Range<usize>| {
             // SAFETY: each call writes only the columns of its own panels, which no other call
             // touches, inside the `m × n` buffer.
-            unsafe { self.accumulate(x, m, panels, &c) }
+            unsafe { self.accumulate(x, m, columns, panels, &c) }
         };
         if threads <= 1 {
             run(0..count);
@@ -157,7 +190,8 @@ impl PackedMatrix {
         out
     }
 
-    /// Adds `x · W` for the given panels into `c` (row-major `(m, n)`).
+    /// Adds `x · W` for the given panels into `c` (row-major `(m, n)`); `x` row-major, or
+    /// column-major where `columns`.
     ///
     /// # Safety
     /// `c` points to `m × n` floats; no other thread writes these panels' columns meanwhile.
@@ -165,21 +199,25 @@ impl PackedMatrix {
         &self,
         x: &[f32],
         m: usize,
+        columns: bool,
         panels: std::ops::Range<usize>,
         c: &SharedOut,
     ) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return self.accumulate_avx512(x, m, panels, c);
+                return self.accumulate_avx512(x, m, columns, panels, c);
             }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                return self.accumulate_avx2(x, m, panels, c);
+                return self.accumulate_avx2(x, m, columns, panels, c);
             }
         }
-        self.blocks::<MR>(x, m, panels, c, |t| portable_tile(t));
+        match columns {
+            false => self.blocks::<MR>(x, m, false, panels, c, |t| portable_tile::<false>(t)),
+            true => self.blocks::<MR>(x, m, true, panels, c, |t| portable_tile::<true>(t)),
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -188,10 +226,15 @@ impl PackedMatrix {
         &self,
         x: &[f32],
         m: usize,
+        columns: bool,
         panels: std::ops::Range<usize>,
         c: &SharedOut,
     ) {
-        self.blocks::<{ avx2::ROWS }>(x, m, panels, c, |t| avx2::tile(t));
+        const R: usize = avx2::ROWS;
+        match columns {
+            false => self.blocks::<R>(x, m, false, panels, c, |t| avx2::tile::<false>(t)),
+            true => self.blocks::<R>(x, m, true, panels, c, |t| avx2::tile::<true>(t)),
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -200,23 +243,30 @@ impl PackedMatrix {
         &self,
         x: &[f32],
         m: usize,
+        columns: bool,
         panels: std::ops::Range<usize>,
         c: &SharedOut,
     ) {
-        self.blocks::<MR>(x, m, panels, c, |t| avx512::tile(t));
+        match columns {
+            false => self.blocks::<MR>(x, m, false, panels, c, |t| avx512::tile::<false>(t)),
+            true => self.blocks::<MR>(x, m, true, panels, c, |t| avx512::tile::<true>(t)),
+        }
     }
 
-    /// The blocking loops around a register tile of at most `ROWS` rows.
+    /// The blocking loops around a register tile of at most `ROWS` rows; `x` row-major, or
+    /// column-major where `columns`.
     #[inline(always)]
     unsafe fn blocks<const ROWS: usize>(
         &self,
         x: &[f32],
         m: usize,
+        columns: bool,
         panels: std::ops::Range<usize>,
         c: &SharedOut,
         tile: impl Fn(Tile),
     ) {
         let (k, n) = (self.k, self.n);
+        let lda = if columns { m } else { k };
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
             for i0 in (0..m).step_by(MC) {
@@ -226,8 +276,9 @@ impl PackedMatrix {
                     let ncols = NR.min(n - p * NR);
                     for i in (i0..rows_end).step_by(ROWS) {
                         tile(Tile {
-                            a: x.as_ptr().add(i * k + k0),
-                            lda: k,
+                            a: x.as_ptr()
+                                .add(if columns { k0 * m + i } else { i * k + k0 }),
+                            lda,
                             rows: ROWS.min(rows_end - i),
                             b,
                             kc,
@@ -247,12 +298,13 @@ struct SharedOut(*mut f32);
 // SAFETY: threads write disjoint panels (see `PackedMatrix::apply`).
 unsafe impl Sync for SharedOut {}
 
-/// The operands of one register tile: `rows` (at most the tile's height) rows of `a` (stride
-/// `lda`, `kc` values each), a panel block `b` (`kc × NR` values), and `rows` rows of `c`
-/// (stride `ldc`, `ncols ≤ NR` values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
+/// The operands of one register tile: `rows` (at most the tile's height) rows of `a` (`kc`
+/// values each), a panel block `b` (`kc × NR` values), and `rows` rows of `c` (stride `ldc`,
+/// `ncols ≤ NR` values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
 #[derive(Clone, Copy)]
 struct Tile {
     a: *const f32,
+    /// The stride of `a` between rows, or between depths for a column-major `a`.
     lda: usize,
     rows: usize,
     b: *const f32,
@@ -262,16 +314,30 @@ struct Tile {
     ncols: usize,
 }
 
-/// A tile in plain Rust.
+impl Tile {
+    /// `a[r][d]`, from a column-major `a` where `COLUMNS`.
+    ///
+    /// # Safety
+    /// `r < rows`, `d < kc`.
+    #[inline(always)]
+    unsafe fn a<const COLUMNS: bool>(&self, r: usize, d: usize) -> *const f32 {
+        match COLUMNS {
+            false => self.a.add(r * self.lda + d),
+            true => self.a.add(d * self.lda + r),
+        }
+    }
+}
+
+/// A tile in plain Rust; `a` column-major where `COLUMNS`.
 ///
 /// # Safety
 /// The pointers of `t` hold what [`Tile`] describes.
-unsafe fn portable_tile(t: Tile) {
+unsafe fn portable_tile<const COLUMNS: bool>(t: Tile) {
     let mut acc = [[0f32; NR]; MR];
     for d in 0..t.kc {
         let bd = std::slice::from_raw_parts(t.b.add(d * NR), NR);
         for (r, sums) in acc.iter_mut().enumerate().take(t.rows) {
-            let av = *t.a.add(r * t.lda + d);
+            let av = *t.a::<COLUMNS>(r, d);
             for (s, &bv) in sums.iter_mut().zip(bd) {
                 *s += av * bv;
             }
@@ -292,22 +358,22 @@ mod avx512 {
 
     /// A tile with AVX-512 intrinsics (same contract as [`super::portable_tile`]).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile(t: Tile) {
+    pub(super) unsafe fn tile<const COLUMNS: bool>(t: Tile) {
         match t.rows {
-            8 => rows_tile::<8>(t),
-            7 => rows_tile::<7>(t),
-            6 => rows_tile::<6>(t),
-            5 => rows_tile::<5>(t),
-            4 => rows_tile::<4>(t),
-            3 => rows_tile::<3>(t),
-            2 => rows_tile::<2>(t),
-            _ => rows_tile::<1>(t),
+            8 => rows_tile::<8, COLUMNS>(t),
+            7 => rows_tile::<7, COLUMNS>(t),
+            6 => rows_tile::<6, COLUMNS>(t),
+            5 => rows_tile::<5, COLUMNS>(t),
+            4 => rows_tile::<4, COLUMNS>(t),
+            3 => rows_tile::<3, COLUMNS>(t),
+            2 => rows_tile::<2, COLUMNS>(t),
+            _ => rows_tile::<1, COLUMNS>(t),
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows_tile<const R: usize>(t: Tile) {
+    unsafe fn rows_tile<const R: usize, const COLUMNS: bool>(t: Tile) {
         const { assert!(R <= MR && NR == 32) };
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
@@ -315,7 +381,7 @@ mod avx512 {
             let b0 = _mm512_loadu_ps(t.b.add(d * NR));
             let b1 = _mm512_loadu_ps(t.b.add(d * NR + 16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*t.a.add(r * t.lda + d));
+                let av = _mm512_set1_ps(*t.a::<COLUMNS>(r, d));
                 lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
                 hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
             }
@@ -346,23 +412,23 @@ mod avx2 {
     /// A tile of at most [`ROWS`] rows with AVX2 + FMA intrinsics (otherwise the contract of
     /// [`super::portable_tile`]).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile(t: Tile) {
+    pub(super) unsafe fn tile<const COLUMNS: bool>(t: Tile) {
         match t.rows {
-            3 => rows_tile::<3>(t),
-            2 => rows_tile::<2>(t),
-            _ => rows_tile::<1>(t),
+            3 => rows_tile::<3, COLUMNS>(t),
+            2 => rows_tile::<2, COLUMNS>(t),
+            _ => rows_tile::<1, COLUMNS>(t),
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows_tile<const R: usize>(t: Tile) {
+    unsafe fn rows_tile<const R: usize, const COLUMNS: bool>(t: Tile) {
         const { assert!(R <= ROWS) };
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         for d in 0..t.kc {
             let mut a = [_mm256_setzero_ps(); R];
             for (r, a) in a.iter_mut().enumerate() {
-                *a = _mm256_broadcast_ss(&*t.a.add(r * t.lda + d));
+                *a = _mm256_broadcast_ss(&*t.a::<COLUMNS>(r, d));
             }
             for v in 0..V {
                 let b = _mm256_loadu_ps(t.b.add(d * NR + 8 * v));
@@ -433,39 +499,60 @@ mod tests {
         (0, 4, 5),
     ];
 
-    fn check(apply: impl Fn(&PackedMatrix, &[f32], usize) -> Vec<f32>) {
+    /// The row-major `(cols, rows)` transpose of the row-major `(rows, cols)` matrix `a`.
+    fn transposed(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..rows * cols)
+            .map(|i| a[(i % rows) * cols + i / rows])
+            .collect()
+    }
+
+    /// `apply(matrix, input, m)` against a naive product on every shape, with the input
+    /// row-major and column-major, the matrix packed as it is and from its transpose.
+    fn check(apply: impl Fn(&PackedMatrix, Input, usize) -> Vec<f32>) {
         for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
             let (x, w, b) = (values(m * k, s), values(k * n, s + 1), values(n, s + 2));
             let packed = PackedMatrix::new(&w, k, n, Some(&b));
-            let got = apply(&packed, &x, m);
+            let from_transposed =
+                PackedMatrix::from_transposed(&transposed(&w, k, n), k, n, Some(&b));
+            assert_eq!(packed.panels, from_transposed.panels, "({k}, {n}) packed");
             let want = naive(&x, &w, &b, m, k, n);
-            assert_eq!(got.len(), want.len());
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(g, e)| (g - e).abs() / (1.0 + e.abs()))
-                .fold(0f32, f32::max);
-            assert!(
-                worst < 1e-5,
-                "({m}, {k}, {n}): worst relative error {worst}"
-            );
+            let xt = transposed(&x, m, k);
+            for (layout, x) in [("rows", Input::Rows(&x)), ("columns", Input::Columns(&xt))] {
+                let got = apply(&packed, x, m);
+                assert_eq!(got.len(), want.len());
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, e)| (g - e).abs() / (1.0 + e.abs()))
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst < 1e-5,
+                    "({m}, {k}, {n}), {layout}: worst relative error {worst}"
+                );
+            }
         }
     }
 
     #[test]
     fn product_matches_a_naive_one_on_edge_shapes() {
-        check(|p, x, m| p.apply(x, m));
+        check(|p, x, m| p.apply_with(x, m, rayon::current_num_threads()));
+        check(|p, x, m| p.apply_with(x, m, 1));
     }
 
-    /// `check` on the given tile (of at most `ROWS` rows) inside the blocking loops.
-    fn check_tile<const ROWS: usize>(tile: unsafe fn(Tile)) {
+    /// `check` on the given tiles (of at most `ROWS` rows; row-major and column-major inputs)
+    /// inside the blocking loops.
+    fn check_tile<const ROWS: usize>(rows: unsafe fn(Tile), columns: unsafe fn(Tile)) {
         check(|p, x, m| {
             let mut out: Vec<f32> = (0..m).flat_map(|_| p.bias.iter().copied()).collect();
             let c = SharedOut(out.as_mut_ptr());
             let count = p.n.div_ceil(NR);
+            let (x, is_columns, tile) = match x {
+                Input::Rows(x) => (x, false, rows),
+                Input::Columns(x) => (x, true, columns),
+            };
             if m > 0 && p.k > 0 {
                 // SAFETY: one thread, the whole buffer; the caller checked the CPU's features.
-                unsafe { p.blocks::<ROWS>(x, m, 0..count, &c, |t| tile(t)) };
+                unsafe { p.blocks::<ROWS>(x, m, is_columns, 0..count, &c, |t| tile(t)) };
             }
             out
         });
@@ -473,17 +560,23 @@ mod tests {
 
     #[test]
     fn every_tile_the_cpu_has_matches_a_naive_one_on_edge_shapes() {
-        check_tile::<MR>(portable_tile);
+        check_tile::<MR>(portable_tile::<false>, portable_tile::<true>);
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
             if has!("avx2") && has!("fma") {
-                check_tile::<{ avx2::ROWS }>(|t| unsafe { avx2::tile(t) });
+                check_tile::<{ avx2::ROWS }>(
+                    |t| unsafe { avx2::tile::<false>(t) },
+                    |t| unsafe { avx2::tile::<true>(t) },
+                );
             } else {
                 eprintln!("skipping the AVX2 tile: this CPU has no AVX2 + FMA");
             }
             if has!("avx512f") {
-                check_tile::<MR>(|t| unsafe { avx512::tile(t) });
+                check_tile::<MR>(
+                    |t| unsafe { avx512::tile::<false>(t) },
+                    |t| unsafe { avx512::tile::<true>(t) },
+                );
             } else {
                 eprintln!("skipping the AVX-512 tile: this CPU has no AVX-512F");
             }

@@ -17,12 +17,13 @@
 
 use super::{Activation, Layer, Transformer, TransformerConfig};
 use crate::models::cpu_op::{f32_slice, with_values};
-use crate::models::dense::PackedMatrix;
+use crate::models::dense::{Input, PackedMatrix};
 use crate::models::{fast_math, Result};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::Mutex;
+use Input::{Columns, Rows};
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -235,17 +236,17 @@ impl LayerOp {
         put(&s.ln2_w, dw);
         put(&s.ln2_b, db);
         put(&s.out_b, column_sums(&d_out, h));
-        let mut d_pre = product(&d_out, &p[s.out_w.clone()], (n, h, i));
+        let mut d_pre = product(Rows(&d_out), &p[s.out_w.clone()], (n, h, i));
         let f = activation_backward(&saved.pre, &mut d_pre, self.act);
         drop(saved.pre);
-        put(&s.out_w, product(&transpose(&d_out, n, h), &f, (h, n, i)));
+        put(&s.out_w, product(Columns(&d_out), &f, (h, n, i)));
         drop(f);
         // f = act(a·W_iᵀ + b_i)
         let a = norm_output(&saved.xhat1, &p[s.ln1_w.clone()], &p[s.ln1_b.clone()]);
         put(&s.i_b, column_sums(&d_pre, i));
-        put(&s.i_w, product(&transpose(&d_pre, n, i), &a, (i, n, h)));
+        put(&s.i_w, product(Columns(&d_pre), &a, (i, n, h)));
         drop(a);
-        let mut da = product(&d_pre, &p[s.i_w.clone()], (n, i, h));
+        let mut da = product(Rows(&d_pre), &p[s.i_w.clone()], (n, i, h));
         drop(d_pre);
         add(&mut da, &d_out);
         drop(d_out);
@@ -255,21 +256,15 @@ impl LayerOp {
         put(&s.ln1_w, dw);
         put(&s.ln1_b, db);
         put(&s.o_b, column_sums(&d_attn, h));
-        put(
-            &s.o_w,
-            product(&transpose(&d_attn, n, h), &saved.ctx, (h, n, h)),
-        );
-        let d_ctx = product(&d_attn, &p[s.o_w.clone()], (n, h, h));
+        put(&s.o_w, product(Columns(&d_attn), &saved.ctx, (h, n, h)));
+        let d_ctx = product(Rows(&d_attn), &p[s.o_w.clone()], (n, h, h));
         // ctx = attention(x·W_qkvᵀ + b_qkv)
         let d_qkv = attention_backward(&saved.qkv, &saved.probs, &d_ctx, d);
         drop(saved.qkv);
         drop(saved.probs);
         put(&s.qkv_b, column_sums(&d_qkv, 3 * h));
-        put(
-            &s.qkv_w,
-            product(&transpose(&d_qkv, n, 3 * h), x, (3 * h, n, h)),
-        );
-        let mut dx = product(&d_qkv, &p[s.qkv_w.clone()], (n, 3 * h, h));
+        put(&s.qkv_w, product(Columns(&d_qkv), x, (3 * h, n, h)));
+        let mut dx = product(Rows(&d_qkv), &p[s.qkv_w.clone()], (n, 3 * h, h));
         add(&mut dx, &d_attn);
         [dx, grads]
     }
@@ -334,42 +329,23 @@ impl CustomOp3 for LayerOp {
 /// `x·Wᵀ + b` for the `(m, in)` rows `x` and an `(out, in)` weight.
 fn linear(x: &[f32], m: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
     let (out, inp) = (b.len(), w.len() / b.len());
-    PackedMatrix::new(&transpose(w, out, inp), inp, out, Some(b)).apply(x, m)
+    PackedMatrix::from_transposed(w, inp, out, Some(b)).apply(x, m)
 }
 
-/// `a·b` for row-major `a` `(m, k)` and `b` `(k, n)`, on rayon's threads.
-fn product(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
-    PackedMatrix::new(b, k, n, None).apply(a, m)
+/// `a·b` for an `(m, k)` input `a` (row-major, or column-major: `aᵀ` read in place) and the
+/// row-major `(k, n)` matrix `b`, on rayon's threads.
+fn product(a: Input, b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    PackedMatrix::new(b, k, n, None).apply_with(a, m, rayon::current_num_threads())
 }
 
 /// [`product`] on the calling thread (inside parallel work).
-fn product_serial(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
-    PackedMatrix::new(b, k, n, None).apply_serial(a, m)
+fn product_serial(a: Input, b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    PackedMatrix::new(b, k, n, None).apply_with(a, m, 1)
 }
 
-/// The `(cols, rows)` transpose of the row-major `(rows, cols)` matrix `a`; large ones on
-/// rayon's threads, 16 output rows per task.
-fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const B: usize = 16;
-    let mut out = vec![0f32; rows * cols];
-    if out.is_empty() {
-        return out;
-    }
-    // Output rows c0.. (input columns) of `block`, filled input row by input row.
-    let task = |(i, block): (usize, &mut [f32])| {
-        let width = block.len() / rows;
-        for r in 0..rows {
-            for (j, &v) in a[r * cols + i * B..][..width].iter().enumerate() {
-                block[j * rows + r] = v;
-            }
-        }
-    };
-    if out.len() >= 1 << 16 {
-        out.par_chunks_mut(B * rows).enumerate().for_each(task);
-    } else {
-        out.chunks_mut(B * rows).enumerate().for_each(task);
-    }
-    out
+/// `a·bᵀ` for row-major `a` `(m, k)` and `b` `(n, k)`, on the calling thread.
+fn product_by_transposed(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+    PackedMatrix::from_transposed(b, k, n, None).apply_serial(a, m)
 }
 
 fn add(acc: &mut [f32], x: &[f32]) {
@@ -597,7 +573,7 @@ fn head_forward(
     let (t, h, dh) = (d.t, d.h, d.head_width());
     let part = |third: usize| gather(qkv, 3 * h, seq * t, t, third * h + head * dh, dh);
     let (q, k, v) = (part(0), part(1), part(2));
-    let scores = product_serial(&q, &transpose(&k, t, dh), (t, dh, t));
+    let scores = product_by_transposed(&q, &k, (t, dh, t));
     let scale = 1.0 / (dh as f32).sqrt();
     for (row, s) in p.chunks_exact_mut(t).zip(scores.chunks_exact(t)) {
         for ((p, &s), &m) in row.iter_mut().zip(s).zip(keys) {
@@ -608,7 +584,7 @@ fn head_forward(
         let inv = 1.0 / fast_math::sum(row);
         row.iter_mut().for_each(|x| *x *= inv);
     }
-    product_serial(p, &v, (t, t, dh))
+    product_serial(Rows(p), &v, (t, t, dh))
 }
 
 /// The gradient of `qkv` `(N, 3H)` from the context's `d_ctx` `(N, H)`.
@@ -649,8 +625,8 @@ fn head_backward(
     let part = |third: usize| gather(qkv, 3 * h, seq * t, t, third * h + head * dh, dh);
     let (q, k, v) = (part(0), part(1), part(2));
     let dc = gather(d_ctx, h, seq * t, t, head * dh, dh);
-    let dv = product_serial(&transpose(p, t, t), &dc, (t, t, dh));
-    let mut ds = product_serial(&dc, &transpose(&v, t, dh), (t, dh, t));
+    let dv = product_serial(Columns(p), &dc, (t, t, dh));
+    let mut ds = product_by_transposed(&dc, &v, (t, dh, t));
     let scale = 1.0 / (dh as f32).sqrt();
     for (row, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
         let s = fast_math::dot(row, p);
@@ -658,8 +634,8 @@ fn head_backward(
             .zip(p)
             .for_each(|(g, p)| *g = p * (*g - s) * scale);
     }
-    let dq = product_serial(&ds, &k, (t, t, dh));
-    let dk = product_serial(&transpose(&ds, t, t), &q, (t, t, dh));
+    let dq = product_serial(Rows(&ds), &k, (t, t, dh));
+    let dk = product_serial(Columns(&ds), &q, (t, t, dh));
     [dq, dk, dv]
 }
 
