@@ -17,7 +17,7 @@
 
 use super::{Activation, Layer, Transformer, TransformerConfig};
 use crate::models::cpu_op::{f32_slice, with_values};
-use crate::models::dense::{Input, PackedMatrix};
+use crate::models::dense::{zeros, Input, PackedMatrix};
 use crate::models::{fast_math, Result};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -229,7 +229,7 @@ impl LayerOp {
         let Dims { h, i, .. } = d;
         let n = d.rows();
         let s = Slots::new(h, i);
-        let mut grads = vec![0f32; s.len()];
+        let mut grads = zeros(s.len());
         let mut put = |at: &Range<usize>, g: Vec<f32>| grads[at.clone()].copy_from_slice(&g);
         // y = LN₂(f·W_outᵀ + b_out + a)
         let [d_out, dw, db] = norm_backward(dy, &saved.xhat2, &saved.inv2, &p[s.ln2_w.clone()]);
@@ -385,7 +385,7 @@ fn norm_forward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let h = w.len();
-    let mut xhat = vec![0f32; rows.len()];
+    let mut xhat = zeros(rows.len());
     let mut inv = vec![0f32; rows.len() / h];
     rows.par_chunks_mut(h * ROWS)
         .zip(xhat.par_chunks_mut(h * ROWS))
@@ -430,7 +430,7 @@ fn norm_output(xhat: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
 /// returns the gradients of `x`, `w` and `b`.
 fn norm_backward(dy: &[f32], xhat: &[f32], inv: &[f32], w: &[f32]) -> [Vec<f32>; 3] {
     let h = w.len();
-    let mut dx = vec![0f32; dy.len()];
+    let mut dx = zeros(dy.len());
     let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(h * ROWS)
         .zip(dy.par_chunks(h * ROWS))
@@ -465,7 +465,7 @@ fn norm_backward(dy: &[f32], xhat: &[f32], inv: &[f32], w: &[f32]) -> [Vec<f32>;
 
 /// The activation's backward pass: `grad ← grad · act′(pre)` in place; returns `act(pre)`.
 fn activation_backward(pre: &[f32], grad: &mut [f32], act: Activation) -> Vec<f32> {
-    let mut out = vec![0f32; pre.len()];
+    let mut out = zeros(pre.len());
     out.par_chunks_mut(4096)
         .zip(grad.par_chunks_mut(4096))
         .zip(pre.par_chunks(4096))
@@ -529,10 +529,11 @@ fn gather(
     out
 }
 
-/// Writes `block` (`rows × width`) back where [`gather`] read it.
-fn scatter(buf: &mut [f32], stride: usize, row0: usize, col: usize, block: &[f32], width: usize) {
+/// Writes `block` (`rows × width`) into columns `col..col + width` of the first rows of a
+/// row-major buffer `stride` wide (where [`gather`] read it).
+fn scatter(buf: &mut [f32], stride: usize, col: usize, block: &[f32], width: usize) {
     for (r, src) in block.chunks_exact(width).enumerate() {
-        buf[(row0 + r) * stride + col..][..width].copy_from_slice(src);
+        buf[r * stride + col..][..width].copy_from_slice(src);
     }
 }
 
@@ -541,7 +542,7 @@ fn scatter(buf: &mut [f32], stride: usize, row0: usize, col: usize, block: &[f32
 fn attention_forward(qkv: &[f32], mask: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
     let Dims { b, t, h, heads, .. } = d;
     let dh = d.head_width();
-    let mut probs = vec![0f32; b * heads * t * t];
+    let mut probs = zeros(b * heads * t * t);
     let ctxs: Vec<Vec<f32>> = probs
         .par_chunks_mut((t * t).max(1))
         .enumerate()
@@ -553,10 +554,14 @@ fn attention_forward(qkv: &[f32], mask: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>)
             )
         })
         .collect();
-    let mut ctx = vec![0f32; b * t * h];
-    for (j, c) in ctxs.iter().enumerate() {
-        scatter(&mut ctx, h, (j / heads) * t, (j % heads) * dh, c, dh);
-    }
+    let mut ctx = zeros(b * t * h);
+    ctx.par_chunks_mut((t * h).max(1))
+        .zip(ctxs.par_chunks(heads))
+        .for_each(|(rows, heads)| {
+            for (head, c) in heads.iter().enumerate() {
+                scatter(rows, h, head * dh, c, dh);
+            }
+        });
     (ctx, probs)
 }
 
@@ -601,13 +606,17 @@ fn attention_backward(qkv: &[f32], probs: &[f32], d_ctx: &[f32], d: Dims) -> Vec
             )
         })
         .collect();
-    let mut d_qkv = vec![0f32; d.rows() * 3 * h];
-    for (j, part) in parts.iter().enumerate() {
-        for (third, g) in part.iter().enumerate() {
-            let col = third * h + (j % heads) * dh;
-            scatter(&mut d_qkv, 3 * h, (j / heads) * t, col, g, dh);
-        }
-    }
+    let mut d_qkv = zeros(d.rows() * 3 * h);
+    d_qkv
+        .par_chunks_mut((t * 3 * h).max(1))
+        .zip(parts.par_chunks(heads))
+        .for_each(|(rows, heads)| {
+            for (head, part) in heads.iter().enumerate() {
+                for (third, g) in part.iter().enumerate() {
+                    scatter(rows, 3 * h, third * h + head * dh, g, dh);
+                }
+            }
+        });
     d_qkv
 }
 
