@@ -3,16 +3,18 @@
 //! same f32 arithmetic with the same constants, checked bit for bit in the tests), so models
 //! trained before with `candle_nn::AdamW` (word-dropout fine-tuning) come out the same; with
 //! weight decay 0 it skips the multiplication of the weights by 1.0, which only ever turns a
-//! −0.0 weight into +0.0. It runs as one loop over each tensor on rayon's threads, not as
-//! candle's dozen tensor ops (each a pass over memory and a new allocation).
+//! −0.0 weight into +0.0. It runs as one loop over each tensor on rayon's threads, writing the
+//! weights in place, not as candle's dozen tensor ops (each a pass over memory and a new
+//! allocation).
 
-use crate::models::cpu_op::with_values;
+use crate::models::cpu_op::f32_slice;
 use crate::models::{ModelError, Result};
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{CpuStorage, Device, InplaceOp2, Layout, Tensor, Var};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Hyper-parameters of AdamW (decoupled weight decay, Loshchilov & Hutter).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -128,13 +130,11 @@ impl AdamW {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
-            let theta = with_values("adamw", s.var.as_tensor(), "weights", |theta| {
-                with_values("adamw", g, "gradient", |g| {
-                    Ok(k.update(theta, g, &mut s.m, &mut s.v))
-                })
-            })?;
-            s.var
-                .set(&Tensor::from_vec(theta, s.var.shape(), &Device::Cpu)?)?;
+            let update = InPlace {
+                k: &k,
+                moments: Mutex::new((&mut s.m, &mut s.v)),
+            };
+            s.var.as_tensor().inplace_op2(&g.contiguous()?, &update)?;
         }
         crate::models::params::weights_changed();
         Ok(())
@@ -187,6 +187,40 @@ impl AdamW {
     }
 }
 
+/// One variable's update, written into its weights (a candle in-place op on the weights, with
+/// the gradient as its operand): no new weight tensor, no copy into the variable.
+struct InPlace<'a> {
+    k: &'a Factors,
+    /// The variable's first and second moments.
+    moments: Mutex<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+}
+
+impl InplaceOp2 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        weights: &mut CpuStorage,
+        wl: &Layout,
+        grad: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<()> {
+        let g = f32_slice("adamw", grad, gl, "gradient")?;
+        let (CpuStorage::F32(w), Some((a, z))) = (weights, wl.contiguous_offsets()) else {
+            candle_core::bail!("adamw: weights must be contiguous f32");
+        };
+        let mut moments = self.moments.lock().expect("adamw moments poisoned");
+        let (m, v) = &mut *moments;
+        if g.len() != z - a || m.len() != g.len() {
+            candle_core::bail!("adamw: {} weights, {} gradients", z - a, g.len());
+        }
+        self.k.update(&mut w[a..z], g, m, v);
+        Ok(())
+    }
+}
+
 /// One step's constants, as f32.
 struct Factors {
     beta1: f32,
@@ -202,33 +236,30 @@ struct Factors {
 }
 
 impl Factors {
-    /// Updates the moments in place and returns the new weights; each line is one of
-    /// `candle_nn::AdamW`'s tensor ops (the `+ 0.0` of its scalar ops included: it turns −0.0
-    /// into +0.0).
-    fn update(&self, theta: &[f32], g: &[f32], m: &mut [f32], v: &mut [f32]) -> Vec<f32> {
+    /// Updates the weights and the moments in place; each line is one of `candle_nn::AdamW`'s
+    /// tensor ops (the `+ 0.0` of its scalar ops included: it turns −0.0 into +0.0).
+    fn update(&self, theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         const CHUNK: usize = 1 << 14;
-        let mut out = vec![0f32; theta.len()];
-        out.par_chunks_mut(CHUNK)
+        theta
+            .par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
-            .zip(theta.par_chunks(CHUNK))
             .zip(g.par_chunks(CHUNK))
-            .for_each(|((((out, m), v), theta), g)| {
-                let items = out.iter_mut().zip(m).zip(v).zip(theta).zip(g);
-                for ((((out, m), v), &theta), &g) in items {
+            .for_each(|(((theta, m), v), g)| {
+                let items = theta.iter_mut().zip(m).zip(v).zip(g);
+                for (((theta, m), v), &g) in items {
                     *m = (*m * self.beta1 + 0.0) + (g * self.rest1 + 0.0);
                     *v = (*v * self.beta2 + 0.0) + (g * g * self.rest2 + 0.0);
                     let mhat = *m * self.inv_c1 + 0.0;
                     let vhat = *v * self.inv_c2 + 0.0;
                     let upd = mhat / (vhat.sqrt() + self.eps);
                     let decayed = match self.decay {
-                        Some(c) => theta * c + 0.0,
-                        None => theta,
+                        Some(c) => *theta * c + 0.0,
+                        None => *theta,
                     };
-                    *out = decayed - (upd * self.lr + 0.0);
+                    *theta = decayed - (upd * self.lr + 0.0);
                 }
             });
-        out
     }
 }
 
