@@ -107,7 +107,7 @@ impl PackedMatrix {
         // Each panel zeroed (its padding) and filled by the same task, with no zeroing pass
         // over the whole matrix on the calling thread before.
         let fill = |(p, panel): (usize, &mut [MaybeUninit<f32>])| {
-            fill(p * NR, NR.min(n - p * NR), written(panel, 0.0))
+            fill(p * NR, NR.min(n - p * NR), zeroed(panel))
         };
         let spare = &mut panels.spare_capacity_mut()[..len];
         // Large matrices (weights, activations in training) on rayon's threads.
@@ -117,7 +117,7 @@ impl PackedMatrix {
         } else {
             spare.chunks_mut(chunk).enumerate().for_each(fill);
         }
-        // SAFETY: every float of every panel was written by `written`.
+        // SAFETY: every float of every panel was written by `zeroed`.
         unsafe { panels.set_len(len) };
         let bias = match bias {
             Some(b) => {
@@ -309,9 +309,9 @@ impl PackedMatrix {
     }
 }
 
-/// `chunk` with every float set to `value`, as initialized floats.
-fn written(chunk: &mut [MaybeUninit<f32>], value: f32) -> &mut [f32] {
-    chunk.fill(MaybeUninit::new(value));
+/// `chunk` with every float set to zero, as initialized floats.
+fn zeroed(chunk: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    chunk.fill(MaybeUninit::new(0.0));
     // SAFETY: every element was just written, and `MaybeUninit<f32>` has `f32`'s layout.
     unsafe { &mut *(chunk as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
@@ -323,12 +323,12 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
     let spare = &mut v.spare_capacity_mut()[..len];
     if len >= PARALLEL_COPY {
         spare.par_chunks_mut(PARALLEL_COPY).for_each(|c| {
-            written(c, 0.0);
+            zeroed(c);
         });
     } else {
-        written(spare, 0.0);
+        zeroed(spare);
     }
-    // SAFETY: `written` set every float.
+    // SAFETY: `zeroed` set every float.
     unsafe { v.set_len(len) };
     v
 }
