@@ -28,8 +28,7 @@ const MC: usize = 256;
 /// Rows per block of a feed-forward pass (two products with a wide intermediate between
 /// them): run block by block, the intermediate stays in cache instead of filling fresh pages.
 pub(crate) const FEED_FORWARD_ROWS: usize = MC;
-/// Matrices of at least this many floats are packed (and outputs filled with the bias) on
-/// rayon's threads.
+/// Matrices of at least this many floats are packed (and zeroed) on rayon's threads.
 const PARALLEL_COPY: usize = 1 << 16;
 
 /// The `(m, k)` input of a product: row-major, or column-major (the row-major values of its
@@ -167,26 +166,11 @@ impl PackedMatrix {
         if n == 0 {
             return Vec::new();
         }
-        // Each row starts as the bias, written once (no zeroing pass before).
-        let mut out = Vec::with_capacity(m * n);
-        let fill = |rows: &mut [MaybeUninit<f32>]| {
-            for row in rows.chunks_exact_mut(n) {
-                row.iter_mut().zip(&self.bias).for_each(|(o, &b)| {
-                    o.write(b);
-                });
-            }
-        };
-        let rows = &mut out.spare_capacity_mut()[..m * n];
-        if threads > 1 && rows.len() >= PARALLEL_COPY {
-            rows.par_chunks_mut(n * 64).for_each(fill);
-        } else {
-            fill(rows);
-        }
-        // SAFETY: `fill` wrote all `m` rows of `n` floats.
-        unsafe { out.set_len(m * n) };
         if m == 0 || k == 0 {
-            return out;
+            return self.bias.repeat(m);
         }
+        // Left unwritten: the first depth block writes each output as bias + its sums.
+        let mut out = Vec::with_capacity(m * n);
         let count = n.div_ceil(NR);
         let threads = threads.min(count);
         let c = SharedOut(out.as_mut_ptr());
@@ -203,6 +187,8 @@ impl PackedMatrix {
                 .into_par_iter()
                 .for_each(|t| run(t * per..((t + 1) * per).min(count)));
         }
+        // SAFETY: the tiles of the first depth block wrote all `m` rows of `n` floats.
+        unsafe { out.set_len(m * n) };
         out
     }
 
@@ -301,6 +287,7 @@ impl PackedMatrix {
                             c: c.0.add(i * n + p * NR),
                             ldc: n,
                             ncols,
+                            bias: (k0 == 0).then(|| self.bias.as_ptr().add(p * NR)),
                         });
                     }
                 }
@@ -340,7 +327,8 @@ unsafe impl Sync for SharedOut {}
 
 /// The operands of one register tile: `rows` (at most the tile's height) rows of `a` (`kc`
 /// values each), a panel block `b` (`kc × NR` values), and `rows` rows of `c` (stride `ldc`,
-/// `ncols ≤ NR` values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`.
+/// `ncols ≤ NR` values each) that receive `c[r][j] += Σ_d a[r][d] · b[d][j]`, or, given a
+/// `bias` (the first depth block, `c` not yet written), `c[r][j] = bias[j] + Σ_d …`.
 #[derive(Clone, Copy)]
 struct Tile {
     a: *const f32,
@@ -352,6 +340,8 @@ struct Tile {
     c: *mut f32,
     ldc: usize,
     ncols: usize,
+    /// `ncols` values that `c` starts from, in place of its own.
+    bias: Option<*const f32>,
 }
 
 impl Tile {
@@ -384,9 +374,10 @@ unsafe fn portable_tile<const COLUMNS: bool>(t: Tile) {
         }
     }
     for (r, sums) in acc.iter().enumerate().take(t.rows) {
-        let out = std::slice::from_raw_parts_mut(t.c.add(r * t.ldc), t.ncols);
-        for (o, s) in out.iter_mut().zip(sums) {
-            *o += s;
+        let out = t.c.add(r * t.ldc);
+        let start = t.bias.unwrap_or(out);
+        for (j, s) in sums.iter().enumerate().take(t.ncols) {
+            out.add(j).write(*start.add(j) + s);
         }
     }
 }
@@ -430,9 +421,11 @@ mod avx512 {
         let (m0, m1) = (lanes(t.ncols), lanes(t.ncols.saturating_sub(16)));
         for r in 0..R {
             let p = t.c.add(r * t.ldc);
-            _mm512_mask_storeu_ps(p, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p), lo[r]));
-            let p = p.add(16);
-            _mm512_mask_storeu_ps(p, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p), hi[r]));
+            let start = t.bias.unwrap_or(p);
+            let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, start), lo[r]);
+            _mm512_mask_storeu_ps(p, m0, sum);
+            let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, start.add(16)), hi[r]);
+            _mm512_mask_storeu_ps(p.add(16), m1, sum);
         }
     }
 }
@@ -480,14 +473,14 @@ mod avx2 {
         for (r, acc) in acc.iter().enumerate() {
             let p = t.c.add(r * t.ldc);
             for (v, &sum) in acc.iter().enumerate() {
-                let p = p.add(8 * v);
+                let (p, start) = (p.add(8 * v), t.bias.unwrap_or(p).add(8 * v));
                 if t.ncols == NR {
-                    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), sum));
+                    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(start), sum));
                 } else {
                     // Masked stores are slow on some CPUs (microcoded on AMD's), so only the
                     // last panel of a matrix takes them.
                     let m = lanes(t.ncols.saturating_sub(8 * v));
-                    _mm256_maskstore_ps(p, m, _mm256_add_ps(_mm256_maskload_ps(p, m), sum));
+                    _mm256_maskstore_ps(p, m, _mm256_add_ps(_mm256_maskload_ps(start, m), sum));
                 }
             }
         }
@@ -526,8 +519,8 @@ mod tests {
     }
 
     /// Edge sizes for every blocking constant: rows not a multiple of `MR` or `MC`, columns
-    /// not a multiple of `NR` (masked stores), depth not a multiple of `KC`.
-    const SHAPES: [(usize, usize, usize); 9] = [
+    /// not a multiple of `NR` (masked stores), depth not a multiple of `KC`, no depth, no rows.
+    const SHAPES: [(usize, usize, usize); 10] = [
         (1, 1, 1),
         (3, 5, 7),
         (8, 16, 32),
@@ -536,6 +529,7 @@ mod tests {
         (300, 257, 65),
         (64, 256, 96),
         (2, 600, 31),
+        (4, 0, 5),
         (0, 4, 5),
     ];
 
@@ -583,17 +577,19 @@ mod tests {
     /// inside the blocking loops.
     fn check_tile<const ROWS: usize>(rows: unsafe fn(Tile), columns: unsafe fn(Tile)) {
         check(|p, x, m| {
-            let mut out: Vec<f32> = (0..m).flat_map(|_| p.bias.iter().copied()).collect();
+            if m == 0 || p.k == 0 {
+                return p.bias.repeat(m);
+            }
+            // NaN until written: the first depth block must write every output.
+            let mut out = vec![f32::NAN; m * p.n];
             let c = SharedOut(out.as_mut_ptr());
             let count = p.n.div_ceil(NR);
             let (x, is_columns, tile) = match x {
                 Input::Rows(x) => (x, false, rows),
                 Input::Columns(x) => (x, true, columns),
             };
-            if m > 0 && p.k > 0 {
-                // SAFETY: one thread, the whole buffer; the caller checked the CPU's features.
-                unsafe { p.blocks::<ROWS>(x, m, is_columns, 0..count, &c, |t| tile(t)) };
-            }
+            // SAFETY: one thread, the whole buffer; the caller checked the CPU's features.
+            unsafe { p.blocks::<ROWS>(x, m, is_columns, 0..count, &c, |t| tile(t)) };
             out
         });
     }

@@ -210,14 +210,12 @@ impl Transformer {
             let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), None, attentions);
             let mut a = layer.attn_out.apply(&ctx, n);
             layer.attn_ln.apply(&mut a, Some(&x));
-            // x = LN(out(act(inter(a))) + a), block by block, in place of `a`.
+            // x = LN(a + out(act(inter(a)))), block by block, in place of `a`.
             for a in a.chunks_mut(FEED_FORWARD_ROWS * h) {
                 let rows = a.len() / h;
                 let mut f = layer.inter.apply(a, rows);
                 activate(&mut f, self.config.hidden_act);
-                let mut y = layer.out.apply(&f, rows);
-                layer.out_ln.apply(&mut y, Some(a));
-                a.copy_from_slice(&y);
+                layer.out_ln.apply(a, Some(&layer.out.apply(&f, rows)));
             }
             x = a;
             if attentions {
