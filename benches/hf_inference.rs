@@ -11,7 +11,10 @@
 //! OMP_WAIT_POLICY=PASSIVE python benches/hf_inference_torch.py /tmp/minilm-cls 64 16 128 2
 //! ```
 //!
-//! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.)
+//! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.) With
+//! `BENCH_SENTENCES=1` set for both, the texts are the first N sentences of those documents (a
+//! line each: variable length, mostly under T, where packing without padding pays) instead of
+//! whole documents.
 //! Both print tokens/s counting real tokens (padding excluded).
 
 use rationale::models::hf::{HfConfig, HfKind};
@@ -43,13 +46,19 @@ fn main() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let sentences = std::env::var_os("BENCH_SENTENCES").is_some();
+    let unit = if sentences { "sentences" } else { "docs" };
     let texts: Vec<String> = files
         .iter()
-        .take(n)
-        .map(|f| {
+        .flat_map(|f| {
             let text = std::fs::read_to_string(f).unwrap();
-            text.split_whitespace().collect::<Vec<_>>().join(" ")
+            match sentences {
+                true => text.lines().map(words).filter(|s| !s.is_empty()).collect(),
+                false => vec![words(&text)],
+            }
         })
+        .take(n)
         .collect();
     let encode = |tok: &ModelTokenizer| -> Vec<Vec<u32>> {
         let ids = |x: &String| tok.encode_text(x, t).unwrap().encoded.ids;
@@ -84,7 +93,7 @@ fn main() {
     times.sort_by(f64::total_cmp);
     let s = times[1];
     println!(
-        "rationale inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
+        "rationale inference: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
         s,
         tokens as f64 / s
     );

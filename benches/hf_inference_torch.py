@@ -15,6 +15,8 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
            on two layers of three, GeGLU)
 A causal LM folder is timed in the same batches (right-padded, attention mask): logits,
 log-softmax, the log-prob of each next token, as `rationale predict` computes them.
+With BENCH_SENTENCES=1 the texts are the first N sentences of those documents (a line each;
+variable length, mostly under T) instead of whole documents.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
@@ -81,8 +83,12 @@ folder = sys.argv[1]
 n, b, t, threads = [int(x) for x in (sys.argv[2:] + ["64", "16", "128", "2"][len(sys.argv) - 2:])][:4]
 torch.set_num_threads(threads)
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-docs = sorted(glob.glob(os.path.join(root, "datasets", "movies", "docs", "*")))[:n]
-texts = [" ".join(open(d).read().split()) for d in docs]
+docs = sorted(glob.glob(os.path.join(root, "datasets", "movies", "docs", "*")))
+unit = "sentences" if "BENCH_SENTENCES" in os.environ else "docs"
+if unit == "sentences":
+    texts = [" ".join(line.split()) for d in docs for line in open(d) if line.split()][:n]
+else:
+    texts = [" ".join(open(d).read().split()) for d in docs[:n]]
 tok = AutoTokenizer.from_pretrained(folder)
 import json
 causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith(("ForCausalLM", "LMHeadModel"))
@@ -105,4 +111,4 @@ times = []
 for _ in range(3):
     t0 = time.perf_counter(); run(); times.append(time.perf_counter() - t0)
 s = sorted(times)[1]
-print(f"torch inference: {n} docs x <= {t} tokens ({tokens} tokens), batch {b}: {s:.3f} s, {tokens / s:.0f} tokens/s (median of 3, threads={torch.get_num_threads()})")
+print(f"torch inference: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {s:.3f} s, {tokens / s:.0f} tokens/s (median of 3, threads={torch.get_num_threads()})")
