@@ -472,8 +472,9 @@ mod avx2 {
         }
         for (r, acc) in acc.iter().enumerate() {
             let p = t.c.add(r * t.ldc);
+            let start = t.bias.unwrap_or(p);
             for (v, &sum) in acc.iter().enumerate() {
-                let (p, start) = (p.add(8 * v), t.bias.unwrap_or(p).add(8 * v));
+                let (p, start) = (p.add(8 * v), start.add(8 * v));
                 if t.ncols == NR {
                     _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(start), sum));
                 } else {
