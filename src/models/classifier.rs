@@ -470,6 +470,10 @@ impl TextClassifier {
             }
             Body::Cnn(cnn) => cnn.forward(&x, mask)?,
             Body::Transformer(tr, pooler) => {
+                let pass = match pooler {
+                    Some(_) => pass.reading_first_token(),
+                    None => pass,
+                };
                 let (h, attns) = tr.run(&x, mask, pass)?;
                 attentions = attns;
                 match pooler {

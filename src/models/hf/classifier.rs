@@ -129,7 +129,7 @@ impl HfClassifier {
     fn forward(&self, emb: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
         match &self.body {
             Body::Bert(transformer, head) => {
-                let (h, attns) = transformer.run(emb, mask, pass)?;
+                let (h, attns) = transformer.run(emb, mask, pass.reading_first_token())?;
                 let first = h.narrow(1, 0, 1)?.squeeze(1)?;
                 Ok((head.forward(&first)?, attns))
             }

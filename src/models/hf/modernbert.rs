@@ -13,7 +13,9 @@ use super::HfConfig;
 use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::embedding::Embedding;
 use crate::models::params::{Derived, Init, ParamStore};
-use crate::models::transformer::{self, activate_chunk, attention, Activation, Pass, Seq};
+use crate::models::transformer::{
+    self, activate_chunk, attention, first_rows, firsts, Activation, Answer, Pass, Seq,
+};
 use crate::models::{fast_math, ModelError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use serde_json::Value;
@@ -262,7 +264,7 @@ impl ModernBert {
     ) -> Result<(Tensor, Vec<Tensor>)> {
         match pass {
             Pass::Grad | Pass::Train => self.forward(emb, mask),
-            Pass::Logits => self.infer(emb, mask, false),
+            Pass::Logits | Pass::FirstToken => self.infer(emb, mask, false),
             Pass::Attentions => self.infer(emb, mask, true),
         }
     }
@@ -374,7 +376,7 @@ impl ModernBert {
         self.check_len(t)?;
         let packed = self.packed.get(|| Packed::new(self))?;
         let mask = mask.flatten_all()?.to_vec1::<f32>()?;
-        let (seqs, n) = Seq::packed(&mask, b, t);
+        let (mut seqs, mut n) = Seq::packed(&mask, b, t);
         let words = emb.flatten_all()?.to_vec1::<f32>()?;
         let mut x = Vec::with_capacity(n * h);
         for s in &seqs {
@@ -386,7 +388,10 @@ impl ModernBert {
         let global = rotary_angles(&inv_freq(self.theta_global, d), &positions);
         let local = rotary_angles(&inv_freq(self.theta_local, d), &positions);
         let mut maps = Vec::new();
-        for layer in &packed.layers {
+        // A `cls` head reads one row: the last layer's output and feed-forward run on it alone.
+        let first_only = !self.mean_pooling && !attentions;
+        let last = packed.layers.len().saturating_sub(1);
+        for (i, layer) in packed.layers.iter().enumerate() {
             let mut a = x.clone();
             if let Some(norm) = &layer.attn_norm {
                 norm.apply(&mut a, None);
@@ -396,7 +401,16 @@ impl ModernBert {
             rotate_half(&mut qkv, (3 * h, 2 * h, d), cos, sin);
             let window = layer.sliding.then_some(self.half_window);
             let shape = (t, h, self.heads);
-            let (ctx, probs) = attention(&qkv, &seqs, &mask, shape, window, attentions);
+            let answer = match attentions {
+                true => Answer::Maps,
+                false if first_only && i == last => Answer::First,
+                false => Answer::Context,
+            };
+            let (ctx, probs) = attention(&qkv, &seqs, &mask, shape, window, answer);
+            if answer == Answer::First {
+                x = first_rows(&seqs, &x, h);
+                (seqs, n) = firsts(&seqs);
+            }
             fast_math::add(&mut x, &layer.out.apply(&ctx, n));
             for x in x.chunks_mut(FEED_FORWARD_ROWS * h) {
                 let rows = x.len() / h;
@@ -485,6 +499,8 @@ mod tests {
             let (got, maps) = model.run(&emb, &mask, Pass::Attentions).unwrap();
             assert!(none.is_empty());
             assert_eq!(maps.len(), want_maps.len());
+            // Without maps a `cls` head's last layer runs on the first rows alone: same bits.
+            assert_eq!(values(&logits), values(&got), "{pooling}");
             for l in [&logits, &got] {
                 let d = values(l)
                     .into_iter()

@@ -2,10 +2,12 @@
 //! `(N, H)` buffer (no rows for padding); Q, K and V come from one product of the packed dense
 //! kernel ([`PackedMatrix`]); attention runs per sequence and head in parallel, its two products
 //! on the same kernel, with no padded score tensors; residual + LayerNorm and the activation
-//! are applied in place on the products' outputs. The loops run compiled for AVX-512 where the
-//! CPU has it ([`fast_math::simd`]).
+//! are applied in place on the products' outputs. For a head that reads the first token only
+//! ([`Pass::FirstToken`]) the last layer asks that token's query alone and runs its output
+//! projection and feed-forward on that row. The loops run compiled for AVX-512 where the CPU has
+//! it ([`fast_math::simd`]).
 
-use super::{Activation, LayerNorm, Linear, Transformer};
+use super::{Activation, LayerNorm, Linear, Pass, Transformer};
 use crate::models::dense::{PackedMatrix, FEED_FORWARD_ROWS};
 use crate::models::{fast_math, Result};
 use candle_core::{Device, Tensor};
@@ -172,23 +174,51 @@ impl Seq {
     }
 }
 
+/// The sequences cut to their first token, packed end to end, and their number of rows.
+pub(crate) fn firsts(seqs: &[Seq]) -> (Vec<Seq>, usize) {
+    let mut n = 0;
+    let cut = seqs
+        .iter()
+        .map(|s| {
+            let len = s.len.min(1);
+            n += len;
+            Seq {
+                index: s.index,
+                start: n - len,
+                len,
+            }
+        })
+        .collect();
+    (cut, n)
+}
+
+/// The rows (`width` wide) of packed `x` at each sequence's first token, packed.
+pub(crate) fn first_rows(seqs: &[Seq], x: &[f32], width: usize) -> Vec<f32> {
+    seqs.iter()
+        .filter(|s| s.len > 0)
+        .flat_map(|s| &x[s.start * width..][..width])
+        .copied()
+        .collect()
+}
+
 impl Transformer {
     /// [`Transformer::forward`] for passes without gradients, padding-free and fused (module
     /// note): the same numbers to rounding, several times faster. Rows after a sequence's last
-    /// unmasked token come back as zeros; attention maps only when `attentions` is set (zero
-    /// outside each sequence), else an empty list. Weights are packed on first use and again
-    /// after they change.
+    /// unmasked token come back as zeros; attention maps only for [`Pass::Attentions`] (zero
+    /// outside each sequence), else an empty list; (B, 1, H), the first rows alone, for
+    /// [`Pass::FirstToken`]. Weights are packed on first use and again after they change.
     pub fn infer(
         &self,
         words: &Tensor,
         mask: &Tensor,
-        attentions: bool,
+        pass: Pass,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t, h) = words.dims3()?;
         self.check_len(t)?;
+        let first_only = pass == Pass::FirstToken;
         let packed = self.packed.get(|| PackedEncoder::new(self))?;
         let mask = mask.flatten_all()?.to_vec1::<f32>()?;
-        let (seqs, n) = Seq::packed(&mask, b, t);
+        let (mut seqs, mut n) = Seq::packed(&mask, b, t);
         let words = words.flatten_all()?.to_vec1::<f32>()?;
         let mut x = Vec::with_capacity(n * h);
         for s in &seqs {
@@ -205,9 +235,19 @@ impl Transformer {
         packed.emb_ln.apply(&mut x, None);
         let heads = self.config.num_attention_heads;
         let mut maps = Vec::new();
-        for layer in &packed.layers {
+        let last = packed.layers.len().saturating_sub(1);
+        for (i, layer) in packed.layers.iter().enumerate() {
             let qkv = layer.qkv.apply(&x, n);
-            let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), None, attentions);
+            let answer = match pass {
+                Pass::Attentions => Answer::Maps,
+                Pass::FirstToken if i == last => Answer::First,
+                _ => Answer::Context,
+            };
+            let (ctx, probs) = attention(&qkv, &seqs, &mask, (t, h, heads), None, answer);
+            if answer == Answer::First {
+                x = first_rows(&seqs, &x, h);
+                (seqs, n) = firsts(&seqs);
+            }
             let mut a = layer.attn_out.apply(&ctx, n);
             layer.attn_ln.apply(&mut a, Some(&x));
             // x = LN(a + out(act(inter(a)))), block by block, in place of `a`.
@@ -218,10 +258,11 @@ impl Transformer {
                 layer.out_ln.apply(a, Some(&layer.out.apply(&f, rows)));
             }
             x = a;
-            if attentions {
+            if answer == Answer::Maps {
                 maps.push(Tensor::from_vec(probs, (b, heads, t, t), &Device::Cpu)?);
             }
         }
+        let t = if first_only { 1 } else { t };
         let mut out = vec![0f32; b * t * h];
         for s in &seqs {
             out[s.index * t * h..][..s.len * h].copy_from_slice(&x[s.start * h..][..s.len * h]);
@@ -230,45 +271,65 @@ impl Transformer {
     }
 }
 
+/// What [`attention`] computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Every query's context.
+    Context,
+    /// Every query's context and the probabilities.
+    Maps,
+    /// The context of each sequence's first query only, packed as [`firsts`] packs them.
+    First,
+}
+
 /// Scaled dot-product attention of every sequence and head on the packed `qkv` rows
 /// `(N, 3H)`, `shape` = (T, H, heads); with `half_window`, query `i` reads only keys `j` with
-/// `|i − j| ≤ half_window`. Returns the context `(N, H)` and, when `keep`, the probabilities as
-/// `(B, heads, T, T)` (zeros outside each sequence).
+/// `|i − j| ≤ half_window`. Returns the context `(N, H)` (one row per sequence for
+/// [`Answer::First`]) and, for [`Answer::Maps`], the probabilities as `(B, heads, T, T)` (zeros
+/// outside each sequence).
 pub(crate) fn attention(
     qkv: &[f32],
     seqs: &[Seq],
     mask: &[f32],
     shape: (usize, usize, usize),
     half_window: Option<usize>,
-    keep: bool,
+    answer: Answer,
 ) -> (Vec<f32>, Vec<f32>) {
     let (t, h, heads) = shape;
     let dh = h / heads;
-    let jobs: Vec<(&Seq, usize)> = seqs
+    let first = answer == Answer::First;
+    // The context's rows: one per query asked.
+    let cut = first.then(|| firsts(seqs).0);
+    let out = cut.as_deref().unwrap_or(seqs);
+    // (sequence, head, its first row in the context)
+    let jobs: Vec<(&Seq, usize, usize)> = seqs
         .iter()
-        .filter(|s| s.len > 0)
-        .flat_map(|s| (0..heads).map(move |head| (s, head)))
+        .zip(out)
+        .filter(|(s, _)| s.len > 0)
+        .flat_map(|(s, o)| (0..heads).map(move |head| (s, head, o.start)))
         .collect();
     let results: Vec<(Vec<f32>, Vec<f32>)> = jobs
         .par_iter()
-        .map(|&(s, head)| {
+        .map(|&(s, head, _)| {
             let keys = &mask[s.index * t..][..s.len];
+            let queries = if first { 1 } else { s.len };
             fast_math::simd(
                 #[inline(always)]
-                || one_head(qkv, s, keys, head * dh, (h, dh), half_window),
+                || one_head(qkv, s, keys, head * dh, (h, dh, queries), half_window),
             )
         })
         .collect();
-    let n = seqs.last().map_or(0, |s| s.start + s.len);
+    let n = out.last().map_or(0, |s| s.start + s.len);
     let mut ctx = vec![0f32; n * h];
+    let keep = answer == Answer::Maps;
     let mut probs = if keep {
         vec![0f32; seqs.len() * heads * t * t]
     } else {
         Vec::new()
     };
-    for (&(s, head), (c, p)) in jobs.iter().zip(results) {
-        for r in 0..s.len {
-            ctx[(s.start + r) * h + head * dh..][..dh].copy_from_slice(&c[r * dh..][..dh]);
+    for (&(s, head, start), (c, p)) in jobs.iter().zip(results) {
+        for r in 0..c.len() / dh {
+            ctx[(start + r) * h + head * dh..][..dh].copy_from_slice(&c[r * dh..][..dh]);
             if keep {
                 let at = ((s.index * heads + head) * t + r) * t;
                 probs[at..at + s.len].copy_from_slice(&p[r * s.len..][..s.len]);
@@ -279,27 +340,27 @@ pub(crate) fn attention(
 }
 
 /// One head of one sequence: its columns start at `col` of each third of the `qkv` rows; `dims`
-/// = (H, head width). Returns the context `(len, dh)` and the probabilities `(len, len)`; keys
-/// whose mask is 0, or outside the window, get probability 0 (a query with no key left reads
-/// nothing).
+/// = (H, head width, queries: the first rows that ask). Returns the context `(queries, dh)` and
+/// the probabilities `(queries, len)`; keys whose mask is 0, or outside the window, get
+/// probability 0 (a query with no key left reads nothing).
 #[inline(always)]
 fn one_head(
     qkv: &[f32],
     s: &Seq,
     keys: &[f32],
     col: usize,
-    dims: (usize, usize),
+    dims: (usize, usize, usize),
     half_window: Option<usize>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let (h, dh) = dims;
+    let (h, dh, queries) = dims;
     let len = s.len;
     let part = |third: usize, r: usize| &qkv[(s.start + r) * 3 * h + third * h + col..][..dh];
-    let rows = |third: usize| {
-        let mut out = Vec::with_capacity(len * dh);
-        (0..len).for_each(|r| out.extend_from_slice(part(third, r)));
+    let rows = |third: usize, n: usize| {
+        let mut out = Vec::with_capacity(n * dh);
+        (0..n).for_each(|r| out.extend_from_slice(part(third, r)));
         out
     };
-    let (q, v) = (rows(0), rows(2));
+    let (q, v) = (rows(0, queries), rows(2, len));
     // Kᵀ as a (dh, len) matrix.
     let mut kt = vec![0f32; dh * len];
     for j in 0..len {
@@ -307,7 +368,7 @@ fn one_head(
             kt[d * len + j] = x;
         }
     }
-    let mut p = PackedMatrix::new(&kt, dh, len, None).apply_serial(&q, len);
+    let mut p = PackedMatrix::new(&kt, dh, len, None).apply_serial(&q, queries);
     let scale = 1.0 / (dh as f32).sqrt();
     let all_keys = keys.iter().all(|&m| m > 0.0);
     for (i, row) in p.chunks_exact_mut(len).enumerate() {
@@ -336,7 +397,7 @@ fn one_head(
         let inv = 1.0 / fast_math::sum(row);
         row.iter_mut().for_each(|x| *x *= inv);
     }
-    let ctx = PackedMatrix::new(&v, len, dh, None).apply_serial(&p, len);
+    let ctx = PackedMatrix::new(&v, len, dh, None).apply_serial(&p, queries);
     (ctx, p)
 }
 
@@ -412,6 +473,30 @@ mod tests {
             }
             assert!(tr.run(&words, &mask, Pass::Logits).unwrap().1.is_empty());
         }
+    }
+
+    /// [`Pass::FirstToken`] gives each sequence's first final state bit for bit as the full
+    /// pass does (zeros for a sequence with no token), as (B, 1, H).
+    #[test]
+    fn first_token_pass_equals_the_first_row_of_the_full_pass() {
+        let tr = encoder(super::Activation::Gelu);
+        let (lens, t) = ([7usize, 0, 3, 11], 11);
+        let words = Tensor::randn(0f32, 1.0, (4, t, 32), &Device::Cpu).unwrap();
+        let mask: Vec<f32> = lens
+            .iter()
+            .flat_map(|&l| (0..t).map(move |i| if i < l { 1.0 } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (4, t), &Device::Cpu).unwrap();
+        let (full, _) = tr.run(&words, &mask, Pass::Logits).unwrap();
+        let (first, maps) = tr.run(&words, &mask, Pass::FirstToken).unwrap();
+        assert_eq!(first.dims(), &[4, 1, 32]);
+        assert!(maps.is_empty());
+        let rows = |x: &Tensor| x.narrow(1, 0, 1).unwrap().flatten_all().unwrap();
+        let (want, got) = (rows(&full), rows(&first));
+        assert_eq!(
+            want.to_vec1::<f32>().unwrap(),
+            got.to_vec1::<f32>().unwrap()
+        );
     }
 
     /// A key masked inside a sequence gets no attention, as in the padded pass.

@@ -9,7 +9,9 @@
 mod infer;
 mod train;
 
-pub(crate) use infer::{activate, activate_chunk, attention, Norm, Seq};
+pub(crate) use infer::{
+    activate, activate_chunk, attention, first_rows, firsts, Answer, Norm, Seq,
+};
 
 use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};
@@ -188,8 +190,23 @@ pub enum Pass {
     Train,
     /// Without gradients ([`Transformer::infer`]); attention maps not needed.
     Logits,
+    /// [`Pass::Logits`] for a head that reads each sequence's first final state only
+    /// (`[CLS]`): the last layer computes that row alone (its query's attention, the output
+    /// projection, the feed-forward), and the states come back as (B, 1, H).
+    FirstToken,
     /// Without gradients, with the attention maps.
     Attentions,
+}
+
+impl Pass {
+    /// This pass for a head that reads the first token only: [`Pass::FirstToken`] for
+    /// [`Pass::Logits`], the others unchanged.
+    pub fn reading_first_token(self) -> Pass {
+        match self {
+            Pass::Logits => Pass::FirstToken,
+            other => other,
+        }
+    }
 }
 
 /// The encoder without its word embeddings (those belong to the classifier, so gradient
@@ -321,8 +338,7 @@ impl Transformer {
         match pass {
             Pass::Grad => self.forward(words, mask),
             Pass::Train => Ok((self.forward_fused(words, mask)?, Vec::new())),
-            Pass::Logits => self.infer(words, mask, false),
-            Pass::Attentions => self.infer(words, mask, true),
+            pass => self.infer(words, mask, pass),
         }
     }
 
