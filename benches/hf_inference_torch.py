@@ -16,7 +16,8 @@ Usage: python benches/hf_inference_torch.py DIR [docs=64] [batch=16] [tokens=128
 A causal LM folder is timed in the same batches (right-padded, attention mask): logits,
 log-softmax, the log-prob of each next token, as `rationale predict` computes them.
 With BENCH_SENTENCES=1 the texts are the first N sentences of those documents (a line each;
-variable length, mostly under T) instead of whole documents.
+variable length, mostly under T) instead of whole documents; with BENCH_SORTED=1 as well, they
+are sorted by token length before batching (little padding: what a careful PyTorch user does).
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
@@ -94,6 +95,8 @@ import json
 causal = json.load(open(os.path.join(folder, "config.json")))["architectures"][0].endswith(("ForCausalLM", "LMHeadModel"))
 auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
 model = auto.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
+if os.environ.get("BENCH_SORTED"):  # batches of similar lengths: less padding
+    texts.sort(key=lambda s: len(tok(s, truncation=True, max_length=t)["input_ids"]))
 batches = [tok(texts[i:i + b], truncation=True, max_length=t, padding=True, return_tensors="pt") for i in range(0, len(texts), b)]
 tokens = sum(int(x["attention_mask"].sum()) for x in batches)
 
