@@ -412,6 +412,15 @@ mod tests {
         small_encoder(&ParamStore::fresh(3), act)
     }
 
+    /// The key mask (B, T) of right-padded sequences of these lengths.
+    fn right_padded(lens: &[usize], t: usize) -> Tensor {
+        let mask: Vec<f32> = lens
+            .iter()
+            .flat_map(|&l| (0..t).map(move |i| if i < l { 1.0 } else { 0.0 }))
+            .collect();
+        Tensor::from_vec(mask, (lens.len(), t), &Device::Cpu).unwrap()
+    }
+
     /// A right-padded batch of three lengths: the padding-free pass equals the differentiable
     /// padded pass and each sequence alone, states and attention maps, on the real tokens.
     #[test]
@@ -425,11 +434,7 @@ mod tests {
             let lens = [7usize, 3, 11];
             let t = 11;
             let words = Tensor::randn(0f32, 1.0, (3, t, 32), &Device::Cpu).unwrap();
-            let mask: Vec<f32> = lens
-                .iter()
-                .flat_map(|&l| (0..t).map(move |i| if i < l { 1.0 } else { 0.0 }))
-                .collect();
-            let mask = Tensor::from_vec(mask, (3, t), &Device::Cpu).unwrap();
+            let mask = right_padded(&lens, t);
             let (fast, fast_maps) = tr.run(&words, &mask, Pass::Attentions).unwrap();
             let (slow, slow_maps) = tr.run(&words, &mask, Pass::Grad).unwrap();
             for (i, &l) in lens.iter().enumerate() {
@@ -482,11 +487,7 @@ mod tests {
         let tr = encoder(super::Activation::Gelu);
         let (lens, t) = ([7usize, 0, 3, 11], 11);
         let words = Tensor::randn(0f32, 1.0, (4, t, 32), &Device::Cpu).unwrap();
-        let mask: Vec<f32> = lens
-            .iter()
-            .flat_map(|&l| (0..t).map(move |i| if i < l { 1.0 } else { 0.0 }))
-            .collect();
-        let mask = Tensor::from_vec(mask, (4, t), &Device::Cpu).unwrap();
+        let mask = right_padded(&lens, t);
         let (full, _) = tr.run(&words, &mask, Pass::Logits).unwrap();
         let (first, maps) = tr.run(&words, &mask, Pass::FirstToken).unwrap();
         assert_eq!(first.dims(), &[4, 1, 32]);
