@@ -494,7 +494,7 @@ impl Trainer for ClassifierTrainer<'_> {
         let ys: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
         let (ids, mask) = model.pad_batch(&seqs)?;
         let emb = model.embed_ids(&ids)?;
-        // Attention supervision needs the maps; plain training the fused layers.
+        // Attention supervision needs the maps (the same fused layers, returning them too).
         let pass = match cfg.align {
             Some(_) => Pass::Grad,
             None => Pass::Train,

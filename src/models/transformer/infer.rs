@@ -436,7 +436,7 @@ mod tests {
             let words = Tensor::randn(0f32, 1.0, (3, t, 32), &Device::Cpu).unwrap();
             let mask = right_padded(&lens, t);
             let (fast, fast_maps) = tr.run(&words, &mask, Pass::Attentions).unwrap();
-            let (slow, slow_maps) = tr.run(&words, &mask, Pass::Grad).unwrap();
+            let (slow, slow_maps) = tr.forward(&words, &mask).unwrap();
             for (i, &l) in lens.iter().enumerate() {
                 let real = |x: &Tensor| x.get(i).unwrap().narrow(0, 0, l).unwrap();
                 assert!(
@@ -507,7 +507,7 @@ mod tests {
         let words = Tensor::randn(0f32, 1.0, (1, 6, 32), &Device::Cpu).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0, 0.0, 1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
         let (fast, maps) = tr.run(&words, &mask, Pass::Attentions).unwrap();
-        let (slow, _) = tr.run(&words, &mask, Pass::Grad).unwrap();
+        let (slow, _) = tr.forward(&words, &mask).unwrap();
         assert!(max_diff(&fast, &slow) < 1e-5);
         let column = maps[0].narrow(3, 2, 1).unwrap();
         assert_eq!(column.sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);

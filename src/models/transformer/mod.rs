@@ -2,9 +2,10 @@
 //!
 //! Parameter names follow Hugging Face BERT (`embeddings.*`, `encoder.layer.N.attention.self.query`
 //! …) under a prefix, so BERT-family checkpoints load by name ([`super::bert`]). Three ways to
-//! run it ([`Pass`]): composed from candle's differentiable ops, with the attention maps
-//! ([`Transformer::forward`]); each layer one op with a hand-written backward pass (`train`);
-//! without gradients, padding-free (`infer`).
+//! run it: composed from candle's differentiable ops, with the attention maps
+//! ([`Transformer::forward`], the reference the others are tested against); each layer one op
+//! with a hand-written backward pass, with or without the maps (`train`); without gradients,
+//! padding-free (`infer`). [`Pass`] picks one of the last two.
 
 mod infer;
 mod train;
@@ -182,11 +183,12 @@ struct Layer {
 /// How a forward pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// Differentiable with the attention maps ([`Transformer::forward`]), for losses on them.
+    /// [`Pass::Train`] with every layer's attention maps, differentiable too, for losses on
+    /// them (supervised attention).
     Grad,
     /// Differentiable in the word embeddings and weights (not the mask), without attention
     /// maps: each layer one fused op with a hand-written backward pass, faster and lighter than
-    /// [`Pass::Grad`] (training, gradient explanations).
+    /// candle's composition ([`Transformer::forward`]) (training, gradient explanations).
     Train,
     /// Without gradients ([`Transformer::infer`]); attention maps not needed.
     Logits,
@@ -288,8 +290,8 @@ impl Transformer {
 
     /// Runs the encoder on word embeddings (B, T, H) with `mask` (B, T) of 0/1 (keys with 0 get
     /// no attention). Returns the last hidden states (B, T, H) and, per layer, the attention
-    /// probabilities (B, heads, T, T). Differentiable; [`Transformer::infer`] is the fast path
-    /// for passes without gradients.
+    /// probabilities (B, heads, T, T). Differentiable: candle's ops composed, the reference for
+    /// the fused passes [`Transformer::run`] takes.
     pub fn forward(&self, words: &Tensor, mask: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, t, h) = words.dims3()?;
         let nh = self.config.num_attention_heads;
@@ -333,11 +335,12 @@ impl Transformer {
         self.emb_ln.forward(&x)
     }
 
-    /// [`Transformer::forward`], its fused twin or [`Transformer::infer`], as `pass` asks.
+    /// The fused differentiable pass (with or without the maps) or [`Transformer::infer`], as
+    /// `pass` asks.
     pub fn run(&self, words: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
         match pass {
-            Pass::Grad => self.forward(words, mask),
-            Pass::Train => Ok((self.forward_fused(words, mask)?, Vec::new())),
+            Pass::Grad => self.forward_fused(words, mask, true),
+            Pass::Train => self.forward_fused(words, mask, false),
             pass => self.infer(words, mask, pass),
         }
     }

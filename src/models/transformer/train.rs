@@ -1,5 +1,7 @@
-//! [`Pass::Train`](super::Pass::Train): each encoder layer as one candle op ([`LayerOp`]) with a
-//! hand-written backward pass, for training and gradient explanations.
+//! [`Pass::Train`](super::Pass::Train) and [`Pass::Grad`](super::Pass::Grad): each encoder layer
+//! as one candle op ([`LayerOp`]) with a hand-written backward pass, for training and gradient
+//! explanations; with `Grad` each layer also returns its attention probabilities, differentiable
+//! (losses on attention: supervised attention).
 //!
 //! A layer (rows `x` of the padded batch, N = B·T):
 //!
@@ -32,18 +34,36 @@ const OP: &str = "encoder layer";
 const ROWS: usize = 16;
 
 impl Transformer {
-    /// Differentiable in the word embeddings and the weights (not in the mask), without the
-    /// attention maps: the embeddings as in [`Transformer::forward`], then each layer one
-    /// [`LayerOp`]. The same numbers to rounding.
-    pub(super) fn forward_fused(&self, words: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// Differentiable in the word embeddings and the weights (not in the mask): the embeddings
+    /// as in [`Transformer::forward`], then each layer one [`LayerOp`]; with `maps`, every
+    /// layer's attention probabilities (B, heads, T, T) too, else none. The same numbers to
+    /// rounding.
+    pub(super) fn forward_fused(
+        &self,
+        words: &Tensor,
+        mask: &Tensor,
+        maps: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (b, t, h) = words.dims3()?;
+        let heads = self.config.num_attention_heads;
         let mut x = self.embeddings(words)?;
         let mask = mask.contiguous()?;
+        let mut probs = Vec::new();
         for layer in &self.layers {
-            x = x
-                .contiguous()?
-                .apply_op3(&flat(layer)?, &mask, LayerOp::new(&self.config))?;
+            let op = LayerOp::new(&self.config, maps);
+            let out = x.contiguous()?.apply_op3(&flat(layer)?, &mask, op)?;
+            x = match maps {
+                false => out,
+                true => {
+                    probs.push(
+                        out.narrow(1, t * h, heads * t * t)?
+                            .reshape((b, heads, t, t))?,
+                    );
+                    out.narrow(1, 0, t * h)?.reshape((b, t, h))?
+                }
+            };
         }
-        Ok(x)
+        Ok((x, probs))
     }
 }
 
@@ -157,25 +177,33 @@ struct Saved {
 }
 
 /// One encoder layer as a candle op: inputs `x` (B, T, H), the layer's parameter vector
-/// ([`Slots`]) and the key mask (B, T); output (B, T, H). One instance per call (it keeps
-/// that call's activations until its backward pass).
+/// ([`Slots`]) and the key mask (B, T); output `y` (B, T, H), or with `maps` (B, T·H +
+/// heads·T·T): each batch row's `y` followed by its attention probabilities. One instance per
+/// call (it keeps that call's activations until its backward pass).
 pub(super) struct LayerOp {
     heads: usize,
     inter: usize,
     act: Activation,
     eps: f32,
+    maps: bool,
     saved: Mutex<Option<Saved>>,
 }
 
 impl LayerOp {
-    fn new(c: &TransformerConfig) -> Self {
+    fn new(c: &TransformerConfig, maps: bool) -> Self {
         LayerOp {
             heads: c.num_attention_heads,
             inter: c.intermediate_size,
             act: c.hidden_act,
             eps: c.layer_norm_eps as f32,
+            maps,
             saved: Mutex::new(None),
         }
+    }
+
+    /// Per batch row: the width of `y` and of the probabilities (0 without `maps`).
+    fn widths(&self, d: Dims) -> (usize, usize) {
+        (d.t * d.h, if self.maps { d.heads * d.t * d.t } else { 0 })
     }
 
     fn dims(&self, x: &Shape, params: &Shape, mask: &Shape) -> CResult<Dims> {
@@ -224,8 +252,16 @@ impl LayerOp {
         (y, saved)
     }
 
-    /// The gradients of the input and of the parameter vector, from the output's `dy`.
-    fn backward(&self, x: &[f32], p: &[f32], dy: &[f32], saved: Saved, d: Dims) -> [Vec<f32>; 2] {
+    /// The gradients of the input and of the parameter vector, from the output's `dy` and,
+    /// with `maps`, the probabilities' `d_probs` (B, heads, T, T).
+    fn backward(
+        &self,
+        x: &[f32],
+        p: &[f32],
+        (dy, d_probs): (&[f32], Option<&[f32]>),
+        saved: Saved,
+        d: Dims,
+    ) -> [Vec<f32>; 2] {
         let Dims { h, i, .. } = d;
         let n = d.rows();
         let s = Slots::new(h, i);
@@ -259,7 +295,7 @@ impl LayerOp {
         put(&s.o_w, product(Columns(&d_attn), &saved.ctx, (h, n, h)));
         let d_ctx = product(Rows(&d_attn), &p[s.o_w.clone()], (n, h, h));
         // ctx = attention(x·W_qkvᵀ + b_qkv)
-        let d_qkv = attention_backward(&saved.qkv, &saved.probs, &d_ctx, d);
+        let d_qkv = attention_backward(&saved.qkv, &saved.probs, (&d_ctx, d_probs), d);
         drop(saved.qkv);
         drop(saved.probs);
         put(&s.qkv_b, column_sums(&d_qkv, 3 * h));
@@ -289,8 +325,19 @@ impl CustomOp3 for LayerOp {
         let p = f32_slice(OP, s2, l2, "parameters")?;
         let mask = f32_slice(OP, s3, l3, "mask")?;
         let (y, saved) = self.forward(x, p, mask, d);
+        let (out, shape) = match self.widths(d) {
+            (_, 0) => (y, Shape::from((d.b, d.t, d.h))),
+            (wy, wp) => {
+                let mut out = Vec::with_capacity(d.b * (wy + wp));
+                for (y, p) in y.chunks_exact(wy).zip(saved.probs.chunks_exact(wp)) {
+                    out.extend_from_slice(y);
+                    out.extend_from_slice(p);
+                }
+                (out, Shape::from((d.b, wy + wp)))
+            }
+        };
         *self.saved.lock().expect("encoder layer state poisoned") = Some(saved);
-        Ok((CpuStorage::F32(y), Shape::from((d.b, d.t, d.h))))
+        Ok((CpuStorage::F32(out), shape))
     }
 
     fn bwd(
@@ -313,7 +360,17 @@ impl CustomOp3 for LayerOp {
         let [dx, dp] = with_values(OP, x, "input", |xv| {
             with_values(OP, params, "parameters", |pv| {
                 with_values(OP, grad_res, "output gradient", |gv| {
-                    Ok(self.backward(xv, pv, gv, saved, d))
+                    Ok(match self.widths(d) {
+                        (_, 0) => self.backward(xv, pv, (gv, None), saved, d),
+                        (wy, wp) => {
+                            let (mut dy, mut dp) = (Vec::new(), Vec::new());
+                            for row in gv.chunks_exact(wy + wp) {
+                                dy.extend_from_slice(&row[..wy]);
+                                dp.extend_from_slice(&row[wy..]);
+                            }
+                            self.backward(xv, pv, (&dy, Some(&dp)), saved, d)
+                        }
+                    })
                 })
             })
         })?;
@@ -592,17 +649,24 @@ fn head_forward(
     product_serial(Rows(p), &v, (t, t, dh))
 }
 
-/// The gradient of `qkv` `(N, 3H)` from the context's `d_ctx` `(N, H)`.
-fn attention_backward(qkv: &[f32], probs: &[f32], d_ctx: &[f32], d: Dims) -> Vec<f32> {
+/// The gradient of `qkv` `(N, 3H)` from the context's `d_ctx` `(N, H)` and, if given, the
+/// probabilities' `d_probs` `(B, heads, T, T)`.
+fn attention_backward(
+    qkv: &[f32],
+    probs: &[f32],
+    (d_ctx, d_probs): (&[f32], Option<&[f32]>),
+    d: Dims,
+) -> Vec<f32> {
     let Dims { t, h, heads, .. } = d;
     let dh = d.head_width();
     let parts: Vec<[Vec<f32>; 3]> = probs
         .par_chunks((t * t).max(1))
         .enumerate()
         .map(|(j, p)| {
+            let dp = d_probs.map(|g| &g[j * t * t..][..t * t]);
             fast_math::simd(
                 #[inline(always)]
-                || head_backward(qkv, p, d_ctx, (j / heads, j % heads), d),
+                || head_backward(qkv, p, (d_ctx, dp), (j / heads, j % heads), d),
             )
         })
         .collect();
@@ -621,12 +685,12 @@ fn attention_backward(qkv: &[f32], probs: &[f32], d_ctx: &[f32], d: Dims) -> Vec
 }
 
 /// One sequence and head: the gradients of its q, k and v `(T, dh)` from its probabilities
-/// `p` `(T, T)` and the context's gradient.
+/// `p` `(T, T)`, the context's gradient and, if given, the probabilities' own `dp` `(T, T)`.
 #[inline(always)]
 fn head_backward(
     qkv: &[f32],
     p: &[f32],
-    d_ctx: &[f32],
+    (d_ctx, dp): (&[f32], Option<&[f32]>),
     (seq, head): (usize, usize),
     d: Dims,
 ) -> [Vec<f32>; 3] {
@@ -636,6 +700,9 @@ fn head_backward(
     let dc = gather(d_ctx, h, seq * t, t, head * dh, dh);
     let dv = product_serial(Columns(p), &dc, (t, t, dh));
     let mut ds = product_by_transposed(&dc, &v, (t, dh, t));
+    if let Some(dp) = dp {
+        fast_math::add(&mut ds, dp);
+    }
     let scale = 1.0 / (dh as f32).sqrt();
     for (row, p) in ds.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
         let s = fast_math::dot(row, p);
@@ -655,9 +722,11 @@ mod tests {
     use crate::models::params::ParamStore;
     use candle_core::{Device, Tensor, Var};
 
-    /// The fused pass equals the differentiable one — outputs, and the gradients of the word
-    /// embeddings and of every weight — on a padded batch of three lengths with a key masked
-    /// inside a sequence, weights (LayerNorm scales and biases included) drawn at random.
+    /// The fused passes equal candle's composition ([`Transformer::forward`]) — outputs,
+    /// attention maps, and the gradients of the word embeddings and of every weight, from a loss
+    /// on the outputs alone (`Train`) and on the outputs and every layer's maps (`Grad`) — on a
+    /// padded batch of three lengths with a key masked inside a sequence, weights (LayerNorm
+    /// scales and biases included) drawn at random.
     #[test]
     fn fused_layers_give_the_gradients_of_the_differentiable_pass() {
         for act in [Activation::Gelu, Activation::GeluNew, Activation::Relu] {
@@ -683,31 +752,37 @@ mod tests {
             mask[2 * t + 4] = 0.0;
             let mask = Tensor::from_vec(mask, (3, t), &Device::Cpu).unwrap();
             let weights = Tensor::randn(0f32, 1.0, (3, t, 32), &Device::Cpu).unwrap();
-            let run = |pass: Pass| {
-                let (out, _) = tr.run(words.as_tensor(), &mask, pass).unwrap();
-                let grads = (&out * &weights)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                (out, grads)
+            let map_weights = Tensor::randn(0f32, 1.0, (3, 4, t, t), &Device::Cpu).unwrap();
+            // The loss: weighted outputs, plus weighted maps where `with_maps`.
+            let grads = |(out, maps): &(Tensor, Vec<Tensor>), with_maps: bool| {
+                let mut loss = (out * &weights).unwrap().sum_all().unwrap();
+                for m in maps.iter().filter(|_| with_maps) {
+                    loss = (loss + (m * &map_weights).unwrap().sum_all().unwrap()).unwrap();
+                }
+                loss.backward().unwrap()
             };
-            let (fused, fused_grads) = run(Pass::Train);
-            let (slow, slow_grads) = run(Pass::Grad);
-            let diff = |a: &Tensor, b: &Tensor| {
-                max_diff(a, b) / (1.0 + max_diff(b, &b.zeros_like().unwrap()))
-            };
-            assert!(diff(&fused, &slow) < 1e-5, "{act:?} outputs");
-            let mut vars = store.named_vars();
-            vars.push(("words".into(), words.clone()));
-            for (name, var) in vars {
-                let (f, s) = (fused_grads.get(&var), slow_grads.get(&var));
-                let (f, s) = (
-                    f.unwrap_or_else(|| panic!("{name}: no fused gradient")),
-                    s.unwrap(),
-                );
-                assert!(diff(f, s) < 1e-4, "{act:?} {name}: {}", diff(f, s));
+            let slow = tr.forward(words.as_tensor(), &mask).unwrap();
+            for (pass, with_maps) in [(Pass::Train, false), (Pass::Grad, true)] {
+                let fused = tr.run(words.as_tensor(), &mask, pass).unwrap();
+                let (fused_grads, slow_grads) = (grads(&fused, with_maps), grads(&slow, with_maps));
+                let diff = |a: &Tensor, b: &Tensor| {
+                    max_diff(a, b) / (1.0 + max_diff(b, &b.zeros_like().unwrap()))
+                };
+                assert!(diff(&fused.0, &slow.0) < 1e-5, "{act:?} {pass:?} outputs");
+                assert_eq!(fused.1.len(), if with_maps { 2 } else { 0 });
+                for (f, s) in fused.1.iter().zip(&slow.1) {
+                    assert!(diff(f, s) < 1e-5, "{act:?} maps");
+                }
+                let mut vars = store.named_vars();
+                vars.push(("words".into(), words.clone()));
+                for (name, var) in vars {
+                    let (f, s) = (fused_grads.get(&var), slow_grads.get(&var));
+                    let (f, s) = (
+                        f.unwrap_or_else(|| panic!("{name}: no fused gradient")),
+                        s.unwrap(),
+                    );
+                    assert!(diff(f, s) < 1e-4, "{act:?} {pass:?} {name}: {}", diff(f, s));
+                }
             }
         }
     }
