@@ -14,9 +14,12 @@
 //! (Arguments: folder, documents, batch, tokens; the script takes the thread count last.) With
 //! `BENCH_SENTENCES=1` set for both, the texts are the first N sentences of those documents (a
 //! line each: variable length, mostly under T, where packing without padding pays) instead of
-//! whole documents.
-//! Both print tokens/s counting real tokens (padding excluded).
+//! whole documents. With `BENCH_IG=1` set for both, a classifier runs integrated gradients
+//! instead (`explain --method integrated-gradients`' path): each document's B steps in one
+//! batch, forward and backward, the gradient of class 0's probability in the word embeddings.
+//! Both print tokens/s counting real tokens (padding excluded; with `BENCH_IG`, tokens × steps).
 
+use rationale::explain::integrated_gradients;
 use rationale::models::hf::{HfConfig, HfKind};
 use rationale::models::{load_text_model, LanguageModel, ModelTokenizer};
 use std::path::PathBuf;
@@ -64,7 +67,22 @@ fn main() {
         let ids = |x: &String| tok.encode_text(x, t).unwrap().encoded.ids;
         texts.iter().map(ids).collect()
     };
-    let (enc, run): (Vec<Vec<u32>>, Pass) = if decoder {
+    let ig = std::env::var_os("BENCH_IG").is_some() && !decoder;
+    let (enc, run): (Vec<Vec<u32>>, Pass) = if ig {
+        let model = load_text_model(&dir).expect("model folder");
+        let enc: Vec<_> = texts
+            .iter()
+            .map(|x| model.tokenizer().encode_text(x, t).unwrap().encoded)
+            .collect();
+        let ids = enc.iter().map(|e| e.ids.clone()).collect();
+        let run = move |_: &[&[u32]]| {
+            let gradients = model.gradients().expect("a classifier with gradients");
+            for e in &enc {
+                drop(integrated_gradients::explain(gradients, e, 0, b).unwrap());
+            }
+        };
+        (ids, Box::new(run))
+    } else if decoder {
         let model = LanguageModel::load(&dir).expect("model folder");
         let enc = encode(model.tokenizer());
         let run = move |texts: &[&[u32]]| drop(model.model().next_token_logprobs(texts).unwrap());
@@ -77,12 +95,16 @@ fn main() {
             Box::new(move |texts: &[&[u32]]| drop(model.logits(texts).unwrap())),
         )
     };
-    let run = || {
-        for batch in enc.chunks(b) {
-            run(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let run = || match ig {
+        true => run(&[]),
+        false => {
+            for batch in enc.chunks(b) {
+                run(&batch.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            }
         }
     };
-    let tokens: usize = enc.iter().map(Vec::len).sum();
+    let passes = if ig { b } else { 1 };
+    let tokens: usize = enc.iter().map(Vec::len).sum::<usize>() * passes;
     run(); // warm-up
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -93,7 +115,8 @@ fn main() {
     times.sort_by(f64::total_cmp);
     let s = times[1];
     println!(
-        "rationale inference: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
+        "rationale {}: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {:.3} s, {:.0} tokens/s (median of 3)",
+        if ig { "integrated gradients" } else { "inference" },
         s,
         tokens as f64 / s
     );

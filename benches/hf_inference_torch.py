@@ -18,6 +18,10 @@ log-softmax, the log-prob of each next token, as `rationale predict` computes th
 With BENCH_SENTENCES=1 the texts are the first N sentences of those documents (a line each;
 variable length, mostly under T) instead of whole documents; with BENCH_SORTED=1 as well, they
 are sorted by token length before batching (little padding: what a careful PyTorch user does).
+With BENCH_IG=1 a classifier runs integrated gradients instead (rationale's
+`explain --method integrated-gradients`): per document the B midpoint steps from the all-zero word
+embeddings in one batch, forward and backward of class 0's summed probability, the attribution
+e · mean gradient per token; tokens/s counts tokens x steps.
 Set OMP_WAIT_POLICY=PASSIVE on a shared machine."""
 import os, sys, time, glob
 import torch
@@ -99,8 +103,25 @@ if os.environ.get("BENCH_SORTED"):  # batches of similar lengths: less padding
     texts.sort(key=lambda s: len(tok(s, truncation=True, max_length=t)["input_ids"]))
 batches = [tok(texts[i:i + b], truncation=True, max_length=t, padding=True, return_tensors="pt") for i in range(0, len(texts), b)]
 tokens = sum(int(x["attention_mask"].sum()) for x in batches)
+ig = bool(os.environ.get("BENCH_IG")) and not causal
+tokens *= b if ig else 1
+
+def integrated_gradients():
+    model.requires_grad_(False)  # the weights' gradients are not needed (rationale skips them too)
+    embed = model.get_input_embeddings()
+    alphas = ((torch.arange(b) + 0.5) / b)[:, None, None]
+    for text in texts:
+        ids = tok(text, truncation=True, max_length=t, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            e = embed(ids)  # (1, T, H)
+        path = (alphas * e).requires_grad_()
+        probs = torch.softmax(model(inputs_embeds=path).logits, -1)
+        probs[:, 0].sum().backward()
+        (path.grad.mean(0) * e[0]).sum(-1)
 
 def run():
+    if os.environ.get("BENCH_IG") and not causal:
+        return integrated_gradients()
     with torch.inference_mode():
         for x in batches:
             out = model(**x)
@@ -114,4 +135,4 @@ times = []
 for _ in range(3):
     t0 = time.perf_counter(); run(); times.append(time.perf_counter() - t0)
 s = sorted(times)[1]
-print(f"torch inference: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {s:.3f} s, {tokens / s:.0f} tokens/s (median of 3, threads={torch.get_num_threads()})")
+print(f"torch {'integrated gradients' if ig else 'inference'}: {n} {unit} x <= {t} tokens ({tokens} tokens), batch {b}: {s:.3f} s, {tokens / s:.0f} tokens/s (median of 3, threads={torch.get_num_threads()})")

@@ -570,7 +570,7 @@ impl GradientClassifier for TextClassifier {
     fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let mask = Tensor::ones((b, t), candle_core::DType::F32, &Device::Cpu)?;
-        let out = self.forward(embeds, &mask, None, Pass::Train)?;
+        let out = self.forward(embeds, &mask, None, Pass::InputGrad)?;
         Ok(candle_nn::ops::softmax(&out.logits, D::Minus1)?)
     }
 }

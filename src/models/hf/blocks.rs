@@ -38,6 +38,13 @@ impl Linear {
         Linear { w, b: None }
     }
 
+    /// The weight packed for the input's gradient: `d_in = d_out · W`.
+    pub(super) fn input_gradient(&self) -> Result<PackedMatrix> {
+        let (out, inp) = self.w.dims2()?;
+        let w = self.w.flatten_all()?.to_vec1::<f32>()?;
+        Ok(PackedMatrix::new(&w, out, inp, None))
+    }
+
     /// x (..., in) → (..., out).
     pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = x.broadcast_matmul(&self.w.t()?)?;

@@ -397,7 +397,7 @@ impl GradientClassifier for HfClassifier {
     fn forward_embeds(&self, embeds: &Tensor) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let mask = Tensor::ones((b, t), DType::F32, &Device::Cpu)?;
-        let (logits, _) = self.forward(embeds, &mask, Pass::Train)?;
+        let (logits, _) = self.forward(embeds, &mask, Pass::InputGrad)?;
         Ok(candle_nn::ops::softmax(&logits, D::Minus1)?)
     }
 }

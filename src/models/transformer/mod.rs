@@ -13,6 +13,10 @@ mod train;
 pub(crate) use infer::{
     activate, activate_chunk, attention, first_rows, firsts, Answer, Norm, Seq,
 };
+pub(crate) use train::{
+    activation_slopes, attention_backward, attention_forward, norm_backward, norm_forward, par_add,
+    Dims,
+};
 
 use super::params::{Derived, Init, ParamStore};
 use super::{ModelError, Result};
@@ -190,6 +194,9 @@ pub enum Pass {
     /// maps: each layer one fused op with a hand-written backward pass, faster and lighter than
     /// candle's composition ([`Transformer::forward`]) (training, gradient explanations).
     Train,
+    /// [`Pass::Train`] differentiable in the word embeddings alone (gradient explanations): the
+    /// weights are held constant, so the backward pass skips their gradients.
+    InputGrad,
     /// Without gradients ([`Transformer::infer`]); attention maps not needed.
     Logits,
     /// [`Pass::Logits`] for a head that reads each sequence's first final state only
@@ -339,8 +346,7 @@ impl Transformer {
     /// `pass` asks.
     pub fn run(&self, words: &Tensor, mask: &Tensor, pass: Pass) -> Result<(Tensor, Vec<Tensor>)> {
         match pass {
-            Pass::Grad => self.forward_fused(words, mask, true),
-            Pass::Train => self.forward_fused(words, mask, false),
+            Pass::Grad | Pass::Train | Pass::InputGrad => self.forward_fused(words, mask, pass),
             pass => self.infer(words, mask, pass),
         }
     }

@@ -17,7 +17,7 @@
 //! pass releases them as it goes. candle's graph sees one node per layer instead of some forty,
 //! each of which would allocate its own output and gradient.
 
-use super::{Activation, Layer, Transformer, TransformerConfig};
+use super::{Activation, Layer, Pass, Transformer, TransformerConfig};
 use crate::models::cpu_op::{f32_slice, with_values};
 use crate::models::dense::{zeros, Input, PackedMatrix};
 use crate::models::{fast_math, Result};
@@ -35,15 +35,16 @@ const ROWS: usize = 16;
 
 impl Transformer {
     /// Differentiable in the word embeddings and the weights (not in the mask): the embeddings
-    /// as in [`Transformer::forward`], then each layer one [`LayerOp`]; with `maps`, every
-    /// layer's attention probabilities (B, heads, T, T) too, else none. The same numbers to
-    /// rounding.
+    /// as in [`Transformer::forward`], then each layer one [`LayerOp`]; with [`Pass::Grad`],
+    /// every layer's attention probabilities (B, heads, T, T) too, else none; with
+    /// [`Pass::InputGrad`] the layers' weights are constants. The same numbers to rounding.
     pub(super) fn forward_fused(
         &self,
         words: &Tensor,
         mask: &Tensor,
-        maps: bool,
+        pass: Pass,
     ) -> Result<(Tensor, Vec<Tensor>)> {
+        let maps = pass == Pass::Grad;
         let (b, t, h) = words.dims3()?;
         let heads = self.config.num_attention_heads;
         let mut x = self.embeddings(words)?;
@@ -51,7 +52,11 @@ impl Transformer {
         let mut probs = Vec::new();
         for layer in &self.layers {
             let op = LayerOp::new(&self.config, maps);
-            let out = x.contiguous()?.apply_op3(&flat(layer)?, &mask, op)?;
+            let params = match pass {
+                Pass::InputGrad => flat(layer)?.detach(),
+                _ => flat(layer)?,
+            };
+            let out = x.contiguous()?.apply_op3(&params, &mask, op)?;
             x = match maps {
                 false => out,
                 true => {
@@ -139,22 +144,24 @@ impl Slots {
     }
 }
 
-/// Sizes of one call.
+/// Sizes of one call, and the attention's window.
 #[derive(Clone, Copy)]
-struct Dims {
-    b: usize,
-    t: usize,
-    h: usize,
-    i: usize,
-    heads: usize,
+pub(crate) struct Dims {
+    pub(crate) b: usize,
+    pub(crate) t: usize,
+    pub(crate) h: usize,
+    pub(crate) i: usize,
+    pub(crate) heads: usize,
+    /// Query `i` sees key `j` only if `|i − j|` ≤ this (sliding-window layers); `None`: all.
+    pub(crate) window: Option<usize>,
 }
 
 impl Dims {
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.b * self.t
     }
 
-    fn head_width(&self) -> usize {
+    pub(crate) fn head_width(&self) -> usize {
         self.h / self.heads
     }
 }
@@ -224,6 +231,7 @@ impl LayerOp {
             h,
             i: self.inter,
             heads: self.heads,
+            window: None,
         })
     }
 
@@ -233,12 +241,12 @@ impl LayerOp {
         let qkv = linear(x, n, &p[s.qkv_w], &p[s.qkv_b]);
         let (ctx, probs) = attention_forward(&qkv, mask, d);
         let mut a = linear(&ctx, n, &p[s.o_w], &p[s.o_b]);
-        let (xhat1, inv1) = norm_forward(&mut a, x, &p[s.ln1_w], &p[s.ln1_b], self.eps);
+        let (xhat1, inv1) = norm_forward(&mut a, Some(x), &p[s.ln1_w], &p[s.ln1_b], self.eps);
         let pre = linear(&a, n, &p[s.i_w], &p[s.i_b]);
         let mut f = pre.clone();
         super::infer::activate(&mut f, self.act);
         let mut y = linear(&f, n, &p[s.out_w], &p[s.out_b]);
-        let (xhat2, inv2) = norm_forward(&mut y, &a, &p[s.ln2_w], &p[s.ln2_b], self.eps);
+        let (xhat2, inv2) = norm_forward(&mut y, Some(&a), &p[s.ln2_w], &p[s.ln2_b], self.eps);
         let saved = Saved {
             qkv,
             probs,
@@ -252,57 +260,62 @@ impl LayerOp {
         (y, saved)
     }
 
-    /// The gradients of the input and of the parameter vector, from the output's `dy` and,
-    /// with `maps`, the probabilities' `d_probs` (B, heads, T, T).
+    /// The gradients of the input and, with `weights`, of the parameter vector, from the
+    /// output's `dy` and, with `maps`, the probabilities' `d_probs` (B, heads, T, T).
     fn backward(
         &self,
         x: &[f32],
         p: &[f32],
         (dy, d_probs): (&[f32], Option<&[f32]>),
         saved: Saved,
-        d: Dims,
-    ) -> [Vec<f32>; 2] {
+        (d, weights): (Dims, bool),
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
         let Dims { h, i, .. } = d;
         let n = d.rows();
         let s = Slots::new(h, i);
-        let mut grads = zeros(s.len());
-        let mut put = |at: &Range<usize>, g: Vec<f32>| grads[at.clone()].copy_from_slice(&g);
+        let mut grads = weights.then(|| zeros(s.len()));
+        let mut put = |at: &Range<usize>, g: &dyn Fn() -> Vec<f32>| {
+            if let Some(grads) = grads.as_mut() {
+                grads[at.clone()].copy_from_slice(&g());
+            }
+        };
         // y = LN₂(f·W_outᵀ + b_out + a)
         let [d_out, dw, db] = norm_backward(dy, &saved.xhat2, &saved.inv2, &p[s.ln2_w.clone()]);
-        put(&s.ln2_w, dw);
-        put(&s.ln2_b, db);
-        put(&s.out_b, column_sums(&d_out, h));
+        put(&s.ln2_w, &|| dw.clone());
+        put(&s.ln2_b, &|| db.clone());
+        put(&s.out_b, &|| column_sums(&d_out, h));
         let mut d_pre = product(Rows(&d_out), &p[s.out_w.clone()], (n, h, i));
         let f = activation_backward(&saved.pre, &mut d_pre, self.act);
         drop(saved.pre);
-        put(&s.out_w, product(Columns(&d_out), &f, (h, n, i)));
+        put(&s.out_w, &|| product(Columns(&d_out), &f, (h, n, i)));
         drop(f);
         // f = act(a·W_iᵀ + b_i)
-        let a = norm_output(&saved.xhat1, &p[s.ln1_w.clone()], &p[s.ln1_b.clone()]);
-        put(&s.i_b, column_sums(&d_pre, i));
-        put(&s.i_w, product(Columns(&d_pre), &a, (i, n, h)));
-        drop(a);
+        put(&s.i_b, &|| column_sums(&d_pre, i));
+        put(&s.i_w, &|| {
+            let a = norm_output(&saved.xhat1, &p[s.ln1_w.clone()], &p[s.ln1_b.clone()]);
+            product(Columns(&d_pre), &a, (i, n, h))
+        });
         let mut da = product(Rows(&d_pre), &p[s.i_w.clone()], (n, i, h));
         drop(d_pre);
-        add(&mut da, &d_out);
+        par_add(&mut da, &d_out);
         drop(d_out);
         // a = LN₁(ctx·W_oᵀ + b_o + x)
         let [d_attn, dw, db] = norm_backward(&da, &saved.xhat1, &saved.inv1, &p[s.ln1_w.clone()]);
         drop(da);
-        put(&s.ln1_w, dw);
-        put(&s.ln1_b, db);
-        put(&s.o_b, column_sums(&d_attn, h));
-        put(&s.o_w, product(Columns(&d_attn), &saved.ctx, (h, n, h)));
+        put(&s.ln1_w, &|| dw.clone());
+        put(&s.ln1_b, &|| db.clone());
+        put(&s.o_b, &|| column_sums(&d_attn, h));
+        put(&s.o_w, &|| product(Columns(&d_attn), &saved.ctx, (h, n, h)));
         let d_ctx = product(Rows(&d_attn), &p[s.o_w.clone()], (n, h, h));
         // ctx = attention(x·W_qkvᵀ + b_qkv)
         let d_qkv = attention_backward(&saved.qkv, &saved.probs, (&d_ctx, d_probs), d);
         drop(saved.qkv);
         drop(saved.probs);
-        put(&s.qkv_b, column_sums(&d_qkv, 3 * h));
-        put(&s.qkv_w, product(Columns(&d_qkv), x, (3 * h, n, h)));
+        put(&s.qkv_b, &|| column_sums(&d_qkv, 3 * h));
+        put(&s.qkv_w, &|| product(Columns(&d_qkv), x, (3 * h, n, h)));
         let mut dx = product(Rows(&d_qkv), &p[s.qkv_w.clone()], (n, 3 * h, h));
-        add(&mut dx, &d_attn);
-        [dx, grads]
+        par_add(&mut dx, &d_attn);
+        (dx, grads)
     }
 }
 
@@ -357,18 +370,20 @@ impl CustomOp3 for LayerOp {
         else {
             candle_core::bail!("{OP}: backward pass without a forward pass, or twice");
         };
-        let [dx, dp] = with_values(OP, x, "input", |xv| {
+        // Constant weights (`Pass::InputGrad`) need no gradient.
+        let weights = (d, params.track_op());
+        let (dx, dp) = with_values(OP, x, "input", |xv| {
             with_values(OP, params, "parameters", |pv| {
                 with_values(OP, grad_res, "output gradient", |gv| {
                     Ok(match self.widths(d) {
-                        (_, 0) => self.backward(xv, pv, (gv, None), saved, d),
+                        (_, 0) => self.backward(xv, pv, (gv, None), saved, weights),
                         (wy, wp) => {
                             let (mut dy, mut dp) = (Vec::new(), Vec::new());
                             for row in gv.chunks_exact(wy + wp) {
                                 dy.extend_from_slice(&row[..wy]);
                                 dp.extend_from_slice(&row[wy..]);
                             }
-                            self.backward(xv, pv, (&dy, Some(&dp)), saved, d)
+                            self.backward(xv, pv, (&dy, Some(&dp)), saved, weights)
                         }
                     })
                 })
@@ -377,7 +392,8 @@ impl CustomOp3 for LayerOp {
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, (d.b, d.t, d.h), dev)?),
-            Some(Tensor::from_vec(dp, params.dims1()?, dev)?),
+            dp.map(|dp| Tensor::from_vec(dp, params.dims1()?, dev))
+                .transpose()?,
             None,
         ))
     }
@@ -405,7 +421,8 @@ fn product_by_transposed(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize))
     PackedMatrix::from_transposed(b, k, n, None).apply_serial(a, m)
 }
 
-fn add(acc: &mut [f32], x: &[f32]) {
+/// `acc += x` on rayon's threads.
+pub(crate) fn par_add(acc: &mut [f32], x: &[f32]) {
     acc.par_chunks_mut(4096)
         .zip(x.par_chunks(4096))
         .for_each(|(a, x)| a.iter_mut().zip(x).for_each(|(a, x)| *a += x));
@@ -433,10 +450,11 @@ fn sum_rows(rows: Vec<Vec<f32>>, cols: usize) -> Vec<f32> {
     })
 }
 
-/// `rows ← LayerNorm(rows + residual)` in place; returns the normalized rows and 1/σ per row.
-fn norm_forward(
+/// `rows ← LayerNorm(rows + residual)` (or of `rows` alone) in place; returns the normalized
+/// rows and 1/σ per row.
+pub(crate) fn norm_forward(
     rows: &mut [f32],
-    residual: &[f32],
+    residual: Option<&[f32]>,
     w: &[f32],
     b: &[f32],
     eps: f32,
@@ -447,14 +465,17 @@ fn norm_forward(
     rows.par_chunks_mut(h * ROWS)
         .zip(xhat.par_chunks_mut(h * ROWS))
         .zip(inv.par_chunks_mut(ROWS))
-        .zip(residual.par_chunks(h * ROWS))
-        .for_each(|(((y, xh), inv), res)| {
+        .enumerate()
+        .for_each(|(block, ((y, xh), inv))| {
+            let res = residual.map(|r| &r[block * h * ROWS..][..y.len()]);
             fast_math::simd(
                 #[inline(always)]
                 || {
                     let rows = y.chunks_exact_mut(h).zip(xh.chunks_exact_mut(h));
-                    for (((y, xh), inv), res) in rows.zip(inv).zip(res.chunks_exact(h)) {
-                        y.iter_mut().zip(res).for_each(|(y, r)| *y += r);
+                    for (row, ((y, xh), inv)) in rows.zip(inv).enumerate() {
+                        if let Some(res) = res {
+                            fast_math::add(y, &res[row * h..][..h]);
+                        }
                         let mean = fast_math::sum(y) / h as f32;
                         xh.iter_mut().zip(&*y).for_each(|(x, y)| *x = y - mean);
                         let var = fast_math::dot(xh, xh) / h as f32;
@@ -485,7 +506,7 @@ fn norm_output(xhat: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
 
 /// The backward pass of `y = LayerNorm(x)·w + b` from `dy`, the normalized rows and 1/σ:
 /// returns the gradients of `x`, `w` and `b`.
-fn norm_backward(dy: &[f32], xhat: &[f32], inv: &[f32], w: &[f32]) -> [Vec<f32>; 3] {
+pub(crate) fn norm_backward(dy: &[f32], xhat: &[f32], inv: &[f32], w: &[f32]) -> [Vec<f32>; 3] {
     let h = w.len();
     let mut dx = zeros(dy.len());
     let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -538,7 +559,7 @@ fn activation_backward(pre: &[f32], grad: &mut [f32], act: Activation) -> Vec<f3
 /// [`activation_backward`] of one chunk (inlined where it is called, so it is compiled for
 /// the instruction set [`fast_math::simd`] picks).
 #[inline(always)]
-fn activation_slopes(pre: &[f32], grad: &mut [f32], out: &mut [f32], act: Activation) {
+pub(crate) fn activation_slopes(pre: &[f32], grad: &mut [f32], out: &mut [f32], act: Activation) {
     const SQRT_2_PI: f32 = 0.797_884_6; // √(2/π)
     const INV_SQRT_2PI: f32 = 0.398_942_3; // 1/√(2π)
     let items = out.iter_mut().zip(grad.iter_mut()).zip(pre);
@@ -596,7 +617,7 @@ fn scatter(buf: &mut [f32], stride: usize, col: usize, block: &[f32], width: usi
 
 /// Attention of every sequence and head: returns the context `(N, H)` and the probabilities
 /// `(B, heads, T, T)`.
-fn attention_forward(qkv: &[f32], mask: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn attention_forward(qkv: &[f32], mask: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
     let Dims { b, t, h, heads, .. } = d;
     let dh = d.head_width();
     let mut probs = zeros(b * heads * t * t);
@@ -637,9 +658,20 @@ fn head_forward(
     let (q, k, v) = (part(0), part(1), part(2));
     let scores = product_by_transposed(&q, &k, (t, dh, t));
     let scale = 1.0 / (dh as f32).sqrt();
-    for (row, s) in p.chunks_exact_mut(t).zip(scores.chunks_exact(t)) {
+    for (i, (row, s)) in p
+        .chunks_exact_mut(t)
+        .zip(scores.chunks_exact(t))
+        .enumerate()
+    {
         for ((p, &s), &m) in row.iter_mut().zip(s).zip(keys) {
             *p = s * scale + (m - 1.0) * 1e9;
+        }
+        if let Some(w) = d.window {
+            for (j, p) in row.iter_mut().enumerate() {
+                if i.abs_diff(j) > w {
+                    *p -= 1e9;
+                }
+            }
         }
         let max = fast_math::max(row);
         row.iter_mut().for_each(|x| *x = fast_math::exp(*x - max));
@@ -651,7 +683,7 @@ fn head_forward(
 
 /// The gradient of `qkv` `(N, 3H)` from the context's `d_ctx` `(N, H)` and, if given, the
 /// probabilities' `d_probs` `(B, heads, T, T)`.
-fn attention_backward(
+pub(crate) fn attention_backward(
     qkv: &[f32],
     probs: &[f32],
     (d_ctx, d_probs): (&[f32], Option<&[f32]>),
@@ -724,9 +756,10 @@ mod tests {
 
     /// The fused passes equal candle's composition ([`Transformer::forward`]) — outputs,
     /// attention maps, and the gradients of the word embeddings and of every weight, from a loss
-    /// on the outputs alone (`Train`) and on the outputs and every layer's maps (`Grad`) — on a
-    /// padded batch of three lengths with a key masked inside a sequence, weights (LayerNorm
-    /// scales and biases included) drawn at random.
+    /// on the outputs alone (`Train`) and on the outputs and every layer's maps (`Grad`); with
+    /// `InputGrad` the same but no gradient for the layers' weights — on a padded batch of three
+    /// lengths with a key masked inside a sequence, weights (LayerNorm scales and biases
+    /// included) drawn at random.
     #[test]
     fn fused_layers_give_the_gradients_of_the_differentiable_pass() {
         for act in [Activation::Gelu, Activation::GeluNew, Activation::Relu] {
@@ -762,7 +795,12 @@ mod tests {
                 loss.backward().unwrap()
             };
             let slow = tr.forward(words.as_tensor(), &mask).unwrap();
-            for (pass, with_maps) in [(Pass::Train, false), (Pass::Grad, true)] {
+            let passes = [
+                (Pass::Train, false),
+                (Pass::Grad, true),
+                (Pass::InputGrad, false),
+            ];
+            for (pass, with_maps) in passes {
                 let fused = tr.run(words.as_tensor(), &mask, pass).unwrap();
                 let (fused_grads, slow_grads) = (grads(&fused, with_maps), grads(&slow, with_maps));
                 let diff = |a: &Tensor, b: &Tensor| {
@@ -777,6 +815,10 @@ mod tests {
                 vars.push(("words".into(), words.clone()));
                 for (name, var) in vars {
                     let (f, s) = (fused_grads.get(&var), slow_grads.get(&var));
+                    if pass == Pass::InputGrad && name.starts_with("encoder.layer.") {
+                        assert!(f.is_none(), "{act:?} {name}: a constant has a gradient");
+                        continue;
+                    }
                     let (f, s) = (
                         f.unwrap_or_else(|| panic!("{name}: no fused gradient")),
                         s.unwrap(),

@@ -2,9 +2,13 @@
 //! bias-free LayerNorms, rotary positions (rotate-half) with one θ for global and one for
 //! sliding-window layers, fused `Wqkv`, a GeGLU feed-forward, and a head that pools (`cls` or
 //! masked `mean`) the final-norm states, then dense → activation → norm → classifier.
-//! [`ModernBert::forward`] is written with differentiable ops, so gradients reach the word
-//! embeddings; passes without gradients run [`ModernBert::infer`], padding-free and fused on the
-//! packed dense kernel like the BERT encoder's.
+//! [`ModernBert::forward`] is written with differentiable ops (gradients reach the word
+//! embeddings and the attention maps): the reference the other passes are tested against.
+//! Gradient explanations run [`ModernBert::forward_fused`], the layers one op with a
+//! hand-written backward pass (`fused`); passes without gradients run [`ModernBert::infer`],
+//! padding-free and fused on the packed dense kernel like the BERT encoder's.
+
+mod fused;
 
 use super::blocks::{
     gated, inv_freq, pack, rope, rotary_angles, rotary_tables, rotate_half, Linear,
@@ -86,6 +90,8 @@ pub(super) struct ModernBert {
     /// The encoder's weights packed for [`ModernBert::infer`], on first use (again after they
     /// change).
     packed: Derived<Packed>,
+    /// The same for the input gradients of [`ModernBert::forward_fused`].
+    transposed: Derived<Vec<fused::Transposed>>,
 }
 
 /// One layer's weights packed for inference.
@@ -238,6 +244,7 @@ impl ModernBert {
             head_norm: Norm::new(p, "head.norm", h, norm_bias, eps)?,
             classifier: Linear::new(p, "classifier", h, classes, true)?,
             packed: Derived::default(),
+            transposed: Derived::default(),
         };
         Ok((embed, model))
     }
@@ -253,9 +260,10 @@ impl ModernBert {
     }
 
     /// Logits (B, C) and per-layer attention probabilities (B, heads, T, T) of word embeddings
-    /// (B, T, H) under the 0/1 key mask (B, T), run as `pass` asks: differentiable
-    /// ([`forward`](Self::forward)) or not ([`infer`](Self::infer); maps only for
-    /// [`Pass::Attentions`]).
+    /// (B, T, H) under the 0/1 key mask (B, T), run as `pass` asks: differentiable in the
+    /// embeddings and the maps ([`forward`](Self::forward)), in the embeddings alone
+    /// ([`forward_fused`](Self::forward_fused), no maps), or not at all
+    /// ([`infer`](Self::infer); maps only for [`Pass::Attentions`]).
     pub(super) fn run(
         &self,
         emb: &Tensor,
@@ -264,6 +272,7 @@ impl ModernBert {
     ) -> Result<(Tensor, Vec<Tensor>)> {
         match pass {
             Pass::Grad | Pass::Train => self.forward(emb, mask),
+            Pass::InputGrad => Ok((self.forward_fused(emb, mask)?, Vec::new())),
             Pass::Logits | Pass::FirstToken => self.infer(emb, mask, false),
             Pass::Attentions => self.infer(emb, mask, true),
         }
@@ -342,7 +351,22 @@ impl ModernBert {
             x = (x + layer.wo.forward(&gated)?)?;
             attns.push(probs);
         }
-        let x = self.final_norm.forward(&x)?;
+        Ok((self.pool_and_head(&x, mask)?, attns))
+    }
+
+    /// [`forward`](Self::forward)'s logits, the layers one op differentiable in its input
+    /// (`fused`: the weights stay constant). The same numbers to rounding.
+    fn forward_fused(&self, emb: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, t, h) = emb.dims3()?;
+        self.check_len(t)?;
+        let op = self.layers_op(mask.flatten_all()?.to_vec1()?, b, t, h)?;
+        let x = self.emb_norm.forward(emb)?.contiguous()?.apply_op1(op)?;
+        self.pool_and_head(&x, mask)
+    }
+
+    /// Logits (B, C) of the last layer's states (B, T, H): the final norm, pooling, the head.
+    fn pool_and_head(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let x = self.final_norm.forward(x)?;
         let pooled = if self.mean_pooling {
             let m = mask.unsqueeze(2)?;
             let n = mask.sum_keepdim(1)?.clamp(1.0, f64::MAX)?;
@@ -350,7 +374,7 @@ impl ModernBert {
         } else {
             x.narrow(1, 0, 1)?.squeeze(1)?
         };
-        Ok((self.head(&pooled)?, attns))
+        self.head(&pooled)
     }
 
     /// The classification head on the pooled states (B, H): logits (B, C).
@@ -459,13 +483,14 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// The transformers-made fixture (a global then a sliding layer of window ±2), pooling as
-    /// asked.
-    fn fixture(pooling: &str) -> (Embedding, ModernBert) {
+    /// The transformers-made fixture (a global then a sliding layer of window ±2), pooling and
+    /// feed-forward activation as asked.
+    fn fixture(pooling: &str, act: &str) -> (Embedding, ModernBert) {
         let dir =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/modernbert_cls");
         let mut cfg = HfConfig::read(&dir).unwrap();
         cfg.json["classifier_pooling"] = pooling.into();
+        cfg.json["hidden_activation"] = act.into();
         let (tensors, file) = read_weights(&dir).unwrap();
         let classes = tensors["classifier.weight"].dims()[0];
         let vocab = tensors["model.embeddings.tok_embeddings.weight"].dims()[0];
@@ -477,22 +502,28 @@ mod tests {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
 
-    /// A right-padded batch (one row with a masked key inside it, rows longer than the window):
-    /// the packed pass gives the differentiable pass's logits, and its attention maps on every
-    /// real query.
-    #[test]
-    fn packed_pass_equals_the_differentiable_one() {
+    /// A right-padded batch of ids (one row with a masked key inside it, rows longer than the
+    /// window), its key mask and its rows' lengths.
+    fn padded_batch() -> (Tensor, Tensor, [usize; 3]) {
         let (b, t) = (3, 12);
         let ids: Vec<u32> = (0..b * t).map(|i| (i * 7 % 90) as u32 + 5).collect();
         let mut mask = vec![1f32; b * t];
         mask[t + 7..2 * t].fill(0.0);
         mask[2 * t + 10..].fill(0.0);
         mask[2 * t + 3] = 0.0;
-        let lens = [12, 7, 10];
         let ids = Tensor::from_vec(ids, (b, t), &Device::Cpu).unwrap();
         let mask = Tensor::from_vec(mask, (b, t), &Device::Cpu).unwrap();
+        (ids, mask, [12, 7, 10])
+    }
+
+    /// The packed pass gives the differentiable pass's logits, and its attention maps on every
+    /// real query.
+    #[test]
+    fn packed_pass_equals_the_differentiable_one() {
+        let (ids, mask, lens) = padded_batch();
+        let (b, t) = mask.dims2().unwrap();
         for pooling in ["cls", "mean"] {
-            let (embed, model) = fixture(pooling);
+            let (embed, model) = fixture(pooling, "gelu");
             let emb = embed.forward(&ids).unwrap();
             let (want, want_maps) = model.run(&emb, &mask, Pass::Grad).unwrap();
             let (logits, none) = model.run(&emb, &mask, Pass::Logits).unwrap();
@@ -525,6 +556,36 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The fused layers give the differentiable pass's logits and gradients in the word
+    /// embeddings, for both poolings and each activation.
+    #[test]
+    fn fused_layers_give_the_gradients_of_the_differentiable_pass() {
+        let (ids, mask, _) = padded_batch();
+        for pooling in ["cls", "mean"] {
+            for act in ["gelu", "gelu_new", "relu"] {
+                let (embed, model) = fixture(pooling, act);
+                let emb = candle_core::Var::from_tensor(&embed.forward(&ids).unwrap()).unwrap();
+                let weights = Tensor::randn(0f32, 1.0, (3, 3), &Device::Cpu).unwrap();
+                let run = |pass| {
+                    let (logits, _) = model.run(&emb, &mask, pass).unwrap();
+                    let loss = (&logits * &weights).unwrap().sum_all().unwrap();
+                    let grad = loss.backward().unwrap().remove(&emb).unwrap();
+                    (values(&logits), values(&grad))
+                };
+                let ((want, want_grad), (got, grad)) = (run(Pass::Grad), run(Pass::InputGrad));
+                let scale = want_grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+                assert!(scale > 0.0, "{pooling} {act}: no gradient");
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-5, "{pooling} {act}: logits {a} vs {b}");
+                }
+                for (i, (a, b)) in grad.iter().zip(&want_grad).enumerate() {
+                    let d = (a - b).abs() / scale;
+                    assert!(d < 1e-4, "{pooling} {act}: gradient {i}: {a} vs {b}");
                 }
             }
         }
