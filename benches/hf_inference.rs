@@ -29,6 +29,7 @@ use std::time::Instant;
 type Pass = Box<dyn Fn(&[&[u32]])>;
 
 fn main() {
+    rationale::cli::keep_freed_memory(); // as the `rationale` binary does
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
