@@ -120,7 +120,7 @@ def integrated_gradients():
         (path.grad.mean(0) * e[0]).sum(-1)
 
 def run():
-    if os.environ.get("BENCH_IG") and not causal:
+    if ig:
         return integrated_gradients()
     with torch.inference_mode():
         for x in batches:

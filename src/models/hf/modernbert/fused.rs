@@ -78,9 +78,17 @@ pub(super) struct Layers {
     heads: usize,
     half_window: usize,
     act: Activation,
-    /// `cos` and `sin` of every row's rotary angles, global layers then sliding ones.
-    angles: [(Vec<f32>, Vec<f32>); 2],
+    /// Every row's rotary angles, global layers then sliding ones.
+    angles: [Angles; 2],
     saved: Mutex<Vec<Saved>>,
+}
+
+/// `cos` and `sin` of every row's rotary angles, and `−sin` for the backward pass (the rotation
+/// by the opposite angle).
+struct Angles {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    back: Vec<f32>,
 }
 
 impl ModernBert {
@@ -88,7 +96,11 @@ impl ModernBert {
     pub(super) fn layers_op(&self, mask: Vec<f32>, b: usize, t: usize, h: usize) -> Result<Layers> {
         let d = h / self.heads;
         let positions: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
-        let angles = |theta| rotary_angles(&inv_freq(theta, d), &positions);
+        let angles = |theta| {
+            let (cos, sin) = rotary_angles(&inv_freq(theta, d), &positions);
+            let back = sin.iter().map(|s| -s).collect();
+            Angles { cos, sin, back }
+        };
         Ok(Layers {
             packed: self.packed.get(|| Packed::new(self))?,
             transposed: self.transposed.get(|| Transposed::all(self))?,
@@ -119,7 +131,7 @@ impl Layers {
     }
 
     /// The dimensions of layer `sliding`'s attention, and its rotary angles.
-    fn attention_of(&self, d: Dims, sliding: bool) -> (Dims, &(Vec<f32>, Vec<f32>)) {
+    fn attention_of(&self, d: Dims, sliding: bool) -> (Dims, &Angles) {
         let window = sliding.then_some(self.half_window);
         (Dims { window, ..d }, &self.angles[sliding as usize])
     }
@@ -127,7 +139,7 @@ impl Layers {
     fn layer_forward(&self, index: usize, x: &mut [f32], d: Dims) -> Saved {
         let l = &self.packed.layers[index];
         let (n, h) = (d.rows(), d.h);
-        let (attention, (cos, sin)) = self.attention_of(d, l.sliding);
+        let (attention, angles) = self.attention_of(d, l.sliding);
         let mut a = x.to_vec();
         let attn_norm = l
             .attn_norm
@@ -135,7 +147,8 @@ impl Layers {
             .map(|m| norm_forward(&mut a, None, &m.w, &m.b, m.eps));
         let mut qkv = l.qkv.apply(&a, n);
         drop(a);
-        rotate_half(&mut qkv, (3 * h, 2 * h, d.head_width()), cos, sin);
+        let width = (3 * h, 2 * h, d.head_width());
+        rotate_half(&mut qkv, width, &angles.cos, &angles.sin);
         let (ctx, probs) = attention_forward(&qkv, &self.mask, attention);
         fast_math::add(x, &l.out.apply(&ctx, n));
         drop(ctx);
@@ -179,12 +192,12 @@ impl Layers {
         drop(d_x1);
         // x₁ = x + P·v·W_oᵀ
         let d_ctx = input_gradient(&w.out, dy);
-        let (attention, (cos, sin)) = self.attention_of(d, l.sliding);
+        let (attention, angles) = self.attention_of(d, l.sliding);
         let mut d_qkv = attention_backward(&saved.qkv, &saved.probs, (&d_ctx, None), attention);
         drop(saved.qkv);
         drop(saved.probs);
-        let back: Vec<f32> = sin.iter().map(|s| -s).collect();
-        rotate_half(&mut d_qkv, (3 * h, 2 * h, d.head_width()), cos, &back);
+        let width = (3 * h, 2 * h, d.head_width());
+        rotate_half(&mut d_qkv, width, &angles.cos, &angles.back);
         let d_a = input_gradient(&w.qkv, &d_qkv);
         drop(d_qkv);
         match (&saved.attn_norm, &l.attn_norm) {
